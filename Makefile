@@ -1,0 +1,55 @@
+# outdial — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve test test-fast lint format synth deploy bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,infra]'
+	@touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMP) ## create .venv and install outdial with its dev and infra tools (idempotent)
+
+serve: $(STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
+	$(BIN)/outdial serve --port $(or $(PORT),8080) $(if $(CONFIG),--config $(CONFIG))
+
+test: $(STAMP) ## run every test suite offline (unit, integration, infra, e2e)
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## unit and integration tests only
+	$(BIN)/pytest tests/unit tests/integration
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+synth: $(STAMP) node_modules/.installed ## write cdk.out/*.template.json offline (cdk-nag runs on every synth)
+	PATH=$(CURDIR)/$(BIN):$$PATH npx cdk synth --quiet --no-notices
+
+deploy: $(STAMP) node_modules/.installed ## cdk deploy to the AWS account your credentials name
+	PATH=$(CURDIR)/$(BIN):$$PATH npx cdk deploy --no-notices
+
+bench: $(STAMP) ## run the benchmarks under bench/ (they print figures)
+	$(BIN)/python bench/create.py
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""outdial: outbound-call API on AWS serverless."""

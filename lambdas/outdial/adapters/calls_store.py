@@ -1,0 +1,173 @@
+"""Calls, requests and request checksums in the calls table; balance reservations on accounts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from outdial.adapters import aws
+from outdial.adapters.config_store import account_pk
+from outdial.adapters.errors import AdapterError
+from outdial.adapters.tables import TTL_ATTRIBUTE, batch_write, from_item, key, to_item
+from outdial.settings import get_settings
+
+
+def call_pk(phonon_uuid: str) -> str:
+    return f"CALL#{phonon_uuid}"
+
+
+def request_pk(request_id: str) -> str:
+    return f"REQUEST#{request_id}"
+
+
+def checksum_pk(flow_id: str, digest: str) -> str:
+    return f"CHECKSUM#{flow_id}#{digest}"
+
+
+class Claim(Enum):
+    """How claiming a request checksum together with its balance reservation went."""
+
+    CLAIMED = "claimed"
+    REPEATED = "repeated"  # the same body was accepted before: nothing reserved
+    INSUFFICIENT_BALANCE = "insufficient-balance"  # nothing claimed, nothing reserved
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: Claim
+    original: dict[str, Any] | None = None  # the first acceptance's response, when REPEATED
+
+
+class CallsStore:
+    """Every write of call acceptance, each one request or a batch of them."""
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        calls_table: str | None = None,
+        config_table: str | None = None,
+    ) -> None:
+        self._client = client
+        self._calls_table = calls_table
+        self._config_table = config_table
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    @property
+    def calls_table(self) -> str:
+        return self._calls_table or get_settings().calls_table
+
+    @property
+    def config_table(self) -> str:
+        return self._config_table or get_settings().config_table
+
+    def claim_checksum(
+        self,
+        checksum: str,
+        response: dict[str, Any],
+        account_id: str,
+        amount: Decimal,
+        now_epoch: int,
+        ttl_seconds: int,
+    ) -> ClaimResult:
+        """Atomically record a request checksum and reserve ``amount`` from the account's balance.
+
+        One ``TransactWriteItems``: of two identical requests racing, exactly one claims; an
+        expired checksum that TTL has not yet deleted counts as absent.
+        """
+        put = {
+            "Put": {
+                "TableName": self.calls_table,
+                "Item": to_item(
+                    {
+                        "pk": checksum,
+                        "response": json.dumps(response),
+                        TTL_ATTRIBUTE: now_epoch + ttl_seconds,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        reserve = {
+            "Update": {
+                "TableName": self.config_table,
+                "Key": key(account_pk(account_id)),
+                "UpdateExpression": "SET balance = balance - :amount",
+                "ConditionExpression": "balance >= :amount",
+                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[put, reserve])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise AdapterError(f"claiming checksum: {exc}") from exc
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [reason.get("Code") for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                old = reasons[0].get("Item")
+                original = (
+                    json.loads(from_item(old)["response"])
+                    if old
+                    else self.get_checksum(checksum, now_epoch)
+                )
+                return ClaimResult(Claim.REPEATED, original)
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return ClaimResult(Claim.INSUFFICIENT_BALANCE)
+            raise AdapterError(f"claiming checksum: {codes}") from exc
+        return ClaimResult(Claim.CLAIMED)
+
+    def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
+        """The response of the acceptance this checksum records, unless expired."""
+        try:
+            item = self.client.get_item(
+                TableName=self.calls_table, Key=key(checksum), ConsistentRead=True
+            ).get("Item")
+        except ClientError as exc:
+            raise AdapterError(f"reading checksum: {exc}") from exc
+        if not item:
+            return None
+        values = from_item(item)
+        if int(values.get(TTL_ATTRIBUTE, 0)) < now_epoch:
+            return None
+        return json.loads(values["response"])
+
+    def release_checksum(self, checksum: str, account_id: str, amount: Decimal) -> None:
+        """Undo ``claim_checksum``: forget the checksum and give the reservation back."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {"Delete": {"TableName": self.calls_table, "Key": key(checksum)}},
+                    {
+                        "Update": {
+                            "TableName": self.config_table,
+                            "Key": key(account_pk(account_id)),
+                            "UpdateExpression": "SET balance = balance + :amount",
+                            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            raise AdapterError(f"releasing checksum: {exc}") from exc
+
+    def put_items(self, items: list[dict[str, Any]]) -> None:
+        """Write plain-dict items (calls, the request) in batches of 25."""
+        batch_write(
+            self.client, self.calls_table, [{"PutRequest": {"Item": to_item(i)}} for i in items]
+        )
+
+    def delete_items(self, pks: list[str]) -> None:
+        batch_write(
+            self.client, self.calls_table, [{"DeleteRequest": {"Key": key(pk)}} for pk in pks]
+        )

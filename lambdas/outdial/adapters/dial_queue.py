@@ -1,0 +1,73 @@
+"""The SQS dial queue: each message names the calls a dialer should dial now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from outdial.adapters import aws
+from outdial.adapters.errors import EnqueueError
+from outdial.settings import get_settings
+
+SEND_BATCH_LIMIT = 10  # SQS SendMessageBatch maximum entries
+MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
+
+
+def dial_message(call_ids: Sequence[str]) -> str:
+    """The body every producer of dial work uses (the api, the scheduler, the dialer itself)."""
+    return json.dumps({"call-ids": list(call_ids)}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class DialMessage:
+    call_ids: tuple[str, ...]
+    delay_seconds: int = 0
+
+
+class DialQueue:
+    """Sends dial messages with ``SendMessageBatch``; retries entries SQS reports as failed."""
+
+    def __init__(self, client: Any | None = None, queue_url: str | None = None) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("sqs")
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url or get_settings().dial_queue_url
+
+    def send(self, messages: Sequence[DialMessage]) -> None:
+        """Send every message or raise ``EnqueueError`` (some may have been sent by then)."""
+        for start in range(0, len(messages), SEND_BATCH_LIMIT):
+            chunk = messages[start : start + SEND_BATCH_LIMIT]
+            entries = {
+                str(i): {
+                    "Id": str(i),
+                    "MessageBody": dial_message(m.call_ids),
+                    "DelaySeconds": min(max(m.delay_seconds, 0), MAX_DELAY_SECONDS),
+                }
+                for i, m in enumerate(chunk)
+            }
+            for _ in range(3):
+                try:
+                    result = self.client.send_message_batch(
+                        QueueUrl=self.queue_url, Entries=list(entries.values())
+                    )
+                except ClientError as exc:
+                    raise EnqueueError(f"sending to the dial queue: {exc}") from exc
+                failed = result.get("Failed", [])
+                retryable = {f["Id"] for f in failed if not f.get("SenderFault")}
+                if len(retryable) != len(failed):
+                    raise EnqueueError(f"dial queue refused messages: {failed}")
+                entries = {i: e for i, e in entries.items() if i in retryable}
+                if not entries:
+                    break
+            else:
+                raise EnqueueError(f"dial queue kept failing {len(entries)} messages")

@@ -1,0 +1,60 @@
+"""The OpenAPI document served at ``GET /openapi.json``.
+
+Bodies are parsed by our own code (so the contract's check order holds), which means the resolver
+cannot see their models; they are added to its generated document here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from pydantic import BaseModel
+
+from outdial.models.codes import Code
+from outdial.models.requests import CallBody, CreateCallsBody, PullBody
+
+REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/outbound/create", "post"): CreateCallsBody,
+    ("/outbound/pull", "post"): PullBody,
+}
+
+_RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["api-response-code", "api-response-message"],
+    "properties": {
+        "api-response-code": {"type": "integer", "enum": sorted({c.code for c in Code})},
+        "api-response-message": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def openapi_document(app: APIGatewayRestResolver) -> str:
+    schema = json.loads(app.get_openapi_json_schema(title="outdial", version="1.0"))
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["CallBody"] = CallBody.model_json_schema(by_alias=True)
+    components["ApiResponse"] = _RESPONSE_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            model = REQUEST_BODIES.get((path, method))
+            if model is not None:
+                components[model.__name__] = model.model_json_schema(by_alias=True)
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                        }
+                    },
+                }
+            operation["responses"] = {
+                "default": {
+                    "description": "Every answer carries api-response-code and its message",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ApiResponse"}}
+                    },
+                }
+            }
+    return json.dumps(schema)

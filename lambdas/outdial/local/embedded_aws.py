@@ -1,0 +1,110 @@
+"""An embedded AWS for laptops and tests: moto's server on loopback, our resources inside it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from outdial.adapters import aws
+from outdial.adapters.tables import TTL_ATTRIBUTE, create_table_kwargs
+from outdial.settings import Settings, get_settings
+
+REGION = "ap-south-1"
+ACCOUNT = "123456789012"
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
+DLQ_MAX_RECEIVES = 5
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What ``provision`` made, as the handlers' environment names it."""
+
+    env: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.model_validate(self.env)
+
+
+def fake_credentials() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def provision(prefix: str = "outdial") -> Resources:
+    """Create the tables, queues and schedule group exactly as the handlers expect them.
+
+    Uses whatever endpoint boto3 points at (moto's server or ``mock_aws``).
+    """
+    dynamodb = aws.client("dynamodb")
+    sqs = aws.client("sqs")
+    scheduler = aws.client("scheduler")
+    env = {
+        "OUTDIAL_CONFIG_TABLE": f"{prefix}-config",
+        "OUTDIAL_CALLS_TABLE": f"{prefix}-calls",
+        "OUTDIAL_SCHEDULE_GROUP": prefix,
+        "OUTDIAL_SCHEDULER_ROLE_ARN": SCHEDULER_ROLE,
+    }
+    for name in (env["OUTDIAL_CONFIG_TABLE"], env["OUTDIAL_CALLS_TABLE"]):
+        dynamodb.create_table(**create_table_kwargs(name))
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    for queue, var in (("dial", "DIAL"), ("webhook", "WEBHOOK")):
+        url, arn = _queue_with_dlq(sqs, f"{prefix}-{queue}")
+        env[f"OUTDIAL_{var}_QUEUE_URL"] = url
+        env[f"OUTDIAL_{var}_QUEUE_ARN"] = arn
+    scheduler.create_schedule_group(Name=prefix)
+    return Resources(env)
+
+
+def _queue_with_dlq(sqs: Any, name: str) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = _arn(sqs, dlq_url)
+    redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{DLQ_MAX_RECEIVES}"}}'
+    url = sqs.create_queue(
+        QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"}
+    )["QueueUrl"]
+    return url, _arn(sqs, url)
+
+
+def _arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+class EmbeddedAws:
+    """moto's ``ThreadedMotoServer`` on 127.0.0.1, with this process's boto3 pointed at it."""
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.endpoint = ""
+
+    def start(self) -> EmbeddedAws:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        os.environ.update(fake_credentials())
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        aws.reset_clients()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def use(resources: Resources) -> None:
+    """Point this process's handlers at ``resources``."""
+    os.environ.update(resources.env)
+    get_settings.cache_clear()

@@ -1,0 +1,255 @@
+"""``POST /outbound/create``: the checks of SPEC §2 in their order, then persist and enqueue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from outdial.adapters.calls_store import CallsStore, Claim, call_pk, checksum_pk, request_pk
+from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.logic.authorize import authorize
+from outdial.logic.validation import (
+    CallRules,
+    RejectedCall,
+    ValidCall,
+    check_api_version,
+    check_body_size,
+    check_list_size,
+    require,
+    validate_calls,
+)
+from outdial.models.calls import CallStatus
+from outdial.models.codes import Code, ContractError
+from outdial.models.config import FlowView
+from outdial.models.requests import CreateCallsBody
+from outdial.observability import logger
+from outdial.settings import get_settings
+
+# A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a moment
+# that has passed by the time Scheduler sees it would be refused.
+SCHEDULE_MIN_LEAD_SECONDS = 60
+
+
+@dataclass
+class Services:
+    """The adapters acceptance talks to (tests hand in their own)."""
+
+    config: ConfigStore = field(default_factory=ConfigStore)
+    calls: CallsStore = field(default_factory=CallsStore)
+    queue: DialQueue = field(default_factory=DialQueue)
+    scheduler: Scheduler = field(default_factory=Scheduler)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the route answers, and what metrics should count."""
+
+    code: Code
+    body: dict[str, Any]
+    accepted: int = 0
+    rejected: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnqueuePlan:
+    messages: list[DialMessage]
+    schedules: dict[datetime, list[str]]  # due second (UTC) -> call ids
+
+
+def plan_enqueue(calls: Sequence[tuple[str, ValidCall]], now: datetime) -> EnqueuePlan:
+    """Due calls go to the queue (one message each); later ones share one schedule per second."""
+    messages: list[DialMessage] = []
+    schedules: dict[datetime, list[str]] = defaultdict(list)
+    for call_id, call in calls:
+        lead = (call.due_at - now).total_seconds()
+        if call.immediate or lead < SCHEDULE_MIN_LEAD_SECONDS:
+            messages.append(DialMessage((call_id,), delay_seconds=max(0, round(lead))))
+        else:
+            schedules[call.due_at.replace(microsecond=0)].append(call_id)
+    return EnqueuePlan(messages, dict(schedules))
+
+
+def _check_flow(view: FlowView, api_version: str) -> None:
+    """Checks 8-10."""
+    if api_version not in view.flow.versions:
+        raise ContractError(
+            Code.INVALID_FLOW_VERSION, f"flow is not published for api-version {api_version}"
+        )
+    if not view.gateway_usable:
+        raise ContractError(Code.INVALID_GATEWAY_ID, "the flow's gateway is not configured")
+    if not view.flow.dids:
+        raise ContractError(Code.DID_NOT_MAPPED, "the flow has no DIDs")
+    if not view.flow.enabled_dids:
+        raise ContractError(Code.NO_MASK_AVAILABLE, "none of the flow's DIDs is enabled")
+
+
+def create_calls(
+    body: CreateCallsBody, raw: bytes, source_ip: str, now: datetime, services: Services
+) -> Outcome:
+    """Run every check of SPEC §2 in order; accept the valid calls or raise ContractError."""
+    check_body_size(raw)
+    require(
+        {
+            "api-version": body.api_version,
+            "security-id": body.security_id,
+            "flow-id": body.flow_id,
+            "calls": body.calls,
+        }
+    )
+    assert body.api_version and body.security_id and body.flow_id and body.calls is not None
+    check_api_version(body.api_version)
+    view = authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+    _check_flow(view, body.api_version)
+    check_list_size(body.calls, "calls")
+
+    account = view.account
+    rules = CallRules(
+        region=account.region,
+        zone=account.zone,
+        now=now,
+        required_keys=frozenset(view.flow.required_keys),
+        phone_whitelist=frozenset(account.phone_whitelist) if body.api_version == "TEST" else None,
+    )
+    results = validate_calls(body.calls, rules)
+    checksum = checksum_pk(view.flow.flow_id, hashlib.sha256(raw).hexdigest())
+    now_epoch = int(now.timestamp())
+    rejected = tuple(r.code for r in results if isinstance(r, RejectedCall))
+
+    valid = [(str(uuid.uuid4()), r) for r in results if isinstance(r, ValidCall)]
+    if not valid:
+        original = services.calls.get_checksum(checksum, now_epoch)
+        if original is not None:
+            return _repeated(original)
+        details = [r.details() for r in results if isinstance(r, RejectedCall)]
+        return Outcome(rejected[0], rejected[0].body(**{"call-details": details}), 0, rejected)
+
+    request_id = str(uuid.uuid4())
+    ids = iter(valid)
+    details = [
+        {"client-identifier": r.client_identifier, "phonon-uuid": next(ids)[0]}
+        if isinstance(r, ValidCall)
+        else r.details()
+        for r in results
+    ]
+    code = Code.SUCCESS if not rejected else Code.PARTIAL_SUCCESS
+    response = code.body(**{"request-id": request_id, "call-details": details})
+    amount = account.cost_per_call * len(valid)
+
+    settings = get_settings()
+    claim = services.calls.claim_checksum(
+        checksum, response, account.account_id, amount, now_epoch, settings.checksum_ttl_seconds
+    )
+    if claim.outcome is Claim.REPEATED:
+        assert claim.original is not None
+        return _repeated(claim.original)
+    if claim.outcome is Claim.INSUFFICIENT_BALANCE:
+        raise ContractError(
+            Code.INSUFFICIENT_BALANCE,
+            f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
+        )
+
+    items = [
+        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
+        for call_id, call in valid
+    ]
+    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    plan = plan_enqueue(valid, now)
+    created: list[str] = []
+    try:
+        services.calls.put_items(items)
+        for due_at, call_ids in plan.schedules.items():
+            name = schedule_name(request_id, due_at)
+            services.scheduler.create(name, due_at, call_ids)
+            created.append(name)
+        services.queue.send(plan.messages)
+    except Exception:
+        logger.exception("accepting request failed; undoing it", request_id=request_id)
+        _undo(
+            services, created, [item["pk"] for item in items], checksum, account.account_id, amount
+        )
+        raise
+    logger.info(
+        "calls accepted",
+        request_id=request_id,
+        accepted=len(valid),
+        rejected=len(rejected),
+        schedules=len(plan.schedules),
+    )
+    return Outcome(code, response, accepted=len(valid), rejected=rejected)
+
+
+def _undo(
+    services: Services,
+    schedules: list[str],
+    pks: list[str],
+    checksum: str,
+    account_id: str,
+    amount: Any,
+) -> None:
+    """Leave nothing a retry would trip over: no schedule, no call, no checksum, no reservation.
+
+    Dial messages already sent name calls that no longer exist; the dialer drops those.
+    """
+    for name in schedules:
+        services.scheduler.delete(name)
+    services.calls.delete_items(pks)
+    services.calls.release_checksum(checksum, account_id, amount)
+
+
+def _repeated(original: dict[str, Any]) -> Outcome:
+    body = Code.CHECKSUM_REPEATED.body(
+        **{"request-id": original["request-id"], "call-details": original["call-details"]}
+    )
+    return Outcome(Code.CHECKSUM_REPEATED, body)
+
+
+def _call_item(
+    call_id: str,
+    call: ValidCall,
+    request_id: str,
+    view: FlowView,
+    api_version: str,
+    cost: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    retention = timedelta(days=get_settings().call_retention_days)
+    return {
+        "pk": call_pk(call_id),
+        "phonon-uuid": call_id,
+        "request-id": request_id,
+        "flow-id": view.flow.flow_id,
+        "account-id": view.account.account_id,
+        "api-version": api_version,
+        "client-identifier": call.client_identifier,
+        "start-time": call.start_time.isoformat(),
+        "due-at": call.due_at.isoformat(),
+        "contact-numbers": list(call.contact_numbers),
+        "keys": [{"name": name, "value": value} for name, value in call.keys],
+        "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,
+        "cost": cost,
+        "attempt": 0,
+        "created-at": now.isoformat(),
+        "expires-at": int((call.due_at + retention).timestamp()),
+    }
+
+
+def _request_item(
+    request_id: str, view: FlowView, response: dict[str, Any], call_ids: list[str], now: datetime
+) -> dict[str, Any]:
+    return {
+        "pk": request_pk(request_id),
+        "request-id": request_id,
+        "flow-id": view.flow.flow_id,
+        "call-ids": call_ids,
+        "call-details": json.dumps(response["call-details"]),
+        "created-at": now.isoformat(),
+        "expires-at": int((now + timedelta(days=get_settings().call_retention_days)).timestamp()),
+    }

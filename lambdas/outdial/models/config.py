@@ -1,0 +1,175 @@
+"""Accounts, flows and gateways: the configuration file of SPEC §5 and what the handlers read."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+)
+
+from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
+
+ApiVersion = Literal["1.0", "TEST"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=lambda name: name.replace("_", "-"),
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Account(_Model):
+    """A customer: who pays, from where they may call us, where we report outcomes."""
+
+    account_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    timezone: str = "Asia/Kolkata"
+    region: str = "IN"
+    balance: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    cost_per_call: Annotated[Decimal, Field(ge=0)] = Decimal(1)
+    valid_until: AwareDatetime | None = None
+    ip_whitelist: list[IPv4Network | IPv6Network] = []
+    phone_whitelist: list[E164Number] = []
+    webhook_url: HttpUrl | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (ISO 3166 alpha-2, e.g. IN)")
+        return value.upper()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def admits_ip(self, source_ip: str) -> bool:
+        """True when ``source_ip`` lies in one of the whitelisted networks (empty admits nobody)."""
+        try:
+            address = ip_address(source_ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.ip_whitelist)
+
+
+class Did(_Model):
+    """A caller id the flow may present."""
+
+    number: E164Number
+    enabled: bool = True
+
+
+class FlowSettings(_Model):
+    """An outbound flow as stored: everything but its secret."""
+
+    flow_id: FlowId
+    account_id: str
+    versions: list[ApiVersion] = ["1.0"]
+    gateway_id: str
+    dids: list[Did] = []
+    required_keys: list[KeyName] = []
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
+    retry_after_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 900
+    valid_until: AwareDatetime | None = None
+
+    @property
+    def enabled_dids(self) -> list[str]:
+        return [did.number for did in self.dids if did.enabled]
+
+
+class Flow(FlowSettings):
+    """An outbound flow as the configuration file gives it, with its secret in the clear."""
+
+    security_id: SecurityId
+
+
+class SimulatorGateway(_Model):
+    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+
+    gateway_id: str
+    kind: Literal["simulator"]
+    enabled: bool = True
+    ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
+
+
+class HttpGateway(_Model):
+    """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
+
+    gateway_id: str
+    kind: Literal["http"]
+    enabled: bool = True
+    url: HttpUrl
+    secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
+    ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
+    connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
+    read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+
+
+Gateway = Annotated[SimulatorGateway | HttpGateway, Field(discriminator="kind")]
+
+
+class ConfigFile(_Model):
+    """The whole configuration file: applied all at once or not at all."""
+
+    accounts: list[Account] = []
+    flows: list[Flow] = []
+    gateways: list[Gateway] = []
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a security-id. SHA-256 suffices: the secret is 64 random characters."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class FlowView(BaseModel):
+    """What a request needs to know about a flow, read in one go: flow, account and gateway.
+
+    Written by ``config apply`` (denormalised, since the file is applied whole) so that the api
+    reads a single item per request. The account's running balance is not here: it lives on the
+    account item and changes only by conditional updates.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    flow: FlowSettings
+    security_id_hash: str
+    account: Account
+    gateway: Gateway | None = None
+
+    def security_id_matches(self, candidate: str) -> bool:
+        """Constant-time comparison of a presented security-id with the stored hash."""
+        return hmac.compare_digest(hash_secret(candidate), self.security_id_hash)
+
+    def expired(self, now: datetime) -> bool:
+        return any(
+            until is not None and now > until
+            for until in (self.account.valid_until, self.flow.valid_until)
+        )
+
+    @property
+    def gateway_usable(self) -> bool:
+        return self.gateway is not None and self.gateway.enabled

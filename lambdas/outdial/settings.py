@@ -1,0 +1,30 @@
+"""Where the handlers find their AWS resources: the environment, parsed once."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Resource names and knobs, from ``OUTDIAL_*`` environment variables."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    config_table: str = Field("outdial-config", alias="OUTDIAL_CONFIG_TABLE")
+    calls_table: str = Field("outdial-calls", alias="OUTDIAL_CALLS_TABLE")
+    dial_queue_url: str = Field("", alias="OUTDIAL_DIAL_QUEUE_URL")
+    dial_queue_arn: str = Field("", alias="OUTDIAL_DIAL_QUEUE_ARN")
+    schedule_group: str = Field("outdial", alias="OUTDIAL_SCHEDULE_GROUP")
+    scheduler_role_arn: str = Field("", alias="OUTDIAL_SCHEDULER_ROLE_ARN")
+    webhook_queue_url: str = Field("", alias="OUTDIAL_WEBHOOK_QUEUE_URL")
+    checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
+    call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings.model_validate(dict(os.environ))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,20 +25,6 @@ def request_pk(request_id: str) -> str:
 
 def checksum_pk(flow_id: str, digest: str) -> str:
     return f"CHECKSUM#{flow_id}#{digest}"
-
-
-class Claim(Enum):
-    """How claiming a request checksum together with its balance reservation went."""
-
-    CLAIMED = "claimed"
-    REPEATED = "repeated"  # the same body was accepted before: nothing reserved
-    INSUFFICIENT_BALANCE = "insufficient-balance"  # nothing claimed, nothing reserved
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    outcome: Claim
-    original: dict[str, Any] | None = None  # the first acceptance's response, when REPEATED
 
 
 class CallsStore:
@@ -68,64 +52,66 @@ class CallsStore:
     def config_table(self) -> str:
         return self._config_table or get_settings().config_table
 
-    def claim_checksum(
-        self,
-        checksum: str,
-        response: dict[str, Any],
-        account_id: str,
-        amount: Decimal,
-        now_epoch: int,
-        ttl_seconds: int,
-    ) -> ClaimResult:
-        """Atomically record a request checksum and reserve ``amount`` from the account's balance.
+    def reserve(self, account_id: str, amount: Decimal) -> bool:
+        """Take ``amount`` from the account's balance if it covers it (one conditional update)."""
+        try:
+            self.client.update_item(
+                TableName=self.config_table,
+                Key=key(account_pk(account_id)),
+                UpdateExpression="SET balance = balance - :amount",
+                ConditionExpression="balance >= :amount",
+                ExpressionAttributeValues={":amount": {"N": str(amount)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise AdapterError(f"reserving balance: {exc}") from exc
+        return True
 
-        One ``TransactWriteItems``: of two identical requests racing, exactly one claims; an
-        expired checksum that TTL has not yet deleted counts as absent.
+    def refund(self, account_id: str, amount: Decimal) -> None:
+        """Give a reservation back."""
+        try:
+            self.client.update_item(
+                TableName=self.config_table,
+                Key=key(account_pk(account_id)),
+                UpdateExpression="SET balance = balance + :amount",
+                ExpressionAttributeValues={":amount": {"N": str(amount)}},
+            )
+        except ClientError as exc:
+            raise AdapterError(f"refunding balance: {exc}") from exc
+
+    def claim_checksum(
+        self, checksum: str, response: dict[str, Any], now_epoch: int, ttl_seconds: int
+    ) -> dict[str, Any] | None:
+        """Record that this checksum's request is accepted, unless it already was.
+
+        One conditional put, so of two identical requests racing exactly one claims it. Returns
+        None when claimed, else the first acceptance's response. An expired checksum that TTL
+        has not deleted yet counts as absent.
         """
-        put = {
-            "Put": {
-                "TableName": self.calls_table,
-                "Item": to_item(
+        try:
+            self.client.put_item(
+                TableName=self.calls_table,
+                Item=to_item(
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
                     }
                 ),
-                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
-                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        reserve = {
-            "Update": {
-                "TableName": self.config_table,
-                "Key": key(account_pk(account_id)),
-                "UpdateExpression": "SET balance = balance - :amount",
-                "ConditionExpression": "balance >= :amount",
-                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-            }
-        }
-        try:
-            self.client.transact_write_items(TransactItems=[put, reserve])
+                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":now": {"N": str(now_epoch)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise AdapterError(f"claiming checksum: {exc}") from exc
-            reasons = exc.response.get("CancellationReasons", [])
-            codes = [reason.get("Code") for reason in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                old = reasons[0].get("Item")
-                original = (
-                    json.loads(from_item(old)["response"])
-                    if old
-                    else self.get_checksum(checksum, now_epoch)
-                )
-                return ClaimResult(Claim.REPEATED, original)
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                return ClaimResult(Claim.INSUFFICIENT_BALANCE)
-            raise AdapterError(f"claiming checksum: {codes}") from exc
-        return ClaimResult(Claim.CLAIMED)
+            old = exc.response.get("Item")
+            if old:
+                return json.loads(from_item(old)["response"])
+            return self.get_checksum(checksum, now_epoch) or {}
+        return None
 
     def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
         """The response of the acceptance this checksum records, unless expired."""
@@ -142,22 +128,10 @@ class CallsStore:
             return None
         return json.loads(values["response"])
 
-    def release_checksum(self, checksum: str, account_id: str, amount: Decimal) -> None:
-        """Undo ``claim_checksum``: forget the checksum and give the reservation back."""
+    def release_checksum(self, checksum: str) -> None:
+        """Forget a claimed checksum (its request was not accepted after all)."""
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Delete": {"TableName": self.calls_table, "Key": key(checksum)}},
-                    {
-                        "Update": {
-                            "TableName": self.config_table,
-                            "Key": key(account_pk(account_id)),
-                            "UpdateExpression": "SET balance = balance + :amount",
-                            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-                        }
-                    },
-                ]
-            )
+            self.client.delete_item(TableName=self.calls_table, Key=key(checksum))
         except ClientError as exc:
             raise AdapterError(f"releasing checksum: {exc}") from exc
 

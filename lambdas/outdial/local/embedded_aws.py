@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +83,32 @@ def _arn(sqs: Any, url: str) -> str:
     return str(attributes["Attributes"]["QueueArn"])
 
 
+_ATOMIC_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_lock = threading.RLock()
+
+
+def make_dynamodb_writes_atomic() -> None:
+    """Give moto's DynamoDB the per-item atomicity real DynamoDB has.
+
+    moto checks a write's condition and then applies it without a lock, so two threads can both
+    pass ``attribute_not_exists``. Real DynamoDB never lets that happen, and our exactly-once
+    guarantees rest on it; serialising moto's writes restores it. Idempotent.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _ATOMIC_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_outdial_atomic", False):
+            continue
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return _original(self, *args, **kwargs)
+
+        locked._outdial_atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
 class EmbeddedAws:
     """moto's ``ThreadedMotoServer`` on 127.0.0.1, with this process's boto3 pointed at it."""
 
@@ -92,6 +120,7 @@ class EmbeddedAws:
         self.endpoint = ""
 
     def start(self) -> EmbeddedAws:
+        make_dynamodb_writes_atomic()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore, Claim, call_pk, checksum_pk, request_pk
+from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler, schedule_name
@@ -36,6 +36,9 @@ from outdial.settings import get_settings
 # A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a moment
 # that has passed by the time Scheduler sees it would be refused.
 SCHEDULE_MIN_LEAD_SECONDS = 60
+# Calls due together share a dial message, up to this many (the dialer places each call's leg
+# with one short gateway request, so a message stays well inside the dialer's timeout).
+DIAL_GROUP_SIZE = 10
 
 
 @dataclass
@@ -65,15 +68,21 @@ class EnqueuePlan:
 
 
 def plan_enqueue(calls: Sequence[tuple[str, ValidCall]], now: datetime) -> EnqueuePlan:
-    """Due calls go to the queue (one message each); later ones share one schedule per second."""
-    messages: list[DialMessage] = []
+    """Due calls go to the queue, up to DIAL_GROUP_SIZE per message; later ones share one
+    schedule per start second."""
+    soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
     schedules: dict[datetime, list[str]] = defaultdict(list)
     for call_id, call in calls:
         lead = (call.due_at - now).total_seconds()
         if call.immediate or lead < SCHEDULE_MIN_LEAD_SECONDS:
-            messages.append(DialMessage((call_id,), delay_seconds=max(0, round(lead))))
+            soon[max(0, round(lead))].append(call_id)
         else:
             schedules[call.due_at.replace(microsecond=0)].append(call_id)
+    messages = [
+        DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
+        for delay, ids in soon.items()
+        for i in range(0, len(ids), DIAL_GROUP_SIZE)
+    ]
     return EnqueuePlan(messages, dict(schedules))
 
 
@@ -143,18 +152,26 @@ def create_calls(
     response = code.body(**{"request-id": request_id, "call-details": details})
     amount = account.cost_per_call * len(valid)
 
-    settings = get_settings()
-    claim = services.calls.claim_checksum(
-        checksum, response, account.account_id, amount, now_epoch, settings.checksum_ttl_seconds
-    )
-    if claim.outcome is Claim.REPEATED:
-        assert claim.original is not None
-        return _repeated(claim.original)
-    if claim.outcome is Claim.INSUFFICIENT_BALANCE:
+    # The reservation comes first: a duplicate that loses the checksum race refunds its own, and
+    # a request refused for balance never stood as "accepted" for a duplicate to be told about.
+    if not services.calls.reserve(account.account_id, amount):
+        original = services.calls.get_checksum(checksum, now_epoch)
+        if original is not None:
+            return _repeated(original)
         raise ContractError(
             Code.INSUFFICIENT_BALANCE,
             f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
         )
+    try:
+        original = services.calls.claim_checksum(
+            checksum, response, now_epoch, get_settings().checksum_ttl_seconds
+        )
+    except Exception:
+        services.calls.refund(account.account_id, amount)
+        raise
+    if original is not None:
+        services.calls.refund(account.account_id, amount)
+        return _repeated(original)
 
     items = [
         _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
@@ -201,7 +218,8 @@ def _undo(
     for name in schedules:
         services.scheduler.delete(name)
     services.calls.delete_items(pks)
-    services.calls.release_checksum(checksum, account_id, amount)
+    services.calls.release_checksum(checksum)
+    services.calls.refund(account_id, amount)
 
 
 def _repeated(original: dict[str, Any]) -> Outcome:

@@ -1,0 +1,187 @@
+"""Shared fixtures: an embedded AWS (moto, in-process), a configured flow, API Gateway events."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from copy import deepcopy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from outdial.local.apigateway import LambdaContext, proxy_event
+from outdial.local.embedded_aws import fake_credentials
+
+# Set before any handler is imported: no X-Ray daemon in tests, metrics under our namespace.
+os.environ.update(fake_credentials())
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "outdial")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "outdial")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+FLOW_ID = "AB12cd34"
+SECURITY_ID = "S" * 32 + "e" * 32
+OTHER_FLOW_ID = "ZZ99yy88"
+OTHER_SECURITY_ID = "T" * 64
+
+
+def config_document() -> dict[str, Any]:
+    """A configuration file in SPEC §5's shape: one account, two flows, one simulator gateway."""
+    return {
+        "accounts": [
+            {
+                "account-id": "acme",
+                "timezone": "Asia/Kolkata",
+                "region": "IN",
+                "balance": 1000,
+                "cost-per-call": 1,
+                "valid-until": "2099-12-31T23:59:59+05:30",
+                "ip-whitelist": ["127.0.0.1/32", "::1/128"],
+                "phone-whitelist": ["+919812345670"],
+                "webhook-url": "http://127.0.0.1:9/hook",
+            }
+        ],
+        "flows": [
+            {
+                "flow-id": FLOW_ID,
+                "account-id": "acme",
+                "security-id": SECURITY_ID,
+                "versions": ["1.0", "TEST"],
+                "gateway-id": "sim",
+                "dids": [{"number": "+918030000001", "enabled": True}],
+                "required-keys": ["$flow.key.name"],
+                "max-attempts": 2,
+                "retry-after-seconds": 900,
+                "valid-until": None,
+            },
+            {
+                "flow-id": OTHER_FLOW_ID,
+                "account-id": "acme",
+                "security-id": OTHER_SECURITY_ID,
+                "versions": ["1.0"],
+                "gateway-id": "sim",
+                "dids": [{"number": "+918030000002", "enabled": True}],
+            },
+        ],
+        "gateways": [
+            {"gateway-id": "sim", "kind": "simulator", "ring-seconds": 0, "enabled": True}
+        ],
+    }
+
+
+@pytest.fixture
+def config_doc() -> dict[str, Any]:
+    return deepcopy(config_document())
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """An empty in-process AWS (moto) for the test's duration."""
+    from moto import mock_aws
+    from outdial.adapters import aws as clients
+    from outdial.local.embedded_aws import make_dynamodb_writes_atomic
+    from outdial.settings import get_settings
+
+    make_dynamodb_writes_atomic()
+    with mock_aws():
+        clients.reset_clients()
+        get_settings.cache_clear()
+        yield
+    clients.reset_clients()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Our tables, queues and schedule group, with the handlers' environment pointing at them."""
+    from outdial.local.embedded_aws import provision
+    from outdial.settings import get_settings
+
+    made = provision()
+    for name, value in made.env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    from outdial.handlers import api
+
+    api.services.cache_clear()
+    return made
+
+
+@pytest.fixture
+def configured(resources: Any, config_doc: dict[str, Any]) -> Any:
+    """``resources`` with ``config_doc`` applied."""
+    from outdial.logic.configure import apply_config, check_config
+
+    apply_config(check_config(config_doc))
+    return resources
+
+
+@pytest.fixture
+def apply(resources: Any):  # type: ignore[no-untyped-def]
+    """Apply a (modified) configuration document."""
+    from outdial.logic.configure import apply_config, check_config
+
+    def _apply(document: dict[str, Any]) -> None:
+        apply_config(check_config(document))
+
+    return _apply
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+def today_at(hour: int, minute: int = 0, offset: str = "+05:30") -> str:
+    return f"{datetime.now(UTC).astimezone().date().isoformat()}T{hour:02d}:{minute:02d}:00{offset}"
+
+
+def call(**overrides: Any) -> dict[str, Any]:
+    """One valid call due now."""
+    base: dict[str, Any] = {
+        "client-identifier": "order-1",
+        "start-time": datetime.now(UTC).isoformat(),
+        "contact-numbers": ["9812345670"],
+        "keys": [{"name": "$flow.key.name", "value": "Asha"}],
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+_DEFAULT: Any = object()
+
+
+def create_body(calls: Any = _DEFAULT, **overrides: Any) -> dict[str, Any]:
+    """A create request for the test flow (a field set to ``...`` is left out)."""
+    body: dict[str, Any] = {
+        "api-version": "1.0",
+        "security-id": SECURITY_ID,
+        "flow-id": FLOW_ID,
+        "calls": [call()] if calls is _DEFAULT else calls,
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    source_ip: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    return proxy_event(
+        method, path, {"Content-Type": "application/json", **(headers or {})}, data, source_ip
+    )
+
+
+def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Run the api Lambda handler on ``event``; returns (HTTP status, parsed body)."""
+    from outdial.handlers import api
+
+    result = api.handler(event, LambdaContext())
+    return result["statusCode"], json.loads(result["body"])

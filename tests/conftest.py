@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from outdial.local.apigateway import LambdaContext, proxy_event
 from outdial.local.embedded_aws import fake_credentials
 
@@ -79,6 +80,7 @@ def config_doc() -> dict[str, Any]:
 def aws() -> Iterator[None]:
     """An empty in-process AWS (moto) for the test's duration."""
     from moto import mock_aws
+
     from outdial.adapters import aws as clients
     from outdial.local.embedded_aws import make_dynamodb_writes_atomic
     from outdial.settings import get_settings

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from outdial.adapters import aws
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.errors import EnqueueError
 from outdial.adapters.tables import from_item
 from outdial.models.codes import Code
 from outdial.settings import get_settings
-
 from tests.conftest import api_event, call, create_body, invoke
 
 pytestmark = pytest.mark.usefixtures("configured")

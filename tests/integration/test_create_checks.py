@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from outdial.models.codes import Code
 
+from outdial.models.codes import Code
 from tests.conftest import (
     FLOW_ID,
     OTHER_SECURITY_ID,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from outdial.logic.validation import CallRules, RejectedCall, ValidCall, validate_call
 from outdial.models.codes import Code
 

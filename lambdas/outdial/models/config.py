@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from datetime import datetime
 from decimal import Decimal
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import ip_address
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    IPvAnyNetwork,
     field_validator,
 )
 
@@ -43,7 +44,7 @@ class Account(_Model):
     balance: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     cost_per_call: Annotated[Decimal, Field(ge=0)] = Decimal(1)
     valid_until: AwareDatetime | None = None
-    ip_whitelist: list[IPv4Network | IPv6Network] = []
+    ip_whitelist: list[IPvAnyNetwork] = []
     phone_whitelist: list[E164Number] = []
     webhook_url: HttpUrl | None = None
 

@@ -1,0 +1,213 @@
+"""Secrets Manager: gateway credentials and flow security-ids, cached in-process with a TTL.
+
+A cache per process keeps Secrets Manager off the per-leg path (it is billed and throttled per
+call); the TTL bounds how long a rotated secret goes unnoticed, and ``invalidate`` lets a caller
+that was just told "401" pick up a rotation at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from outdial.adapters import aws
+from outdial.adapters.errors import AdapterError
+
+T = TypeVar("T")
+
+DEFAULT_TTL_SECONDS = 300.0
+FLOW_SECRET_PREFIX = "outdial/flows/"
+
+
+class SecretNotFound(AdapterError):
+    """The secret does not exist (or has no current value)."""
+
+
+@dataclass(frozen=True)
+class GatewayCredentials:
+    """What an http gateway's secret holds: ``{"token": ..., "event-secret": ...}``.
+
+    ``token`` authenticates our requests to the gateway (bearer); ``event_secret`` is the HMAC
+    key of the events it posts back (header ``Gateway-Signature``).
+    """
+
+    token: str
+    event_secret: str
+
+
+class _TtlCache(Generic[T]):
+    """A tiny thread-safe TTL cache; a miss loads outside the lock (a few parallel loads on a cold
+    start are cheaper than serialising every reader behind one network call)."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and now < entry[0]:
+            return entry[1]
+        value = load()
+        self.put(key, value)
+        return value
+
+    def put(self, key: str, value: T) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + self._ttl, value)
+
+    def invalidate(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(key, None)
+
+
+class _SecretsBase(Generic[T]):
+    def __init__(
+        self,
+        client: Any | None,
+        ttl_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._cache: _TtlCache[T] = _TtlCache(ttl_seconds, clock)
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("secretsmanager")
+
+    def invalidate(self, key: str | None = None) -> None:
+        """Forget one cached secret (or all): the next ``get`` reads Secrets Manager again."""
+        self._cache.invalidate(key)
+
+    def _read(self, secret_id: str) -> str:
+        try:
+            value = self.client.get_secret_value(SecretId=secret_id)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise SecretNotFound(f"secret {secret_id} not found") from exc
+            raise AdapterError(f"reading secret {secret_id}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise AdapterError(f"reading secret {secret_id}: {exc}") from exc
+        text = value.get("SecretString")
+        if text is None:
+            raise AdapterError(f"secret {secret_id} has no SecretString")
+        return str(text)
+
+
+def _json_object(secret_id: str, text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"secret {secret_id} is not JSON") from exc
+    if not isinstance(data, dict):
+        raise AdapterError(f"secret {secret_id} is not a JSON object")
+    return data
+
+
+class GatewaySecrets(_SecretsBase[GatewayCredentials]):
+    """Reads http gateways' credentials (the secret named by ``HttpGateway.secret_id``)."""
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(client, ttl_seconds, clock)
+
+    def get(self, secret_id: str) -> GatewayCredentials:
+        """The credentials in ``secret_id``; ``AdapterError`` when unreadable or malformed."""
+        return self._cache.get(secret_id, lambda: self._load(secret_id))
+
+    def _load(self, secret_id: str) -> GatewayCredentials:
+        data = _json_object(secret_id, self._read(secret_id))
+        token, event_secret = data.get("token"), data.get("event-secret")
+        if not isinstance(token, str) or not token or not isinstance(event_secret, str):
+            raise AdapterError(
+                f"secret {secret_id} must be a JSON object with string token and event-secret"
+            )
+        return GatewayCredentials(token=token, event_secret=event_secret)
+
+
+class FlowSecrets(_SecretsBase[str]):
+    """Each flow's security-id in the clear, for signing the customer's webhooks.
+
+    The config table only keeps a hash of it (enough to check a request), but an HMAC needs the
+    key itself, so it lives in Secrets Manager as ``<prefix><flow-id>``:
+    ``{"security-id": "..."}``.
+    """
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        prefix: str = FLOW_SECRET_PREFIX,
+    ) -> None:
+        super().__init__(client, ttl_seconds, clock)
+        self._prefix = prefix
+
+    def name(self, flow_id: str) -> str:
+        """The secret's name for ``flow_id``."""
+        return f"{self._prefix}{flow_id}"
+
+    def put(self, flow_id: str, security_id: str) -> None:
+        """Create or update the flow's secret; an unchanged value writes nothing (each write is a
+        new secret version, and ``config apply`` puts every flow every time)."""
+        name = self.name(flow_id)
+        body = json.dumps({"security-id": security_id})
+        try:
+            try:
+                self.client.create_secret(
+                    Name=name,
+                    SecretString=body,
+                    Description=f"outdial flow {flow_id}: security-id (webhook signing key)",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceExistsException":
+                    raise
+                try:
+                    current: str | None = self._read(name)
+                except SecretNotFound:  # exists, but without a current value
+                    current = None
+                if current != body:
+                    self.client.put_secret_value(SecretId=name, SecretString=body)
+        except (ClientError, BotoCoreError) as exc:
+            raise AdapterError(f"writing secret {name}: {exc}") from exc
+        self._cache.put(flow_id, security_id)
+
+    def get(self, flow_id: str) -> str:
+        """The flow's security-id; raises ``SecretNotFound`` for a flow never put."""
+        return self._cache.get(flow_id, lambda: self._load(flow_id))
+
+    def _load(self, flow_id: str) -> str:
+        name = self.name(flow_id)
+        security_id = _json_object(name, self._read(name)).get("security-id")
+        if not isinstance(security_id, str) or not security_id:
+            raise AdapterError(f"secret {name} lacks a security-id string")
+        return security_id
+
+
+@cache
+def shared_gateway_secrets() -> GatewaySecrets:
+    """The process-wide gateway credentials cache (``cache_clear()`` to forget it in tests)."""
+    return GatewaySecrets()
+
+
+@cache
+def shared_flow_secrets() -> FlowSecrets:
+    """The process-wide flow secrets cache (``cache_clear()`` to forget it in tests)."""
+    return FlowSecrets()

@@ -20,6 +20,10 @@ class Settings(BaseModel):
     schedule_group: str = Field("outdial", alias="OUTDIAL_SCHEDULE_GROUP")
     scheduler_role_arn: str = Field("", alias="OUTDIAL_SCHEDULER_ROLE_ARN")
     webhook_queue_url: str = Field("", alias="OUTDIAL_WEBHOOK_QUEUE_URL")
+    webhook_dlq_url: str = Field("", alias="OUTDIAL_WEBHOOK_DLQ_URL")
+    # Where gateways post leg outcomes: this API's base URL (empty: the gateway is configured
+    # with it on its side).
+    public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
 

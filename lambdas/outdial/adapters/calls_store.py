@@ -145,3 +145,166 @@ class CallsStore:
         batch_write(
             self.client, self.calls_table, [{"DeleteRequest": {"Key": key(pk)}} for pk in pks]
         )
+
+    # --- reading calls and requests -------------------------------------------------------
+
+    def get(self, pk: str) -> dict[str, Any] | None:
+        """One item of the calls table as a plain dict (strongly consistent)."""
+        try:
+            item = self.client.get_item(
+                TableName=self.calls_table, Key=key(pk), ConsistentRead=True
+            ).get("Item")
+        except ClientError as exc:
+            raise AdapterError(f"reading {pk}: {exc}") from exc
+        return from_item(item) if item else None
+
+    def get_call(self, phonon_uuid: str) -> dict[str, Any] | None:
+        return self.get(call_pk(phonon_uuid))
+
+    def get_many(self, pks: list[str]) -> list[dict[str, Any]]:
+        """Items by key with ``BatchGetItem`` (100 a request); missing ones are left out."""
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(pks))
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            pending: dict[str, Any] | None = {
+                self.calls_table: {
+                    "Keys": [key(pk) for pk in unique[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
+            rounds = 0
+            while pending:
+                try:
+                    result = self.client.batch_get_item(RequestItems=pending)
+                except ClientError as exc:
+                    raise AdapterError(f"batch read: {exc}") from exc
+                found += [from_item(i) for i in result["Responses"].get(self.calls_table, [])]
+                pending = result.get("UnprocessedKeys") or None
+                rounds += 1
+                if pending and rounds > 8:
+                    raise AdapterError("batch read: keys still unprocessed")
+        return found
+
+    # --- moving calls and legs ------------------------------------------------------------
+
+    def update(
+        self,
+        pk: str,
+        values: dict[str, Any],
+        *,
+        condition: str | None = None,
+        condition_values: dict[str, Any] | None = None,
+        table: str | None = None,
+    ) -> dict[str, Any] | None:
+        """``SET`` each of ``values`` (a dotted name sets inside a map) if ``condition`` holds.
+
+        Returns the item after the update, or None when the condition failed.
+        """
+        names: dict[str, str] = {}
+        placeholders: dict[str, Any] = {}
+        sets: list[str] = []
+        for index, (name, value) in enumerate(values.items()):
+            path = []
+            for part_index, part in enumerate(name.split(".")):
+                alias = f"#n{index}_{part_index}"
+                names[alias] = part
+                path.append(alias)
+            placeholders[f":v{index}"] = value
+            sets.append(f"{'.'.join(path)} = :v{index}")
+        request: dict[str, Any] = {
+            "TableName": table or self.calls_table,
+            "Key": key(pk),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            placeholders |= condition_values or {}
+            request["ConditionExpression"] = condition
+            for alias, real in _CONDITION_NAMES.items():
+                if alias in condition:
+                    names[alias] = real
+        request["ExpressionAttributeValues"] = to_item(placeholders) if placeholders else None
+        request = {k: v for k, v in request.items() if v is not None}
+        try:
+            result = self.client.update_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise AdapterError(f"updating {pk}: {exc}") from exc
+        return from_item(result["Attributes"])
+
+    def put_new(self, values: dict[str, Any]) -> bool:
+        """Write an item only if none with its key exists; False when one does (claims)."""
+        try:
+            self.client.put_item(
+                TableName=self.calls_table,
+                Item=to_item(values),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise AdapterError(f"claiming {values.get('pk')}: {exc}") from exc
+        return True
+
+    def finish_and_refund(
+        self,
+        pk: str,
+        values: dict[str, Any],
+        *,
+        condition: str,
+        condition_values: dict[str, Any],
+        account_id: str,
+        refund: Decimal,
+    ) -> bool:
+        """Move a call to its end and give its reservation back, both or neither.
+
+        One ``TransactWriteItems``: the call's conditional update and the account's refund, so a
+        balance is settled exactly once whatever crashes or repeats. False when the condition
+        failed (someone else ended the call).
+        """
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        sets = ", ".join(f"#v{i} = :v{i}" for i in range(len(values)))
+        placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+        for alias, real in _CONDITION_NAMES.items():
+            if alias in condition:
+                names[alias] = real
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.calls_table,
+                            "Key": key(pk),
+                            "UpdateExpression": f"SET {sets}",
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": to_item(placeholders | condition_values),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.config_table,
+                            "Key": key(account_pk(account_id)),
+                            "UpdateExpression": "SET balance = balance + :amount",
+                            "ExpressionAttributeValues": {":amount": {"N": str(refund)}},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise AdapterError(f"finishing {pk}: {exc}") from exc
+        return True
+
+
+_BATCH_GET_LIMIT = 100
+# Attribute names conditions may use through these aliases.
+_CONDITION_NAMES = {"#status": "status", "#leg": "current-leg", "#state": "state"}
+
+
+def leg_pk(leg_id: str) -> str:
+    return f"LEG#{leg_id}"

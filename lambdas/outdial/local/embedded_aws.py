@@ -61,21 +61,22 @@ def provision(prefix: str = "outdial") -> Resources:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
     for queue, var in (("dial", "DIAL"), ("webhook", "WEBHOOK")):
-        url, arn = _queue_with_dlq(sqs, f"{prefix}-{queue}")
+        url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}")
         env[f"OUTDIAL_{var}_QUEUE_URL"] = url
         env[f"OUTDIAL_{var}_QUEUE_ARN"] = arn
+        env[f"OUTDIAL_{var}_DLQ_URL"] = dlq_url
     scheduler.create_schedule_group(Name=prefix)
     return Resources(env)
 
 
-def _queue_with_dlq(sqs: Any, name: str) -> tuple[str, str]:
+def _queue_with_dlq(sqs: Any, name: str) -> tuple[str, str, str]:
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = _arn(sqs, dlq_url)
     redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{DLQ_MAX_RECEIVES}"}}'
     url = sqs.create_queue(
         QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"}
     )["QueueUrl"]
-    return url, _arn(sqs, url)
+    return url, _arn(sqs, url), dlq_url
 
 
 def _arn(sqs: Any, url: str) -> str:

@@ -253,7 +253,9 @@ def _call_item(
         "keys": [{"name": name, "value": value} for name, value in call.keys],
         "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,
         "cost": cost,
-        "attempt": 0,
+        "attempt": 1,
+        "number-index": 0,
+        "legs": {},
         "created-at": now.isoformat(),
         "expires-at": int((call.due_at + retention).timestamp()),
     }

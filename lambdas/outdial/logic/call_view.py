@@ -1,0 +1,45 @@
+"""A stored call as the API shows it: the ``<call>`` of SPEC §3 (pull, status, webhooks)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+LEG_FIELDS = ("number", "did", "outcome", "started-at", "ended-at", "duration-seconds")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dict[str, Any]:
+    """The ``<call>``: identity, status, numbers, and every attempt with its legs in order."""
+    legs = sorted(
+        (item.get("legs") or {}).values(),
+        key=lambda leg: (int(leg["attempt"]), int(leg["number-index"])),
+    )
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    for leg in legs:
+        attempts.setdefault(int(leg["attempt"]), []).append(
+            {name: _plain(leg.get(name)) for name in LEG_FIELDS}
+        )
+    rendered = [{"attempt": n, "legs": attempts[n]} for n in sorted(attempts)]
+    if last_attempt_only:
+        rendered = rendered[-1:]
+    return {
+        "phonon-uuid": item["phonon-uuid"],
+        "client-identifier": item["client-identifier"],
+        "request-id": item["request-id"],
+        "flow-id": item["flow-id"],
+        "api-version": item["api-version"],
+        "status": item["status"],
+        "start-time": item["start-time"],
+        "contact-numbers": list(item["contact-numbers"]),
+        "attempts": rendered,
+        "connected-number": item.get("connected-number"),
+        "duration-seconds": _plain(item.get("duration-seconds")),
+        "created-at": item.get("created-at"),
+        "ended-at": item.get("ended-at"),
+    }

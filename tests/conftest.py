@@ -187,3 +187,33 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
     result = api.handler(event, LambdaContext())
     return result["statusCode"], json.loads(result["body"])
+
+
+def sqs_event(bodies: list[str], receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event as Lambda hands it to a queue consumer."""
+    import hashlib
+    import time
+    import uuid
+
+    now_ms = str(int(time.time() * 1000))
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": str(uuid.uuid4()),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": now_ms,
+                    "SenderId": "AIDATEST",
+                    "ApproximateFirstReceiveTimestamp": now_ms,
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-south-1:123456789012:outdial-dial",
+                "awsRegion": "ap-south-1",
+            }
+            for body in bodies
+        ]
+    }

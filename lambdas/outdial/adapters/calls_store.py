@@ -11,7 +11,14 @@ from botocore.exceptions import ClientError
 from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import TTL_ATTRIBUTE, batch_write, from_item, key, to_item
+from outdial.adapters.tables import (
+    TTL_ATTRIBUTE,
+    batch_write,
+    from_item,
+    key,
+    to_item,
+    to_values,
+)
 from outdial.settings import get_settings
 
 
@@ -224,7 +231,7 @@ class CallsStore:
             for alias, real in _CONDITION_NAMES.items():
                 if alias in condition:
                     names[alias] = real
-        request["ExpressionAttributeValues"] = to_item(placeholders) if placeholders else None
+        request["ExpressionAttributeValues"] = to_values(placeholders) if placeholders else None
         request = {k: v for k, v in request.items() if v is not None}
         try:
             result = self.client.update_item(**request)
@@ -280,7 +287,7 @@ class CallsStore:
                             "UpdateExpression": f"SET {sets}",
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": to_item(placeholders | condition_values),
+                            "ExpressionAttributeValues": to_values(placeholders | condition_values),
                         }
                     },
                     {
@@ -303,7 +310,12 @@ class CallsStore:
 
 _BATCH_GET_LIMIT = 100
 # Attribute names conditions may use through these aliases.
-_CONDITION_NAMES = {"#status": "status", "#leg": "current-leg", "#state": "state"}
+_CONDITION_NAMES = {
+    "#status": "status",
+    "#leg": "current-leg",
+    "#state": "state",
+    "#claimed": "claimed-epoch",
+}
 
 
 def leg_pk(leg_id: str) -> str:

@@ -6,12 +6,23 @@ from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import batch_write, key, to_item
-from outdial.models.config import ConfigFile, FlowSettings, FlowView, hash_secret
+from outdial.models.config import (
+    ConfigFile,
+    FlowSettings,
+    FlowView,
+    Gateway,
+    HttpGateway,
+    SimulatorGateway,
+    hash_secret,
+)
 from outdial.settings import get_settings
+
+_GATEWAY: TypeAdapter[SimulatorGateway | HttpGateway] = TypeAdapter(Gateway)
 
 
 def account_pk(account_id: str) -> str:
@@ -48,6 +59,15 @@ class ConfigStore:
         except ClientError as exc:
             raise AdapterError(f"reading flow {flow_id}: {exc}") from exc
         return FlowView.model_validate_json(item["doc"]["S"]) if item else None
+
+    def get_gateway(self, gateway_id: str) -> SimulatorGateway | HttpGateway | None:
+        try:
+            item = self.client.get_item(TableName=self.table, Key=key(gateway_pk(gateway_id))).get(
+                "Item"
+            )
+        except ClientError as exc:
+            raise AdapterError(f"reading gateway {gateway_id}: {exc}") from exc
+        return _GATEWAY.validate_json(item["doc"]["S"]) if item else None
 
     def get_balance(self, account_id: str) -> Decimal | None:
         item = self.client.get_item(

@@ -22,10 +22,24 @@ def dial_message(call_ids: Sequence[str]) -> str:
     return json.dumps({"call-ids": list(call_ids)}, separators=(",", ":"))
 
 
+def event_message(gateway_id: str, event: dict[str, Any]) -> str:
+    """The body that carries a gateway's leg outcome to the dialer."""
+    return json.dumps({"gateway-id": gateway_id, "event": event}, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class DialMessage:
-    call_ids: tuple[str, ...]
+    """Calls to dial, or (with ``event``) a leg outcome to apply, after ``delay_seconds``."""
+
+    call_ids: tuple[str, ...] = ()
     delay_seconds: int = 0
+    gateway_id: str = ""
+    event: dict[str, Any] | None = None
+
+    def body(self) -> str:
+        if self.event is not None:
+            return event_message(self.gateway_id, self.event)
+        return dial_message(self.call_ids)
 
 
 class DialQueue:
@@ -50,7 +64,7 @@ class DialQueue:
             entries = {
                 str(i): {
                     "Id": str(i),
-                    "MessageBody": dial_message(m.call_ids),
+                    "MessageBody": m.body(),
                     "DelaySeconds": min(max(m.delay_seconds, 0), MAX_DELAY_SECONDS),
                 }
                 for i, m in enumerate(chunk)

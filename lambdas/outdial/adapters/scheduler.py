@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +78,16 @@ class Scheduler:
             if exc.response["Error"]["Code"] == "ConflictException":
                 return
             raise EnqueueError(f"creating schedule {name}: {exc}") from exc
+
+    def call_ids(self, name: str) -> list[str] | None:
+        """The calls a schedule will wake, or None when it no longer exists."""
+        try:
+            schedule = self.client.get_schedule(Name=name, GroupName=self.group)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return None
+            raise EnqueueError(f"reading schedule {name}: {exc}") from exc
+        return list(json.loads(schedule["Target"]["Input"]).get("call-ids", []))
 
     def delete(self, name: str) -> None:
         """Delete a schedule; one that is already gone is fine."""

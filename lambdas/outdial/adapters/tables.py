@@ -29,6 +29,11 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
 
 
+def to_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Expression attribute values: like ``to_item`` but None is kept, as DynamoDB's NULL."""
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed item → a plain dict."""
     return {k: _deserializer.deserialize(v) for k, v in item.items()}

@@ -1,5 +1,6 @@
 """The api Lambda: ``POST /outbound/create``, ``GET /health``, ``GET /openapi.json``."""
 
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -9,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from outdial.adapters.config_store import ConfigStore
 from outdial.handlers.http import (
     JSON,
     parse_body,
@@ -19,9 +21,15 @@ from outdial.handlers.http import (
 )
 from outdial.handlers.openapi import openapi_document
 from outdial.logic.accept_calls import Outcome, Services, create_calls
+from outdial.logic.authorize import authorize
+from outdial.logic.call_view import render_call
+from outdial.logic.gateway_events import GatewayEvents
+from outdial.logic.queries import Queries
+from outdial.logic.validation import require
 from outdial.models.codes import Code, ContractError
-from outdial.models.requests import CreateCallsBody
+from outdial.models.requests import CreateCallsBody, PullBody
 from outdial.observability import SERVICE, logger, metrics, tracer
+from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -31,6 +39,20 @@ register_error_handlers(app)
 def services() -> Services:
     """The adapters, made on first use (their boto3 clients on first call)."""
     return Services()
+
+
+@lru_cache(maxsize=1)
+def queries() -> Queries:
+    return Queries()
+
+
+@lru_cache(maxsize=1)
+def gateway_events() -> GatewayEvents:
+    return GatewayEvents()
+
+
+def config() -> ConfigStore:
+    return services().config
 
 
 @app.post("/outbound/create", summary="Schedule up to 500 outbound calls")
@@ -46,6 +68,59 @@ def create() -> Response[str]:
         raise
     _count(outcome)
     return respond(outcome.code, outcome.body)
+
+
+@app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
+@tracer.capture_method
+def pull() -> Response[str]:
+    body = parse_body(raw_body(app), PullBody)
+    require(
+        {
+            "security-id": body.security_id,
+            "flow-id": body.flow_id,
+            "phonon-uuids": body.phonon_uuids,
+        }
+    )
+    assert body.security_id and body.flow_id and body.phonon_uuids is not None
+    view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
+    data = queries().pull(view.flow.flow_id, body.phonon_uuids, body.fetch_attempt == "LAST")
+    return respond(Code.SUCCESS, Code.SUCCESS.body(data=data))
+
+
+def _header_flow() -> str:
+    """The REST routes' authentication: ``x-flow-id`` and ``x-security-id``, then checks 4-7."""
+    headers = app.current_event.headers
+    flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
+    require({"x-flow-id": flow_id, "x-security-id": security_id})
+    assert flow_id and security_id
+    view = authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+    return view.flow.flow_id
+
+
+@app.get("/outbound/calls/<phonon_uuid>", summary="One call's status and legs")
+def get_call(phonon_uuid: str) -> Response[str]:
+    call = queries().call(_header_flow(), phonon_uuid)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(call=call))
+
+
+@app.delete("/outbound/calls/<phonon_uuid>", summary="Cancel a call that is not dialling yet")
+def cancel_call(phonon_uuid: str) -> Response[str]:
+    cancelled = queries().cancel(_header_flow(), phonon_uuid)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(call=render_call(cancelled)))
+
+
+@app.get("/outbound/requests/<request_id>", summary="A request's calls with their statuses")
+def get_request(request_id: str) -> Response[str]:
+    request = queries().request(_header_flow(), request_id)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**request))
+
+
+@app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")
+def gateway_event(gateway_id: str) -> Response[str]:
+    raw = raw_body(app)
+    signature = app.current_event.headers.get(GATEWAY_SIGNATURE_HEADER)
+    event = gateway_events().receive(gateway_id, raw, signature, int(time.time()))
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**{"event-id": event.event_id}))
 
 
 @app.get("/health", summary="Liveness")

@@ -173,12 +173,18 @@ def create_calls(
         services.calls.refund(account.account_id, amount)
         return _repeated(original)
 
+    plan = plan_enqueue(valid, now)
+    schedule_of = {
+        call_id: schedule_name(request_id, due_at)
+        for due_at, call_ids in plan.schedules.items()
+        for call_id in call_ids
+    }
     items = [
         _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
+        | {"schedule": schedule_of.get(call_id)}
         for call_id, call in valid
     ]
     items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
-    plan = plan_enqueue(valid, now)
     created: list[str] = []
     try:
         services.calls.put_items(items)

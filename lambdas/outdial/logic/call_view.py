@@ -42,4 +42,5 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
         "duration-seconds": _plain(item.get("duration-seconds")),
         "created-at": item.get("created-at"),
         "ended-at": item.get("ended-at"),
+        **{k: _plain(item[k]) for k in ("error-code", "error-message") if item.get(k) is not None},
     }

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.gateways.secrets import FlowSecrets
 from outdial.models.config import ConfigFile
 
 
@@ -84,6 +85,13 @@ def read_config_file(path: Path) -> CheckedConfig:
     return check_config(data)
 
 
-def apply_config(checked: CheckedConfig, store: ConfigStore | None = None) -> int:
-    """Write a checked configuration to the config table; returns the number of items written."""
-    return (store or ConfigStore()).apply(checked.config)
+def apply_config(
+    checked: CheckedConfig, store: ConfigStore | None = None, secrets: FlowSecrets | None = None
+) -> int:
+    """Write a checked configuration: the config table, and each flow's security-id to Secrets
+    Manager (the key its webhooks are signed with). Returns the number of items written."""
+    written = (store or ConfigStore()).apply(checked.config)
+    flow_secrets = secrets or FlowSecrets()
+    for flow in checked.config.flows:
+        flow_secrets.put(flow.flow_id, flow.security_id)
+    return written

@@ -1,0 +1,291 @@
+"""A call's whole life on moto: accepted, dialled, its alternates and retries, its end, its money,
+through the api and dialer handlers with the simulator gateway (SPEC §3-4)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from outdial.adapters import aws
+from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.dial_queue import dial_message
+from outdial.settings import get_settings
+from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
+from tests.integration.dialing import Harness, webhook_messages
+
+pytestmark = pytest.mark.usefixtures("configured")
+HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return Harness().install(monkeypatch)
+
+
+def accept(*numbers: str, start: str | None = None) -> str:
+    body = create_body(
+        [call(**{"contact-numbers": list(numbers), **({"start-time": start} if start else {})})]
+    )
+    status, answer = invoke(api_event("POST", "/outbound/create", body))
+    assert status == 200, answer
+    return str(answer["call-details"][0]["phonon-uuid"])
+
+
+def status_of(phonon_uuid: str) -> dict[str, Any]:
+    status, body = invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=HEADERS))
+    assert status == 200, body
+    return body["call"]  # type: ignore[no-any-return]
+
+
+def balance() -> Any:
+    return ConfigStore().get_balance("acme")
+
+
+class TestOneAttempt:
+    def test_answered_first_number_completes(self, harness: Harness) -> None:
+        # Given a call due now to a number the simulator answers
+        phonon_uuid = accept("9812345670")
+        # When the dialer runs and the outcome comes back
+        harness.settle()
+        # Then the call COMPLETED on that number with the simulator's 5 s talk time
+        view = status_of(phonon_uuid)
+        assert view["status"] == "COMPLETED"
+        assert view["connected-number"] == "+919812345670"
+        assert view["duration-seconds"] == 5
+        (attempt,) = view["attempts"]
+        (leg,) = attempt["legs"]
+        assert (leg["number"], leg["did"], leg["outcome"]) == (
+            "+919812345670",
+            "+918030000001",
+            "ANSWERED",
+        )
+        assert leg["started-at"].endswith("+00:00") and leg["ended-at"]
+        # And the reservation is kept as the charge
+        assert balance() == 999
+        # And the customer's webhook is queued once for the terminal status
+        assert webhook_messages() == [
+            {"phonon-uuid": phonon_uuid, "event-id": f"{phonon_uuid}:COMPLETED"}
+        ]
+        assert len(harness.placed) == 1
+
+    def test_alternates_are_tried_in_order_until_one_answers(self, harness: Harness) -> None:
+        # Given numbers that are busy, unanswered, then answered
+        phonon_uuid = accept("9812345677", "9812345678", "9812345670", "9812345671")
+        harness.settle()
+        view = status_of(phonon_uuid)
+        assert harness.placed_numbers() == ["+919812345677", "+919812345678", "+919812345670"]
+        assert [leg["outcome"] for leg in view["attempts"][0]["legs"]] == [
+            "BUSY",
+            "NO_ANSWER",
+            "ANSWERED",
+        ]
+        assert view["status"] == "COMPLETED" and view["connected-number"] == "+919812345670"
+
+    def test_refused_everywhere_is_failed_and_refunded(
+        self, harness: Harness, apply: Any, config_doc: Any
+    ) -> None:
+        config_doc["flows"][0]["max-attempts"] = 1
+        apply(config_doc)
+        phonon_uuid = accept("9812345679")
+        harness.settle()
+        view = status_of(phonon_uuid)
+        assert view["status"] == "FAILED"
+        assert view["error-code"] == 206
+        assert balance() == 1000
+
+
+class TestRetries:
+    def test_next_attempt_is_scheduled_then_not_connected(self, harness: Harness) -> None:
+        # Given a flow with 2 attempts, 900 s apart, and numbers that never answer
+        phonon_uuid = accept("9812345677", "9812345678")
+        harness.settle()
+        # Then after the first attempt the call waits for its second, on a schedule
+        view = status_of(phonon_uuid)
+        assert view["status"] == "SCHEDULED"
+        scheduler = aws.client("scheduler")
+        name = f"retry-{phonon_uuid}-2"
+        schedule = scheduler.get_schedule(Name=name, GroupName=get_settings().schedule_group)
+        due = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+        assert timedelta(seconds=890) < due - datetime.now(UTC) <= timedelta(seconds=900)
+        assert json.loads(schedule["Target"]["Input"]) == {"call-ids": [phonon_uuid]}
+        # When the schedule fires (moto never fires: deliver its input) at its time
+        harness.dialer.clock = lambda: due  # type: ignore[union-attr]
+        harness.deliver(schedule["Target"]["Input"])
+        harness.settle()
+        # Then both numbers were tried twice and the call is NOT_CONNECTED, refunded
+        view = status_of(phonon_uuid)
+        assert view["status"] == "NOT_CONNECTED"
+        assert [a["attempt"] for a in view["attempts"]] == [1, 2]
+        assert harness.placed_numbers() == ["+919812345677", "+919812345678"] * 2
+        assert balance() == 1000
+
+    def test_an_early_schedule_puts_the_call_back_until_due(self, harness: Harness) -> None:
+        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        phonon_uuid = accept("9812345670", start=later)
+        harness.deliver(dial_message([phonon_uuid]))
+        assert harness.placed == []
+        assert status_of(phonon_uuid)["status"] == "SCHEDULED"
+
+
+class TestExactlyOnce:
+    def test_redelivered_message_dials_each_leg_once(self, harness: Harness) -> None:
+        phonon_uuid = accept("9812345670")
+        message = dial_message([phonon_uuid])
+        harness.deliver(message)
+        harness.deliver(message)
+        harness.deliver(message, message)
+        assert len(harness.placed) == 1
+
+    def test_concurrent_dialers_dial_each_leg_once(self, harness: Harness) -> None:
+        ids = [accept(f"98123456{n:02d}") for n in range(10, 20)]
+        message = dial_message(ids)
+        barrier = threading.Barrier(4)
+
+        def dial() -> None:
+            barrier.wait()
+            harness.deliver(message)
+
+        threads = [threading.Thread(target=dial) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(leg.leg_id for leg in harness.placed) == sorted(f"{i}-a1-n0" for i in ids)
+
+    def test_repeated_and_late_events_change_nothing(self, harness: Harness) -> None:
+        phonon_uuid = accept("9812345678", "9812345670")
+        harness.drain_queue()
+        first_event = harness.events[0]
+        harness.settle()
+        assert status_of(phonon_uuid)["status"] == "COMPLETED"
+        # When the first leg's NO_ANSWER arrives again, late
+        from outdial.adapters.dial_queue import event_message
+
+        harness.deliver(event_message(first_event.gateway_id, first_event.to_dict()))
+        harness.settle()
+        view = status_of(phonon_uuid)
+        assert view["status"] == "COMPLETED" and len(harness.placed) == 2
+        assert balance() == 999
+        assert len(webhook_messages()) == 1
+
+    def test_group_message_fans_out(self, harness: Harness) -> None:
+        later = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+        ids = [accept(f"98123456{n:02d}", start=later.isoformat()) for n in range(10, 25)]
+        harness.dialer.clock = lambda: later  # type: ignore[union-attr]
+        harness.deliver(dial_message(ids))  # what the schedule for that second carries
+        harness.settle()
+        assert sorted(leg.call_id for leg in harness.placed) == sorted(ids)
+
+
+class TestCancel:
+    def test_cancel_a_scheduled_call(self, harness: Harness) -> None:
+        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        phonon_uuid = accept("9812345670", start=later)
+        status, body = invoke(
+            api_event("DELETE", f"/outbound/calls/{phonon_uuid}", headers=HEADERS)
+        )
+        assert status == 200 and body["call"]["status"] == "CANCELLED"
+        assert balance() == 1000
+        # And its schedule, needed by no other call, is gone
+        listed = aws.client("scheduler").list_schedules(GroupName=get_settings().schedule_group)
+        assert listed["Schedules"] == []
+        # And a later delivery does not dial it
+        harness.deliver(dial_message([phonon_uuid]))
+        assert harness.placed == []
+        # And the customer's webhook hears of it, as of every terminal status
+        assert webhook_messages() == [
+            {"phonon-uuid": phonon_uuid, "event-id": f"{phonon_uuid}:CANCELLED"}
+        ]
+
+    def test_too_late_to_cancel(self, harness: Harness) -> None:
+        phonon_uuid = accept("9812345670")
+        harness.settle()
+        status, body = invoke(
+            api_event("DELETE", f"/outbound/calls/{phonon_uuid}", headers=HEADERS)
+        )
+        assert (status, body["api-response-code"]) == (409, 604)
+        assert body["call"]["status"] == "COMPLETED"
+
+    def test_cancel_racing_the_dialer_has_one_winner(self, harness: Harness) -> None:
+        for _ in range(5):
+            phonon_uuid = accept("9812345670")
+            barrier = threading.Barrier(2)
+            answers: list[int] = []
+
+            def cancel(
+                uuid: str = phonon_uuid,
+                barrier: threading.Barrier = barrier,
+                answers: list[int] = answers,
+            ) -> None:
+                barrier.wait()
+                answers.append(
+                    invoke(api_event("DELETE", f"/outbound/calls/{uuid}", headers=HEADERS))[0]
+                )
+
+            def dial(uuid: str = phonon_uuid, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                harness.deliver(dial_message([uuid]))
+
+            threads = [threading.Thread(target=cancel), threading.Thread(target=dial)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            dialled = any(leg.call_id == phonon_uuid for leg in harness.placed)
+            assert (answers == [200]) != dialled, (answers, dialled)
+
+
+class TestQueries:
+    def test_pull_all_and_last(self, harness: Harness) -> None:
+        phonon_uuid = accept("9812345677", "9812345678")
+        harness.settle()
+        status_of(phonon_uuid)
+        body = {
+            "security-id": SECURITY_ID,
+            "flow-id": FLOW_ID,
+            "phonon-uuids": [phonon_uuid, "nope"],
+        }
+        status, answer = invoke(api_event("POST", "/outbound/pull", body))
+        assert status == 200 and [c["phonon-uuid"] for c in answer["data"]] == [phonon_uuid]
+        assert len(answer["data"][0]["attempts"]) == 1
+        status, none = invoke(api_event("POST", "/outbound/pull", body | {"phonon-uuids": ["x"]}))
+        assert (status, none["api-response-code"], none["data"]) == (404, 213, [])
+
+    def test_another_flows_call_is_invisible(self, harness: Harness) -> None:
+        from tests.conftest import OTHER_FLOW_ID, OTHER_SECURITY_ID
+
+        phonon_uuid = accept("9812345670")
+        other = {"x-flow-id": OTHER_FLOW_ID, "x-security-id": OTHER_SECURITY_ID}
+        status, body = invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=other))
+        assert (status, body["api-response-code"]) == (404, 213)
+        status, body = invoke(api_event("DELETE", f"/outbound/calls/{phonon_uuid}", headers=other))
+        assert (status, body["api-response-code"]) == (404, 213)
+        pull = {
+            "security-id": OTHER_SECURITY_ID,
+            "flow-id": OTHER_FLOW_ID,
+            "phonon-uuids": [phonon_uuid],
+        }
+        assert invoke(api_event("POST", "/outbound/pull", pull))[1]["api-response-code"] == 213
+
+    def test_request_lists_its_calls(self, harness: Harness) -> None:
+        body = create_body([call(**{"client-identifier": f"c{i}"}) for i in range(3)])
+        _, answer = invoke(api_event("POST", "/outbound/create", body))
+        status, request = invoke(
+            api_event("GET", f"/outbound/requests/{answer['request-id']}", headers=HEADERS)
+        )
+        assert status == 200
+        assert [c["client-identifier"] for c in request["calls"]] == ["c0", "c1", "c2"]
+        assert {c["status"] for c in request["calls"]} == {"QUEUED"}
+
+    def test_rest_routes_need_the_headers(self) -> None:
+        status, body = invoke(api_event("GET", "/outbound/calls/x"))
+        assert (status, body["api-response-code"]) == (400, 210)
+        bad = {"x-flow-id": FLOW_ID, "x-security-id": "nope"}
+        assert (
+            invoke(api_event("GET", "/outbound/calls/x", headers=bad))[1]["api-response-code"]
+            == 202
+        )

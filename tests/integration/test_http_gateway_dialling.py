@@ -1,0 +1,182 @@
+"""The http gateway kind, end to end on moto: legs POSTed to a gateway on 127.0.0.1, outcomes
+posted back to ``POST /gateway/events/{gateway-id}`` with an HMAC signature."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from outdial.adapters import aws
+from outdial.adapters.dial_queue import dial_message
+from outdial.adapters.gateways.secrets import shared_gateway_secrets
+from outdial.handlers import dialer as dialer_handler
+from outdial.local.apigateway import LambdaContext
+from outdial.logic.dial import Dialer
+from outdial.settings import get_settings
+from outdial.signatures import GATEWAY_SIGNATURE_HEADER, sign
+from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke, sqs_event
+from tests.fakes import HttpPeer, Reply
+
+EVENT_SECRET = "gw-event-secret-123"
+HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
+
+
+@pytest.fixture
+def gateway(
+    resources: Any, config_doc: dict[str, Any], apply: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HttpPeer]:
+    """A fake telephony gateway on 127.0.0.1 and a flow that dials through it."""
+    aws.client("secretsmanager").create_secret(
+        Name="outdial/gateways/acme-gw",
+        SecretString=json.dumps({"token": "tok-1", "event-secret": EVENT_SECRET}),
+    )
+    shared_gateway_secrets.cache_clear()
+    with HttpPeer(default=Reply.json(201, {"status": "accepted"})) as peer:
+        config_doc["gateways"].append(
+            {
+                "gateway-id": "acme-gw",
+                "kind": "http",
+                "url": peer.url_for("/v1/legs"),
+                "secret-id": "outdial/gateways/acme-gw",
+                "connect-timeout": 1,
+                "read-timeout": 1,
+            }
+        )
+        config_doc["flows"][0]["gateway-id"] = "acme-gw"
+        config_doc["flows"][0]["max-attempts"] = 1
+        apply(config_doc)
+        monkeypatch.setattr(dialer_handler, "dialer", lambda: Dialer())
+        yield peer
+    shared_gateway_secrets.cache_clear()
+
+
+def accept(*numbers: str) -> str:
+    body = create_body([call(**{"contact-numbers": list(numbers)})])
+    status, answer = invoke(api_event("POST", "/outbound/create", body))
+    assert status == 200, answer
+    return str(answer["call-details"][0]["phonon-uuid"])
+
+
+def dial(phonon_uuid: str) -> None:
+    response = dialer_handler.handler(sqs_event([dial_message([phonon_uuid])]), LambdaContext())
+    assert response["batchItemFailures"] == []
+
+
+def post_event(
+    body: dict[str, Any], *, secret: str = EVENT_SECRET, at: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    raw = json.dumps(body).encode()
+    signature = sign(secret, raw, at or int(time.time()))
+    return invoke(
+        api_event(
+            "POST",
+            "/gateway/events/acme-gw",
+            raw=raw,
+            headers={GATEWAY_SIGNATURE_HEADER: signature},
+        )
+    )
+
+
+def pump_dial_queue() -> None:
+    sqs = aws.client("sqs")
+    url = get_settings().dial_queue_url
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            assert (
+                dialer_handler.handler(sqs_event([message["Body"]]), LambdaContext())[
+                    "batchItemFailures"
+                ]
+                == []
+            )
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def call_view(phonon_uuid: str) -> dict[str, Any]:
+    return invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=HEADERS))[1]["call"]  # type: ignore[no-any-return]
+
+
+def event_for(leg_id: str, outcome: str, duration: int = 0) -> dict[str, Any]:
+    return {
+        "event-id": f"ev-{leg_id}-{outcome}",
+        "leg-id": leg_id,
+        "outcome": outcome,
+        "duration-seconds": duration,
+        "started-at": "2026-12-01T05:00:00Z",
+        "ended-at": "2026-12-01T05:00:30Z",
+    }
+
+
+def test_leg_is_posted_with_token_and_idempotency_key(gateway: HttpPeer) -> None:
+    phonon_uuid = accept("9812345670")
+    dial(phonon_uuid)
+    (request,) = gateway.requests
+    leg_id = f"{phonon_uuid}-a1-n0"
+    assert request.header("Idempotency-Key") == leg_id
+    assert request.header("Authorization") == "Bearer tok-1"
+    assert request.json()["to"] == "+919812345670" and request.json()["from"] == "+918030000001"
+    assert request.json()["variables"] == {"$flow.key.name": "Asha"}
+    assert call_view(phonon_uuid)["status"] == "DIALING"
+
+
+def test_signed_events_drive_the_call_to_its_end(gateway: HttpPeer) -> None:
+    phonon_uuid = accept("9812345671", "9812345670")
+    dial(phonon_uuid)
+    # When the gateway reports the first leg unanswered and the second answered
+    assert post_event(event_for(f"{phonon_uuid}-a1-n0", "NO_ANSWER"))[0] == 200
+    pump_dial_queue()
+    assert [r.header("Idempotency-Key") for r in gateway.requests] == [
+        f"{phonon_uuid}-a1-n0",
+        f"{phonon_uuid}-a1-n1",
+    ]
+    assert post_event(event_for(f"{phonon_uuid}-a1-n1", "ANSWERED", 42))[0] == 200
+    # And the same event again
+    assert post_event(event_for(f"{phonon_uuid}-a1-n1", "ANSWERED", 42))[0] == 200
+    pump_dial_queue()
+    view = call_view(phonon_uuid)
+    assert (view["status"], view["connected-number"], view["duration-seconds"]) == (
+        "COMPLETED",
+        "+919812345670",
+        42,
+    )
+    assert len(gateway.requests) == 2
+
+
+@pytest.mark.parametrize("secret,age,code", [("wrong-secret", 0, 202), (EVENT_SECRET, 3600, 202)])
+def test_bad_or_stale_signatures_are_refused(
+    gateway: HttpPeer, secret: str, age: int, code: int
+) -> None:
+    status, body = post_event(
+        event_for("x-a1-n0", "BUSY"), secret=secret, at=int(time.time()) - age
+    )
+    assert (status, body["api-response-code"]) == (401, code)
+
+
+def test_unknown_gateway(gateway: HttpPeer) -> None:
+    status, body = invoke(api_event("POST", "/gateway/events/nope", raw=b"{}"))
+    assert (status, body["api-response-code"]) == (400, 204)
+
+
+def test_gateway_down_fails_the_call_with_206_and_refunds(gateway: HttpPeer) -> None:
+    from outdial.adapters.config_store import ConfigStore
+
+    gateway.default = Reply.json(503, {"error": "overloaded"})
+    phonon_uuid = accept("9812345670")
+    dial(phonon_uuid)
+    # Then the adapter retried (several requests, one idempotency key) and gave up
+    keys = {r.header("Idempotency-Key") for r in gateway.requests}
+    assert len(gateway.requests) > 1 and keys == {f"{phonon_uuid}-a1-n0"}
+    view = call_view(phonon_uuid)
+    assert (view["status"], view["error-code"]) == ("FAILED", 206)
+    assert ConfigStore().get_balance("acme") == 1000
+
+
+def test_gateway_refusal_is_not_retried(gateway: HttpPeer) -> None:
+    gateway.default = Reply.json(400, {"error": "bad number"})
+    phonon_uuid = accept("9812345670")
+    dial(phonon_uuid)
+    assert len(gateway.requests) == 1
+    assert call_view(phonon_uuid)["status"] == "FAILED"

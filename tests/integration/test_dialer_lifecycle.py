@@ -207,7 +207,7 @@ class TestCancel:
         status, body = invoke(
             api_event("DELETE", f"/outbound/calls/{phonon_uuid}", headers=HEADERS)
         )
-        assert (status, body["api-response-code"]) == (409, 604)
+        assert (status, body["api-response-code"]) == (409, 602)
         assert body["call"]["status"] == "COMPLETED"
 
     def test_cancel_racing_the_dialer_has_one_winner(self, harness: Harness) -> None:

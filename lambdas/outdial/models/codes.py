@@ -39,9 +39,7 @@ class Code(Enum):
     FAILURE = _Code(500, "Failure", 500)
     # outdial's own codes (6xx), listed in the README.
     NOT_FOUND = _Code(601, "Route Not Found", 404)
-    METHOD_NOT_ALLOWED = _Code(602, "Method Not Allowed", 405)
-    UNSUPPORTED_MEDIA_TYPE = _Code(603, "Unsupported Media Type", 415)
-    CANCEL_TOO_LATE = _Code(604, "Call Can No Longer Be Cancelled", 409)
+    CANCEL_TOO_LATE = _Code(602, "Call Can No Longer Be Cancelled", 409)
 
     @property
     def code(self) -> int:

@@ -104,9 +104,10 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    from outdial.handlers import api
+    from outdial.handlers import api, dialer
 
-    api.services.cache_clear()
+    for cached in (api.services, api.queries, api.gateway_events, dialer.dialer):
+        cached.cache_clear()
     return made
 
 

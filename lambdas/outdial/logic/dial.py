@@ -18,6 +18,7 @@ dials it at most once. Nothing is ever dialled on a second key.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,12 +53,13 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import HttpGateway, SimulatorGateway
+from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
 from outdial.models.phone import mask
 from outdial.observability import SERVICE, logger
 from outdial.settings import get_settings
 
 CLAIM_TIMEOUT_SECONDS = 60
+FLOW_CACHE_SECONDS = 30
 # A message may arrive a little before its call is due (a schedule fires early within its
 # second); within this it is dialled, beyond it the call is put back on the queue until due.
 EARLY_TOLERANCE_SECONDS = 2
@@ -107,6 +109,18 @@ class Dialer:
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
+    _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
+
+    def _flow_view(self, flow_id: str) -> FlowView | None:
+        """The flow, read at most every FLOW_CACHE_SECONDS: a dialer looks it up for every leg
+        and every outcome, while configuration changes rarely (a change reaches dialers within
+        that time)."""
+        now = time.monotonic()
+        cached = self._views.get(flow_id)
+        if cached is None or cached[0] < now:
+            cached = (now + FLOW_CACHE_SECONDS, self.config.get_flow_view(flow_id))
+            self._views[flow_id] = cached
+        return cached[1]
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -187,7 +201,7 @@ class Dialer:
         logger.append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
             return  # this leg ended already; its outcome moved the call on
-        view = self.config.get_flow_view(call["flow-id"])
+        view = self._flow_view(call["flow-id"])
         number = call["contact-numbers"][index]
         now = self.clock()
         dids = view.flow.enabled_dids if view else []
@@ -359,7 +373,7 @@ class Dialer:
         if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
-        view = self.config.get_flow_view(call["flow-id"])
+        view = self._flow_view(call["flow-id"])
         placed_before = any(
             other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
         )

@@ -81,7 +81,7 @@ def main() -> None:
                 "calls": args.calls,
                 "legs_placed": legs,
                 "gateway_requests_per_leg": round(
-                    len(harness.placed) / len({l.leg_id for l in harness.placed}), 3
+                    len(harness.placed) / len({leg.leg_id for leg in harness.placed}), 3
                 ),
                 "legs_per_second_placing": round(legs / dialled, 1),
                 "legs_per_second_to_outcome": round(legs / total, 1),

@@ -1,4 +1,8 @@
-"""boto3 clients, made lazily and once per process (clients are thread-safe; sessions are not)."""
+"""AWS clients, made lazily and once per process (clients are thread-safe; sessions are not).
+
+They are botocore clients, which is all boto3's ``client()`` returns: importing boto3 itself
+would add its resource layer and s3transfer to every cold start for nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import threading
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 _CONFIG = Config(
@@ -19,12 +23,18 @@ _lock = threading.Lock()
 
 
 @cache
+def _session() -> botocore.session.Session:
+    # One session: its loader reads each service model and the endpoint data once.
+    return botocore.session.get_session()
+
+
+@cache
 def _cached(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)
+    return _session().create_client(service, config=_CONFIG)
 
 
 def client(service: str) -> Any:
-    """The shared client for ``service``, honouring ``AWS_ENDPOINT_URL`` like every boto3 client."""
+    """The shared client for ``service``; like boto3's, it honours ``AWS_ENDPOINT_URL``."""
     with _lock:
         return _cached(service)
 
@@ -33,3 +43,4 @@ def reset_clients() -> None:
     """Forget every client (tests and ``outdial serve`` call this after moving the endpoint)."""
     with _lock:
         _cached.cache_clear()
+        _session.cache_clear()

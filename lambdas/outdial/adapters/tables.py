@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from outdial.adapters.errors import AdapterError
@@ -20,23 +20,63 @@ CALLS_TABLE = "calls"  # calls, requests, checksums, legs
 
 TABLES = (CONFIG_TABLE, CALLS_TABLE)
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+def serialize(value: Any) -> dict[str, Any]:
+    """One value in DynamoDB's typed JSON (the subset of boto3's TypeSerializer we store:
+    strings, numbers as Decimal-exact text, booleans, None, lists and string-keyed maps)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        return {"N": str(Decimal(repr(value)))}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): serialize(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [serialize(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def deserialize(typed: Mapping[str, Any]) -> Any:
+    """One value from DynamoDB's typed JSON; numbers come back as Decimal, as with boto3."""
+    (kind, value), *_ = typed.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return Decimal(value)
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: deserialize(v) for k, v in value.items()}
+    if kind == "L":
+        return [deserialize(v) for v in value]
+    if kind == "SS":
+        return set(value)
+    if kind == "NS":
+        return {Decimal(v) for v in value}
+    if kind == "B":
+        return value
+    raise TypeError(f"unknown DynamoDB type {kind}")
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict → DynamoDB's typed item (None values are left out)."""
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def to_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Expression attribute values: like ``to_item`` but None is kept, as DynamoDB's NULL."""
-    return {k: _serializer.serialize(v) for k, v in values.items()}
+    return {k: serialize(v) for k, v in values.items()}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed item → a plain dict."""
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def key(pk: str) -> dict[str, Any]:

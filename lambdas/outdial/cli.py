@@ -70,6 +70,7 @@ def _serve(port: int, config_file: Path | None) -> int:
         "message": "outdial serving",
         "url": runtime.api.url,
         "aws-endpoint": runtime.aws.endpoint,
+        "workers": [repr(worker) for worker in runtime.workers or []],
     }
     if config_file is None:
         banner |= {"demo-flow-id": DEMO_FLOW_ID, "demo-security-id": DEMO_SECURITY_ID}

@@ -18,8 +18,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from outdial.logic.dial import Dialer
 from outdial.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
 
 @lru_cache(maxsize=1)
 def dialer() -> Dialer:
@@ -27,7 +25,7 @@ def dialer() -> Dialer:
 
 
 def handle_record(record: SQSRecord) -> None:
-    logger.append_keys(message_id=record.message_id)
+    logger.thread_safe_append_keys(message_id=record.message_id)
     dialer().handle(json.loads(record.body))
 
 
@@ -35,6 +33,8 @@ def handle_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # A processor per invocation: `outdial serve` runs several invocations at once in threads.
+    processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

@@ -16,7 +16,9 @@ from outdial.settings import Settings, get_settings
 REGION = "ap-south-1"
 ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
-DLQ_MAX_RECEIVES = 5
+# Receives before SQS moves a message to its DLQ: a dial message that keeps failing is poison
+# after a few; a webhook is retried with backoff for 24 h (about 20 receives) before that.
+MAX_RECEIVES = {"dial": 5, "webhook": 25}
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def provision(prefix: str = "outdial") -> Resources:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
     for queue, var in (("dial", "DIAL"), ("webhook", "WEBHOOK")):
-        url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}")
+        url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}", MAX_RECEIVES[queue])
         env[f"OUTDIAL_{var}_QUEUE_URL"] = url
         env[f"OUTDIAL_{var}_QUEUE_ARN"] = arn
         env[f"OUTDIAL_{var}_DLQ_URL"] = dlq_url
@@ -69,10 +71,10 @@ def provision(prefix: str = "outdial") -> Resources:
     return Resources(env)
 
 
-def _queue_with_dlq(sqs: Any, name: str) -> tuple[str, str, str]:
+def _queue_with_dlq(sqs: Any, name: str, max_receives: int) -> tuple[str, str, str]:
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = _arn(sqs, dlq_url)
-    redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{DLQ_MAX_RECEIVES}"}}'
+    redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}'
     url = sqs.create_queue(
         QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"}
     )["QueueUrl"]

@@ -1,19 +1,31 @@
 """`outdial serve`: the whole service in one process on 127.0.0.1.
 
-An embedded AWS (moto), our resources inside it, the configuration applied, and the api handler
-behind a local API Gateway. Background workers (the dialer's queue poller, the schedule pump)
-plug in through ``LocalRuntime.workers``: anything with ``start()`` and ``stop()``.
+An embedded AWS (moto), our resources inside it, the configuration applied, the api handler
+behind a local API Gateway, and the background workers that stand in for what AWS runs for us:
+the schedule pump (EventBridge Scheduler) and one queue poller per SQS event source mapping (dial
+queue → dialer, webhook queue → webhooks). ``LocalRuntime.workers`` replaces those defaults with
+anything that has ``start()`` and ``stop()`` (``[]`` for none).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from outdial.local.apigateway import ApiGateway
-from outdial.local.embedded_aws import EmbeddedAws, provision, use
+from outdial.local.embedded_aws import EmbeddedAws, Resources, provision, use
+from outdial.local.queue_poller import QueuePoller
+from outdial.local.schedule_pump import SchedulePump
 from outdial.logic.configure import CheckedConfig, apply_config
+
+# Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
+DIAL_BATCH_SIZE = 10
+DIAL_VISIBILITY_SECONDS = 60
+DIAL_CONCURRENCY = 4
+WEBHOOK_BATCH_SIZE = 10
+WEBHOOK_VISIBILITY_SECONDS = 60
+WEBHOOK_CONCURRENCY = 2
 
 
 class Worker(Protocol):
@@ -26,7 +38,8 @@ class LocalRuntime:
     config: CheckedConfig
     port: int = 8080
     aws_port: int = 0
-    workers: list[Worker] = field(default_factory=list)
+    # None: the default workers, made once the resources exist (see ``default_workers``).
+    workers: list[Worker] | None = None
     aws: EmbeddedAws | None = None
     api: ApiGateway | None = None
 
@@ -34,20 +47,53 @@ class LocalRuntime:
         # Outside Lambda there is no X-Ray daemon to send segments to.
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "outdial")
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
         self.aws = EmbeddedAws(self.aws_port).start()
-        use(provision())
+        resources = provision()
+        use(resources)
         apply_config(self.config)
         from outdial.handlers import api  # after the environment is set: clients bind lazily
 
         self.api = ApiGateway(api.handler, port=self.port).start()
+        if self.workers is None:
+            self.workers = default_workers(resources)
         for worker in self.workers:
             worker.start()
         return self
 
     def stop(self) -> None:
-        for worker in reversed(self.workers):
+        for worker in reversed(self.workers or []):
             worker.stop()
         if self.api:
             self.api.stop()
         if self.aws:
             self.aws.stop()
+
+
+def default_workers(resources: Resources) -> list[Worker]:
+    """The schedule pump and the two queue pollers, on the provisioned ``resources``.
+
+    Handlers are imported here, after the environment points at ``resources``.
+    """
+    from outdial.handlers import dialer, webhooks
+
+    settings = resources.settings
+    return [
+        SchedulePump(settings.schedule_group),
+        QueuePoller(
+            settings.dial_queue_url,
+            dialer.handler,
+            batch_size=DIAL_BATCH_SIZE,
+            visibility_timeout=DIAL_VISIBILITY_SECONDS,
+            concurrency=DIAL_CONCURRENCY,
+            name="dialer",
+        ),
+        QueuePoller(
+            settings.webhook_queue_url,
+            webhooks.handler,
+            batch_size=WEBHOOK_BATCH_SIZE,
+            visibility_timeout=WEBHOOK_VISIBILITY_SECONDS,
+            concurrency=WEBHOOK_CONCURRENCY,
+            name="webhooks",
+        ),
+    ]

@@ -148,7 +148,7 @@ class Dialer:
 
     def dial(self, phonon_uuid: str) -> None:
         """Dial the call's current leg if it is due and nobody else has."""
-        logger.append_keys(phonon_uuid=phonon_uuid)
+        logger.thread_safe_append_keys(phonon_uuid=phonon_uuid)
         call = self.calls.get_call(phonon_uuid)
         if call is None:
             logger.info("no such call: its request was undone; message dropped")
@@ -198,7 +198,7 @@ class Dialer:
         phonon_uuid = call["phonon-uuid"]
         attempt, index = int(call["attempt"]), int(call["number-index"])
         leg_id = leg_id_of(phonon_uuid, attempt, index)
-        logger.append_keys(leg_id=leg_id, request_id=call["request-id"])
+        logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
             return  # this leg ended already; its outcome moved the call on
         view = self._flow_view(call["flow-id"])
@@ -299,7 +299,7 @@ class Dialer:
 
     def apply_event(self, event: LegEvent) -> None:
         """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
-        logger.append_keys(leg_id=event.leg_id)
+        logger.thread_safe_append_keys(leg_id=event.leg_id)
         self._end_leg(
             event.leg_id,
             event.outcome,

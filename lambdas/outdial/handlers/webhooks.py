@@ -1,0 +1,171 @@
+"""The webhooks Lambda, fed by the SQS webhook queue: one signed delivery per terminal call.
+
+Delivery is at least once (SPEC §4). A message the receiver could not take now (timeout, 5xx,
+408/429) is reported as a batch item failure after its visibility is stretched to an exponential
+backoff, so SQS itself brings it back later. A message the receiver will never take (other 4xx),
+or one still failing 24 h after it was sent, is moved to the webhook DLQ here and reported as
+done: the queue's own redrive policy is only the safety net for messages this handler keeps
+crashing on. It is a queue and a function of its own, so a slow receiver never slows dialling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from outdial.adapters.errors import AdapterError
+from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
+from outdial.logic.notify import Notified, NotifyServices, notify
+from outdial.observability import SERVICE, logger, metrics, tracer
+
+MAX_AGE_SECONDS = 24 * 3600  # SPEC §4 / issue 3: retried for up to 24 h, then the DLQ
+BASE_BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 2 * 3600
+# Worst case of one attempt: the webhook client's connect + read timeouts (2 + 5 s) plus a few
+# reads. With less than this left, an attempt could be cut off by the Lambda timeout, which
+# would fail the whole batch; leaving the record for its next receive is cheaper.
+DELIVERY_BUDGET_MS = 10_000
+
+
+class Postponed(Exception):
+    """A delivery to try again after the backoff (reported as a batch item failure)."""
+
+
+class OutOfTime(Exception):
+    """Too little of the invocation left to try a delivery (reported as a batch item failure)."""
+
+
+@dataclass
+class WebhookServices:
+    """The adapters this handler uses."""
+
+    notify: NotifyServices = field(default_factory=NotifyServices)
+    queue: WebhookQueue = field(default_factory=WebhookQueue)
+    clock: Callable[[], float] = time.time
+
+
+@lru_cache(maxsize=1)
+def services() -> WebhookServices:
+    """The adapters, made on first use (their boto3 clients on first call)."""
+    return WebhookServices()
+
+
+def backoff_seconds(receive_count: int, remaining_seconds: float) -> int:
+    """How long the message stays hidden before its next try: ``30 s * 2^(n-1)``, at most 2 h,
+    and never past the 24 h deadline (so the last try lands near it, not up to 2 h after)."""
+    exponent = min(max(receive_count, 1) - 1, 16)  # 2^16 * 30 s is far past the cap already
+    delay = min(BASE_BACKOFF_SECONDS * 2**exponent, MAX_BACKOFF_SECONDS)
+    return max(1, min(delay, int(remaining_seconds)))
+
+
+def _failure(reason: str) -> None:
+    # single_metric rather than the shared ``metrics``: the reason is a dimension of this metric
+    # alone, and a fresh object per event stays correct when the local runtime runs several
+    # invocations of this handler at once in threads.
+    with single_metric(
+        name="WebhookFailures",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=SERVICE,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        metric.add_dimension(name="reason", value=reason)
+
+
+def _delivered() -> None:
+    with single_metric(
+        name="WebhookDeliveries",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=SERVICE,
+        default_dimensions={"service": SERVICE},
+    ):
+        pass
+
+
+def _dead_letter(record: SQSRecord, reason: str, receive_count: int, sent_ms: int) -> None:
+    services().queue.dead_letter(
+        record.body, reason=reason, receive_count=receive_count, sent_timestamp_ms=sent_ms
+    )
+    logger.warning("webhook moved to the DLQ", reason=reason, receive_count=receive_count)
+    _failure(reason)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    """Handle one webhook message; raising reports it as a batch item failure."""
+    if lambda_context is not None and (
+        lambda_context.get_remaining_time_in_millis() < DELIVERY_BUDGET_MS
+    ):
+        raise OutOfTime(record.message_id)
+    receive_count = int(record.attributes.approximate_receive_count)
+    sent_ms = int(record.attributes.sent_timestamp)
+    try:
+        message = WebhookMessage.parse(record.body)
+    except ValueError as exc:
+        logger.error("webhook message malformed", error=str(exc), message_id=record.message_id)
+        _dead_letter(record, "rejected", receive_count, sent_ms)
+        return
+    keys = {"phonon-uuid": message.phonon_uuid, "event-id": message.event_id}
+    logger.thread_safe_append_keys(**keys)
+    try:
+        _handle(record, message, receive_count, sent_ms)
+    finally:
+        logger.thread_safe_remove_keys(keys)
+
+
+def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent_ms: int) -> None:
+    current = services()
+    try:
+        outcome = notify(message, current.notify)
+    except AdapterError as exc:
+        logger.warning("webhook not attempted", error=str(exc))
+        outcome = Notified.RETRY
+    if outcome is Notified.DELIVERED:
+        _delivered()
+        return
+    if outcome in (Notified.NO_WEBHOOK, Notified.NO_CALL):
+        return
+    if outcome is Notified.REJECTED:
+        _dead_letter(record, "rejected", receive_count, sent_ms)
+        return
+    age = current.clock() - sent_ms / 1000
+    if age >= MAX_AGE_SECONDS:
+        _dead_letter(record, "expired", receive_count, sent_ms)
+        return
+    delay = backoff_seconds(receive_count, MAX_AGE_SECONDS - age)
+    try:
+        current.queue.postpone(record.receipt_handle, delay)
+    except AdapterError as exc:
+        # It still comes back, after the queue's own visibility timeout instead.
+        logger.warning("webhook backoff not applied", error=str(exc))
+    logger.info("webhook postponed", receive_count=receive_count, retry_in_seconds=delay)
+    _failure("retry")
+    raise Postponed(message.event_id)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Deliver each message's webhook; report the ones to try again as batch item failures."""
+    # A processor per invocation: it holds the batch's results, and the local runtime runs
+    # several invocations of this handler at once. A batch that fails whole (a receiver down) is
+    # an expected outcome here, not a function error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

@@ -1,0 +1,104 @@
+"""Tell the customer a call ended: one signed webhook delivery attempt (SPEC §4).
+
+The body is the ``<call>`` as a flat JSON object plus ``event-id``; the header
+``Outdial-Signature: t=<unix>,v1=<hex>`` signs ``"<t>." + body`` with the flow's security-id.
+Retrying, backing off and dead-lettering are the caller's business (the webhook queue's
+handler); this makes exactly one attempt and says how it went.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from outdial.adapters.calls_store import CallsStore
+from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
+from outdial.adapters.webhook_queue import WebhookMessage
+from outdial.adapters.webhooks import Delivery, WebhookClient
+from outdial.logic.call_view import render_call
+from outdial.observability import logger
+from outdial.signatures import sign
+
+
+class Notified(StrEnum):
+    """What became of one notification."""
+
+    DELIVERED = "DELIVERED"  # the receiver said 2xx
+    RETRY = "RETRY"  # worth another try later: timeout, 5xx, 408/429, signing key unreadable
+    REJECTED = "REJECTED"  # the receiver will never take it (other 4xx, unusable URL)
+    NO_WEBHOOK = "NO_WEBHOOK"  # the account has no webhook-url (or its flow is gone): done
+    NO_CALL = "NO_CALL"  # the call no longer exists (undone acceptance, retention): done
+
+
+@dataclass
+class NotifyServices:
+    """The adapters ``notify`` uses; every one replaceable in tests."""
+
+    calls: CallsStore = field(default_factory=CallsStore)
+    config: ConfigStore = field(default_factory=ConfigStore)
+    secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
+    client: WebhookClient = field(default_factory=WebhookClient)
+    clock: Callable[[], float] = time.time
+
+
+def webhook_body(item: dict[str, Any], event_id: str) -> bytes:
+    """The exact bytes that are signed and sent: ``<call>`` plus ``event-id``, compact JSON.
+
+    ASCII-only (``ensure_ascii``) so no receiver's charset handling can change the bytes it
+    verifies.
+    """
+    payload = {"event-id": event_id, **render_call(item)}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
+    """Make one signed delivery attempt of the webhook ``message`` names.
+
+    Faults reading DynamoDB or Secrets Manager raise ``AdapterError``; a flow secret that does
+    not exist is ``RETRY`` (it is written by ``config apply``, which may yet run).
+    """
+    item = services.calls.get_call(message.phonon_uuid)
+    if item is None:
+        logger.warning("webhook dropped: no such call")
+        return Notified.NO_CALL
+    flow_id = str(item["flow-id"])
+    view = services.config.get_flow_view(flow_id)
+    if view is None:
+        logger.warning("webhook dropped: the call's flow is no longer configured", flow_id=flow_id)
+        return Notified.NO_WEBHOOK
+    if view.account.webhook_url is None:
+        logger.debug("no webhook-url for the account", account_id=view.account.account_id)
+        return Notified.NO_WEBHOOK
+    try:
+        security_id = services.secrets.get(flow_id)
+    except SecretNotFound:
+        logger.error("webhook not signed: the flow's secret is missing", flow_id=flow_id)
+        return Notified.RETRY
+    url = str(view.account.webhook_url)
+    body = webhook_body(item, message.event_id)
+    outcome = _deliver(services, url, body, security_id, message.event_id)
+    if outcome is Delivery.REJECTED:
+        # A receiver refusing our signature may know a security-id rotated after we cached it:
+        # read it afresh, and try once more only if it did change.
+        services.secrets.invalidate(flow_id)
+        fresh = services.secrets.get(flow_id)
+        if fresh != security_id:
+            logger.info("flow secret changed; delivering again with it", flow_id=flow_id)
+            outcome = _deliver(services, url, body, fresh, message.event_id)
+    return {
+        Delivery.DELIVERED: Notified.DELIVERED,
+        Delivery.RETRY: Notified.RETRY,
+        Delivery.REJECTED: Notified.REJECTED,
+    }[outcome]
+
+
+def _deliver(
+    services: NotifyServices, url: str, body: bytes, security_id: str, event_id: str
+) -> Delivery:
+    signature = sign(security_id, body, int(services.clock()))
+    return services.client.deliver(url, body, signature, event_id)

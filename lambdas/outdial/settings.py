@@ -26,6 +26,9 @@ class Settings(BaseModel):
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
+    # A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a
+    # moment that has passed by the time Scheduler sees it would be refused.
+    schedule_min_lead_seconds: int = Field(60, alias="OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS", ge=1)
 
 
 @lru_cache(maxsize=1)

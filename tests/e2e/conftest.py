@@ -33,8 +33,9 @@ class Served:
             self.output.append(line)
 
 
-def start_serve(*args: str) -> Served:
+def start_serve(*args: str, env_extra: dict[str, str] | None = None) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
+    env |= env_extra or {}
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "outdial.cli", "serve", "--port", "0", *args],

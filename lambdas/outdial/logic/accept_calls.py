@@ -33,9 +33,6 @@ from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
 
-# A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a moment
-# that has passed by the time Scheduler sees it would be refused.
-SCHEDULE_MIN_LEAD_SECONDS = 60
 # Calls due together share a dial message, up to this many (the dialer places each call's leg
 # with one short gateway request, so a message stays well inside the dialer's timeout).
 DIAL_GROUP_SIZE = 10
@@ -70,11 +67,12 @@ class EnqueuePlan:
 def plan_enqueue(calls: Sequence[tuple[str, ValidCall]], now: datetime) -> EnqueuePlan:
     """Due calls go to the queue, up to DIAL_GROUP_SIZE per message; later ones share one
     schedule per start second."""
+    min_lead = get_settings().schedule_min_lead_seconds
     soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
     schedules: dict[datetime, list[str]] = defaultdict(list)
     for call_id, call in calls:
         lead = (call.due_at - now).total_seconds()
-        if call.immediate or lead < SCHEDULE_MIN_LEAD_SECONDS:
+        if call.immediate or lead < min_lead:
             soon[max(0, round(lead))].append(call_id)
         else:
             schedules[call.due_at.replace(microsecond=0)].append(call_id)

@@ -42,7 +42,7 @@ from outdial.adapters.gateways import (
 )
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.logic.accept_calls import DIAL_GROUP_SIZE, SCHEDULE_MIN_LEAD_SECONDS
+from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -416,9 +416,10 @@ class Dialer:
     ) -> None:
         phonon_uuid = call["phonon-uuid"]
         lead = (decision.at - self.clock()).total_seconds()
+        scheduled = lead >= get_settings().schedule_min_lead_seconds
         schedule = f"retry-{phonon_uuid}-{decision.attempt}"
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
-        if lead < SCHEDULE_MIN_LEAD_SECONDS:
+        if not scheduled:
             self.queue.send([DialMessage((phonon_uuid,), delay_seconds=max(0, round(lead)))])
         else:
             self.scheduler.create(schedule, decision.at, [phonon_uuid])
@@ -429,7 +430,7 @@ class Dialer:
                 "attempt": decision.attempt,
                 "number-index": decision.number_index,
                 "due-at": _iso(decision.at),
-                "schedule": schedule if lead >= SCHEDULE_MIN_LEAD_SECONDS else None,
+                "schedule": schedule if scheduled else None,
             },
             condition=condition,
             condition_values=current,

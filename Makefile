@@ -43,10 +43,11 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 synth: $(STAMP) node_modules/.installed ## write cdk.out/*.template.json offline (cdk-nag runs on every synth)
-	PATH=$(CURDIR)/$(BIN):$$PATH npx cdk synth --quiet --no-notices
+	CDK_DISABLE_CLI_TELEMETRY=1 CDK_DISABLE_VERSION_CHECK=1 PATH=$(CURDIR)/$(BIN):$$PATH \
+		npx --no-install cdk synth --quiet --no-notices
 
-deploy: $(STAMP) node_modules/.installed ## cdk deploy to the AWS account your credentials name
-	PATH=$(CURDIR)/$(BIN):$$PATH npx cdk deploy --no-notices
+deploy: $(STAMP) node_modules/.installed ## cdk deploy to the AWS account your credentials name (outputs: cdk.out/outputs.json)
+	PATH=$(CURDIR)/$(BIN):$$PATH npx --no-install cdk deploy --no-notices --outputs-file cdk.out/outputs.json
 
 bench: $(STAMP) ## run the benchmarks under bench/ (they print figures)
 	$(BIN)/python bench/create.py

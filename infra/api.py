@@ -1,0 +1,177 @@
+"""Api: the REST API in front of the api function (every route of SPEC §2-3 + gateway events)."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import constants as c
+from infra.context import DeploySettings
+from infra.credentials import Credentials
+from infra.data import Data
+from infra.nag import acknowledge
+from infra.queues import Queues
+from infra.scheduling import Scheduling
+from outdial.models.codes import Code
+
+_F = apigateway.AccessLogField
+
+# One JSON object per request: enough to follow a request from the client to the function.
+ACCESS_LOG_FORMAT = {
+    "requestId": _F.context_request_id(),
+    "ip": _F.context_identity_source_ip(),
+    "requestTime": _F.context_request_time(),
+    "method": _F.context_http_method(),
+    "resourcePath": _F.context_resource_path(),
+    "path": _F.context_path(),
+    "status": _F.context_status(),
+    "protocol": _F.context_protocol(),
+    "responseLength": _F.context_response_length(),
+    "responseLatency": _F.context_response_latency(),
+    "integrationStatus": _F.context_integration_status(),
+    "integrationLatency": _F.context_integration_latency(),
+    "integrationError": _F.context_integration_error_message(),
+    "errorType": _F.context_error_response_type(),
+    "error": _F.context_error_message(),
+    "userAgent": _F.context_identity_user_agent(),
+    "xrayTraceId": _F.context_xray_trace_id(),
+}
+
+
+def _contract_body(code: Code, detail: str | None = None) -> str:
+    """A gateway-made response in the contract's shape (SPEC §2: every body carries the code)."""
+    body = json.dumps({"api-response-code": code.code, "api-response-message": code.message})
+    # $context.error.messageString is already a quoted JSON string.
+    return body[:-1] + f',"error-detail":{detail}}}' if detail else body
+
+
+# Answers API Gateway gives before the function runs, rewritten into the contract's shape.
+GATEWAY_RESPONSES = (
+    # An unknown path: the function's own answer for unknown routes.
+    (apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, Code.NOT_FOUND, Code.NOT_FOUND.http),
+    # Over API Gateway's 10 MB payload limit: SPEC check 1, as the function answers anything over
+    # 1 MiB. (Between Lambda's 6 MB invoke limit and 10 MB the invoke fails: DEFAULT_5XX below.)
+    (apigateway.ResponseType.REQUEST_TOO_LARGE, Code.INVALID_FORMAT, Code.INVALID_FORMAT.http),
+    # Stage throttling keeps its 429 so clients back off; the body still carries a code.
+    (apigateway.ResponseType.THROTTLED, Code.FAILURE, 429),
+    (apigateway.ResponseType.DEFAULT_4_XX, Code.INVALID_FORMAT, None),
+    # Integration failures and timeouts: SPEC "unexpected faults -> 500 FAILURE".
+    (apigateway.ResponseType.DEFAULT_5_XX, Code.FAILURE, Code.FAILURE.http),
+)
+
+
+class Api(Construct):
+    """The contract's front door: validates nothing itself, throttles, logs, traces."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        data: Data,
+        queues: Queues,
+        scheduling: Scheduling,
+        credentials: Credentials,
+        settings: DeploySettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        data.grant_read_write(function)  # transactions, batches, conditional balance updates
+        queues.dial.grant_send_messages(function)  # calls whose start-time is now or past
+        queues.webhooks.grant_send_messages(function)  # a cancelled call's webhook
+        scheduling.grant_manage_schedules(function)  # start-time ahead; cancellation
+        credentials.grant_gateway_secrets(function)  # gateway outcome events' HMAC
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=c.LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,  # bounded by retention anyway
+        )
+        self.rest_api = apigateway.RestApi(
+            self,
+            "RestApi",
+            description="outdial: the vendor-compatible Outbound Make Call API",
+            # Regional: clients call from their own servers, not browsers worldwide; a
+            # CloudFront hop (EDGE) would add latency and nothing else.
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # The API Gateway account's CloudWatch role is a regional singleton shared by every
+            # API in the account; this stack does not take ownership of it (see APIG6 below).
+            cloud_watch_role=False,
+            deploy_options=apigateway.StageOptions(
+                stage_name=c.STAGE_NAME,
+                throttling_rate_limit=settings.throttle_rate_limit,
+                throttling_burst_limit=settings.throttle_burst_limit,
+                tracing_enabled=True,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+            ),
+        )
+        # The stack outputs the URL as ApiUrl; RestApi's own unnamed copy would only confuse.
+        self.rest_api.node.try_remove_child("Endpoint")
+        # One integration and one invoke permission for every route: the function routes.
+        integration = apigateway.LambdaIntegration(function, scope_permission_to_method=False)
+        for method, path in c.ROUTES:
+            self.rest_api.root.resource_for_path(path).add_method(method, integration)
+        for response_type, code, status in GATEWAY_RESPONSES:
+            detail = "$context.error.messageString" if status != code.http else None
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                status_code=str(status) if status else None,
+                templates={"application/json": _contract_body(code, detail)},
+            )
+        self._acknowledge()
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+    @property
+    def base_url(self) -> str:
+        """The stage's URL built from the API's id alone: the functions' environment can carry
+        it without depending on the deployment (which depends on their integrations)."""
+        stack = Stack.of(self)
+        return (
+            f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}."
+            f"{stack.url_suffix}/{c.STAGE_NAME}"
+        )
+
+    def _acknowledge(self) -> None:
+        reason_auth = (
+            "The contract (SPEC §2-3) authenticates every call itself, as the vendor's API does: "
+            "the flow's security-id (compared in constant time against a stored hash) and the "
+            "account's IP whitelist, checked by the function in the contract's order with the "
+            "contract's error codes; gateway events carry an HMAC of their shared secret; "
+            "GET /health and GET /openapi.json are public by contract. Clients switch to "
+            "outdial by changing a base URL, so no IAM, Cognito or API-key scheme can be "
+            "imposed on them."
+        )
+        acknowledge(self.rest_api, "APIG4", reason_auth)
+        acknowledge(self.rest_api, "COG4", reason_auth)
+        acknowledge(
+            self.rest_api,
+            "APIG2",
+            "API Gateway request validation would answer malformed requests with its own "
+            "{message} bodies; the contract fixes both the order of the checks and their codes "
+            "(SPEC §2 checks 1-13), so the function validates every request itself.",
+        )
+        acknowledge(
+            self.rest_api,
+            "APIG3",
+            "No WAF web ACL: who may call is decided per account (IP whitelist CIDRs and the "
+            "flow's security-id, in the function), and the stage's rate and burst limits bound "
+            "traffic. A web ACL can be associated later without changing this stack.",
+        )
+        acknowledge(
+            self.rest_api,
+            "APIG6",
+            "Execution logging needs the account-wide API Gateway CloudWatch role, a regional "
+            "singleton this stack must not own; the stage writes JSON access logs of every "
+            "request (status, integration status and latency, error type and message, X-Ray "
+            "trace id) and the function logs every request in JSON.",
+        )

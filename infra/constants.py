@@ -1,0 +1,137 @@
+"""Names, sizes and knobs of the deployment, in one place (the stack and the infra tests read them).
+
+Resource names are left to CloudFormation (so two stages can live in one account); what the code
+needs to find them travels in the functions' environment and the stack's outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
+from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.models.config import HttpGateway
+from outdial.observability import SERVICE
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = ROOT / "lambdas"
+PACKAGE = "outdial"  # the one package under lambdas/ that ships
+PYPROJECT = ROOT / "pyproject.toml"
+DEPS_CACHE_DIR = ROOT / "build" / "lambda-deps"  # pip installs the wheels here once per pin set
+
+STACK_ID = "Outdial"
+STACK_DESCRIPTION = "outdial: outbound-call API (API Gateway, Lambda, DynamoDB, SQS, Scheduler)"
+
+# --- Lambda runtime -------------------------------------------------------------------------
+# 3.12 is the closest Lambda runtime to the 3.11 the test suites run on; the bundled wheels
+# (pydantic_core is compiled) are fetched for exactly this version and Lambda's arm64.
+PYTHON_VERSION = "3.12"
+PIP_PLATFORM = "manylinux2014_aarch64"
+LAMBDA_RUNTIME: lambda_.Runtime = getattr(
+    lambda_.Runtime, f"PYTHON_{PYTHON_VERSION.replace('.', '_')}"
+)
+# What the Lambda runtime already provides: never shipped, even when a dependency pulls it in.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+
+HANDLERS = {
+    "api": "outdial.handlers.api.handler",
+    "dialer": "outdial.handlers.dialer.handler",
+    "webhooks": "outdial.handlers.webhooks.handler",
+}
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+# --- Data -----------------------------------------------------------------------------------
+TABLE_PARTITION_KEY = PARTITION_KEY
+TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
+TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
+CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+
+# --- Queues and consumers -------------------------------------------------------------------
+# A dial message that failed this many receives is a poison message (the leg claim makes retries
+# safe, so a few are fine).
+DIAL_MAX_RECEIVES = 3
+# The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
+# up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
+# safety net for a message that keeps crashing the handler, so it must sit above those receives.
+WEBHOOK_MAX_RECEIVES = 30
+DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look and redrive
+
+# Consumers. One dial message (a group of up to DIAL_GROUP_SIZE calls due together) per dialer
+# invocation: the dialer's MaximumConcurrency then counts dial groups in flight (the pacing knob),
+# and one slow gateway delays only its own group.
+DIAL_BATCH_SIZE = 1
+WEBHOOK_BATCH_SIZE = 5
+WEBHOOK_MAX_CONCURRENCY = 10  # spreads a burst of completions instead of flooding customers
+# Visibility timeout = factor x the consumer's timeout. AWS's guidance for SQS event sources is
+# 6x, so a batch retried after a Lambda throttle is not redelivered while it may still run; the
+# webhook queue follows it. The dial queue takes 2x: its dialer claims each leg before placing
+# it (a rare second delivery dials nothing twice), and a failed message of due calls should come
+# back within minutes, not a quarter of an hour.
+DIAL_VISIBILITY_FACTOR = 2
+WEBHOOK_VISIBILITY_FACTOR = 6
+
+# --- Functions: memory (which also buys CPU) and timeouts ----------------------------------
+# api: validating 500 calls (pydantic + phonenumbers), hashing a 1 MiB body and writing up to
+#   500 items is CPU-bound; 1024 MB is ~0.6 vCPU, which keeps a full batch and the cold import
+#   of boto3 + Powertools + pydantic (~0.2 s at a full vCPU) well under a second.
+#   Its timeout matches API Gateway REST's 29 s integration limit: longer would write work whose
+#   client has already been told 504.
+# dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
+#   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
+#   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
+# webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
+#   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+API_MEMORY_MB = 1024
+API_TIMEOUT = Duration.seconds(29)
+DIALER_MEMORY_MB = 512
+_GATEWAY_REQUEST_SECONDS = sum(
+    int(HttpGateway.model_fields[name].default) for name in ("connect_timeout", "read_timeout")
+)
+DIALER_TIMEOUT = Duration.seconds(DIAL_GROUP_SIZE * _GATEWAY_REQUEST_SECONDS + 20)
+WEBHOOKS_MEMORY_MB = 256
+WEBHOOKS_TIMEOUT = Duration.seconds(60)
+
+# --- Scheduling and secrets -----------------------------------------------------------------
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+# Create (future start, retries), Get (a cancel reads which calls a schedule still wakes), Delete.
+SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule")
+SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
+GATEWAY_SECRET_PREFIX = "outdial/gateways/"  # {"token": ..., "event-secret": ...} per gateway
+FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written by `config apply`
+
+# --- API ------------------------------------------------------------------------------------
+STAGE_NAME = "prod"
+# Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
+ROUTES = (
+    ("POST", "/outbound/create"),
+    ("POST", "/outbound/pull"),
+    ("GET", "/outbound/calls/{phonon-uuid}"),
+    ("DELETE", "/outbound/calls/{phonon-uuid}"),
+    ("GET", "/outbound/requests/{request-id}"),
+    ("POST", "/gateway/events/{gateway-id}"),
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+)
+
+# --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
+METRICS_NAMESPACE = SERVICE
+METRICS_DIMENSIONS = {"service": SERVICE}
+LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+SCHEDULE_LAG_LIMIT_SECONDS = 60
+API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
+DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late
+
+# --- Context keys (cdk.json holds their values; `cdk deploy -c key=value` overrides) ---------
+CTX_THROTTLE_RATE = "outdial:throttleRateLimit"
+CTX_THROTTLE_BURST = "outdial:throttleBurstLimit"
+CTX_DIALER_MAX_CONCURRENCY = "outdial:dialerMaxConcurrency"
+CTX_CALL_RETENTION_DAYS = "outdial:callRetentionDays"
+CTX_ALARM_EMAIL = "outdial:alarmEmail"
+CTX_GATEWAY_SECRETS = "outdial:gatewaySecrets"
+MIN_DIALER_CONCURRENCY = 2  # SQS event sources' MaximumConcurrency minimum
+MAX_DIALER_CONCURRENCY = 1000

@@ -1,0 +1,50 @@
+"""Data: the config and calls tables (on-demand, PITR, TTL, retained, deletion-protected)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import constants as c
+
+
+class Data(Construct):
+    """``config``: accounts (with their balance), flow views, gateways.
+    ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.config = self._table("Config")
+        self.calls = self._table("Calls")
+
+    @property
+    def tables(self) -> tuple[dynamodb.Table, ...]:
+        return (self.config, self.calls)
+
+    def grant_read_write(self, grantee: iam.IGrantable) -> None:
+        """Both tables: gets, queries, conditional and transactional writes, batch writes."""
+        for table in self.tables:
+            table.grant_read_write_data(grantee)
+
+    def _table(self, construct_id: str) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            # Same key schema as `outdial serve` and the integration tests (adapters/tables.py).
+            partition_key=dynamodb.Attribute(
+                name=c.TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,  # bursts of 500-call batches
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Items without the attribute never expire; the code sets it on checksums (24 h)
+            # and on calls, requests and legs (the retention period after they end).
+            time_to_live_attribute=c.TABLE_TTL_ATTRIBUTE,
+            # Balances and call records outlive the stack: deleting it must not delete them.
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,46 @@
+"""Dialer: the dial queue's consumer, paced by its event source's maximum concurrency."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from infra import constants as c
+from infra.credentials import Credentials
+from infra.data import Data
+from infra.queues import Queues
+from infra.scheduling import Scheduling
+
+
+class Dialer(Construct):
+    """Dials due calls leg by leg, records outcomes, schedules retries, hands webhooks on."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.Function,
+        data: Data,
+        queues: Queues,
+        scheduling: Scheduling,
+        credentials: Credentials,
+        max_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = function
+        self.event_source = event_sources.SqsEventSource(
+            queues.dial,
+            batch_size=c.DIAL_BATCH_SIZE,
+            # The pacing knob: at most this many dialers run at once (the gateway's channels);
+            # messages beyond it wait in the queue instead of being throttled back to it.
+            max_concurrency=max_concurrency,
+            report_batch_item_failures=True,  # one failed call does not redeliver the batch
+        )
+        function.add_event_source(self.event_source)
+        data.grant_read_write(function)
+        queues.dial.grant_send_messages(function)  # fan-out of large messages, next legs
+        queues.webhooks.grant_send_messages(function)  # terminal outcomes to report
+        scheduling.grant_manage_schedules(function)  # later attempts (retry-after-seconds)
+        credentials.grant_gateway_secrets(function)

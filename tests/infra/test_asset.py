@@ -1,0 +1,107 @@
+"""The Lambda asset: the package plus arm64 wheels, nothing the runtime has, no dev files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import asset
+from infra import constants as c
+from tests.infra.conftest import Synthesized
+
+
+@pytest.fixture(scope="module")
+def bundle(synthesized: Synthesized) -> Path:
+    (directory,) = [p for p in synthesized.outdir.glob("asset.*") if p.is_dir()]
+    return directory
+
+
+def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
+    requirements = asset.runtime_requirements()
+    names = {r.split("[")[0].split("=")[0] for r in requirements}
+    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers"}
+    assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
+
+
+def test_bundle_has_the_package_and_its_handlers(bundle: Path) -> None:
+    assert (bundle / "outdial" / "handlers" / "api.py").is_file()
+    assert (bundle / "outdial" / "settings.py").is_file()
+
+
+def test_bundle_has_arm64_wheels_for_the_runtime(bundle: Path) -> None:
+    (core,) = (bundle / "pydantic_core").glob("_pydantic_core.*.so")
+    assert core.name.endswith(f"cpython-{c.PYTHON_VERSION.replace('.', '')}-aarch64-linux-gnu.so")
+    for package in (
+        "aws_lambda_powertools",
+        "aws_xray_sdk",
+        "pydantic",
+        "phonenumbers",
+        "jmespath",
+    ):
+        assert (bundle / package).is_dir(), package
+
+
+def test_bundle_leaves_out_the_runtime_and_dev_files(bundle: Path) -> None:
+    top = {p.name for p in bundle.iterdir()}
+    assert not {"boto3", "botocore", "s3transfer", "bin"} & top
+    assert not {"tests", "infra", "moto", "pytest", "aws_cdk"} & top
+    assert not (bundle / "outdial" / "local").exists()  # `outdial serve` needs moto
+    assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
+    assert not list(bundle.glob("*.egg-info"))
+
+
+def test_asset_hash_follows_pins_and_sources(tmp_path: Path) -> None:
+    # Given a copy of the package
+    package = tmp_path / c.PACKAGE
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    before = asset.asset_hash(("pydantic==2.14.3",), root=tmp_path)
+
+    # Then the hash is stable, and moves with a pin or a source file, not with bytecode
+    assert asset.asset_hash(("pydantic==2.14.3",), root=tmp_path) == before
+    assert asset.asset_hash(("pydantic==2.14.4",), root=tmp_path) != before
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    assert asset.asset_hash(("pydantic==2.14.3",), root=tmp_path) == before
+    (package / "__init__.py").write_text("VERSION = 2\n")
+    assert asset.asset_hash(("pydantic==2.14.3",), root=tmp_path) != before
+
+
+def test_prune_keeps_what_shipped_packages_need(tmp_path: Path) -> None:
+    # Given an installed set where botocore pulls urllib3, and both it and the app need jmespath
+    _dist(tmp_path, "app", "1.0", ["jmespath", "xray"], module="app")
+    _dist(tmp_path, "xray", "1.0", ["botocore>=1", "wrapt"], module="xray")
+    _dist(tmp_path, "botocore", "1.0", ["jmespath", "urllib3"], module="botocore")
+    _dist(tmp_path, "jmespath", "1.0", [], module="jmespath")
+    _dist(tmp_path, "urllib3", "2.0", [], module="urllib3")
+    _dist(tmp_path, "wrapt", "1.0", [], module="wrapt")
+    _dist(tmp_path, "tomli", "1.0", [], module="tomli", marker='python_version < "3.11"')
+
+    # When pruning what only the runtime's packages need
+    removed = asset.prune_runtime_provided(tmp_path, ["app==1.0"])
+
+    # Then botocore and what only it needs are gone; jmespath and the app's own deps stay
+    assert removed == ["botocore", "tomli", "urllib3"]
+    assert {p.name for p in tmp_path.iterdir() if not p.name.endswith(".dist-info")} == {
+        "app",
+        "jmespath",
+        "wrapt",
+        "xray",
+    }
+
+
+def _dist(
+    site: Path, name: str, version: str, requires: list[str], *, module: str, marker: str = ""
+) -> None:
+    (site / module).mkdir()
+    (site / module / "__init__.py").write_text("")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines += [f"Requires-Dist: {r}" for r in requires]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+    (info / "RECORD").write_text(f"{module}/__init__.py,,\n{info.name}/METADATA,,\n")
+    if marker:  # a distribution nobody requires on Lambda's Python
+        app = next(site.glob("app-*.dist-info")) / "METADATA"
+        app.write_text(app.read_text() + f"Requires-Dist: {name}; {marker}\n")

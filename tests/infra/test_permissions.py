@@ -1,0 +1,160 @@
+"""Least privilege: each function's rights, the scheduler role, PassRole, secrets by prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from infra import constants as c
+from tests.infra.conftest import Synthesized
+from tests.infra.iam import arn, rights, statements
+
+TABLE_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+}
+# ConditionCheckItem (a transaction's condition) is a read to IAM: CDK grants it with reads.
+TABLE_READS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+}
+SEND = "sqs:SendMessage"
+CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+SECRETS = {"secretsmanager:GetSecretValue"}
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+ARN_PREFIX = "arn:${AWS::Partition}"
+REGION_ACCOUNT = "${AWS::Region}:${AWS::AccountId}"
+
+
+def _secret_prefix(prefix: str) -> str:
+    return f"{ARN_PREFIX}:secretsmanager:{REGION_ACCOUNT}:secret:{prefix}*"
+
+
+class Ids:
+    """Template ids of what the functions touch."""
+
+    def __init__(self, s: Synthesized) -> None:
+        stack = s.stack
+        self.config = arn(s.logical_id(stack.data.config))
+        self.calls = arn(s.logical_id(stack.data.calls))
+        self.dial = arn(s.logical_id(stack.queues.dial))
+        self.webhooks = arn(s.logical_id(stack.queues.webhooks))
+        self.webhooks_dlq = arn(s.logical_id(stack.queues.webhooks_dlq))
+        self.scheduler_role = arn(s.logical_id(stack.scheduling.role))
+        group = stack.resolve(stack.scheduling.group.schedule_group_name)
+        self.schedules = f"{ARN_PREFIX}:scheduler:{REGION_ACCOUNT}:schedule/{group}/*"
+        self.gateway_secrets = _secret_prefix(c.GATEWAY_SECRET_PREFIX)
+        self.flow_secrets = _secret_prefix(c.FLOW_SECRET_PREFIX)
+
+
+def _rights_of(s: Synthesized, name: str) -> dict[str, set[str]]:
+    role = s.stack.functions[name].role
+    return rights(s.resources, s.logical_id(role))
+
+
+def _on(granted: dict[str, set[str]], actions: set[str]) -> set[str]:
+    """The resources on which every one of ``actions`` is granted."""
+    return set.intersection(*(granted.get(action, set()) for action in actions))
+
+
+def _granted_on(granted: dict[str, set[str]], resource: str) -> set[str]:
+    return {action for action, resources in granted.items() if resource in resources}
+
+
+def test_no_wildcard_resource_except_xray(synthesized: Synthesized) -> None:
+    # Given every function's rights / Then only X-Ray (no resource-level support) gets "*"
+    for name in c.HANDLERS:
+        granted = _rights_of(synthesized, name)
+        assert {a for a, resources in granted.items() if "*" in resources} == XRAY, name
+        for action, resources in granted.items():
+            if action.split(":")[0] in {"dynamodb", "sqs", "scheduler", "secretsmanager"}:
+                assert all(not r.endswith(":*") and r != "*" for r in resources), action
+
+
+def test_api_rights(synthesized: Synthesized) -> None:
+    ids, granted = Ids(synthesized), _rights_of(synthesized, "api")
+    # reads and writes (transactions, batches, conditional updates) both tables
+    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.config, ids.calls}
+    # sends due calls to the dial queue and cancelled calls' webhooks; consumes nothing
+    assert granted[SEND] == {ids.dial, ids.webhooks}
+    assert not CONSUME & set(granted)
+    # schedules in the group only, handing them the scheduler role only
+    assert _on(granted, set(c.SCHEDULE_ACTIONS)) == {ids.schedules}
+    assert {a for a in granted if a.startswith("scheduler:")} == set(c.SCHEDULE_ACTIONS)
+    assert granted["iam:PassRole"] == {ids.scheduler_role}
+    # gateway secrets only, read-only
+    assert _on(granted, SECRETS) == {ids.gateway_secrets}
+    assert {a for a in granted if a.startswith("secretsmanager:")} == SECRETS
+
+
+def test_dialer_rights(synthesized: Synthesized) -> None:
+    ids, granted = Ids(synthesized), _rights_of(synthesized, "dialer")
+    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.config, ids.calls}
+    assert _on(granted, CONSUME) == {ids.dial}
+    assert granted[SEND] == {ids.dial, ids.webhooks}  # fan-out / next legs, and outcomes
+    assert _on(granted, set(c.SCHEDULE_ACTIONS)) == {ids.schedules}
+    assert granted["iam:PassRole"] == {ids.scheduler_role}
+    assert _on(granted, SECRETS) == {ids.gateway_secrets}
+
+
+def test_webhook_sender_rights(synthesized: Synthesized) -> None:
+    ids, granted = Ids(synthesized), _rights_of(synthesized, "webhooks")
+    # consumes (and postpones) webhook messages; sends only to its DLQ (dead-lettering itself)
+    assert _on(granted, CONSUME) == {ids.webhooks}
+    assert granted[SEND] == {ids.webhooks_dlq}
+    # reads the call and its flow's view (the webhook URL); writes nothing
+    assert _on(granted, TABLE_READS) == {ids.calls, ids.config}
+    assert not TABLE_WRITES & set(granted)
+    # signs with the flows' keys; no gateway credentials, no scheduling
+    assert _on(granted, SECRETS) == {ids.flow_secrets}
+    assert not _granted_on(granted, ids.gateway_secrets)
+    assert not {a for a in granted if a.startswith(("scheduler:", "iam:"))}
+
+
+def test_pass_role_only_to_the_scheduler(synthesized: Synthesized) -> None:
+    for name in ("api", "dialer"):
+        role = synthesized.logical_id(synthesized.stack.functions[name].role)
+        passes = [
+            s for s in statements(synthesized.resources, role) if s["Action"] == "iam:PassRole"
+        ]
+        assert passes and all(
+            s["Condition"] == {"StringEquals": {"iam:PassedToService": c.SCHEDULER_SERVICE}}
+            for s in passes
+        )
+
+
+def test_scheduler_role_may_only_send_to_the_dial_queue(synthesized: Synthesized) -> None:
+    # Given the role EventBridge Scheduler assumes
+    ids = Ids(synthesized)
+    role_id = synthesized.logical_id(synthesized.stack.scheduling.role)
+    role: dict[str, Any] = synthesized.resources[role_id]["Properties"]
+
+    # Then only the scheduler, for this account's group, may assume it
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": c.SCHEDULER_SERVICE}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    group_id = synthesized.logical_id(synthesized.stack.scheduling.group)
+    assert trust["Condition"]["ArnEquals"] == {"aws:SourceArn": {"Fn::GetAtt": [group_id, "Arn"]}}
+    assert "ManagedPolicyArns" not in role
+    # And all it may do is send to the dial queue
+    assert rights(synthesized.resources, role_id) == {SEND: {ids.dial}}
+
+
+def test_gateway_secret_is_created_from_context(template: Template) -> None:
+    # Given `outdial:gatewaySecrets` names one gateway (conftest) / Then its secret exists
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Name": f"{c.GATEWAY_SECRET_PREFIX}carrier-1",
+            "GenerateSecretString": {
+                "GenerateStringKey": "event-secret",
+                "SecretStringTemplate": '{"token": ""}',
+                "ExcludePunctuation": True,
+            },
+        },
+    )

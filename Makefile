@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint format synth deploy bench clean
+.PHONY: help install serve test test-fast lint format synth deploy bench bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,8 +49,12 @@ synth: $(STAMP) node_modules/.installed ## write cdk.out/*.template.json offline
 deploy: $(STAMP) node_modules/.installed ## cdk deploy to the AWS account your credentials name (outputs: cdk.out/outputs.json)
 	PATH=$(CURDIR)/$(BIN):$$PATH npx --no-install cdk deploy --no-notices --outputs-file cdk.out/outputs.json
 
-bench: $(STAMP) ## run the benchmarks under bench/ (they print figures)
+bench: $(STAMP) ## acceptance and dialer benchmarks on moto (they print figures)
 	$(BIN)/python bench/create.py
+	$(BIN)/python bench/dial.py
+
+bench-load: $(STAMP) ## a 60 s load run against outdial serve, then a 500-call batch due now
+	$(BIN)/python bench/load.py
 
 clean: ## remove build outputs (keeps .venv)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ CALLS_TABLE = "calls"  # calls, requests, checksums, legs
 
 TABLES = (CONFIG_TABLE, CALLS_TABLE)
 
+
 def serialize(value: Any) -> dict[str, Any]:
     """One value in DynamoDB's typed JSON (the subset of boto3's TypeSerializer we store:
     strings, numbers as Decimal-exact text, booleans, None, lists and string-keyed maps)."""

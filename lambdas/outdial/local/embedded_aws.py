@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -112,6 +113,51 @@ def make_dynamodb_writes_atomic() -> None:
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
+def make_transactions_cheap() -> None:
+    """Keep moto's ``TransactWriteItems`` from deep-copying every table it touches.
+
+    moto snapshots whole tables to roll a failed transaction back, so each transaction costs
+    time in proportion to the table's size: a laptop's calls table of tens of thousands of rows
+    made every settlement take seconds. This keeps moto's own logic but snapshots only the items
+    the transaction names, and puts those back when it fails. Safe because our writes are
+    serialised (``make_dynamodb_writes_atomic``). Idempotent.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "_outdial_cheap", False):
+        return
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        with _dynamodb_lock:
+            snapshot: list[tuple[Any, Any, Any]] = []
+            for entry in transact_items:
+                _, op = next(iter(entry.items()))
+                table = self.tables.get(op.get("TableName"))
+                if table is None or table.has_range_key:
+                    return original(self, transact_items)  # not ours: moto's own way
+                key = op.get("Key") or {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                hash_value = DynamoType(key[table.hash_key_attr])
+                snapshot.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
+            Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
+            try:
+                return original(self, transact_items)
+            except Exception:
+                for table, hash_value, item in reversed(snapshot):
+                    if item is None:
+                        table.items.pop(hash_value, None)
+                    else:
+                        table.items[hash_value] = item
+                raise
+            finally:
+                del Table.__deepcopy__  # type: ignore[attr-defined]
+
+    transact._outdial_cheap = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = functools.wraps(original)(transact)  # type: ignore[method-assign]
+
+
 class EmbeddedAws:
     """moto's ``ThreadedMotoServer`` on 127.0.0.1, with this process's boto3 pointed at it."""
 
@@ -124,6 +170,7 @@ class EmbeddedAws:
 
     def start(self) -> EmbeddedAws:
         make_dynamodb_writes_atomic()
+        make_transactions_cheap()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -28,6 +28,9 @@ class Settings(BaseModel):
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
     # A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a
     # moment that has passed by the time Scheduler sees it would be refused.
+    # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
+    # its embedded AWS shares two cores with everything else).
+    aws_read_timeout_seconds: float = Field(5, alias="OUTDIAL_AWS_READ_TIMEOUT_SECONDS", gt=0)
     schedule_min_lead_seconds: int = Field(60, alias="OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS", ge=1)
 
 

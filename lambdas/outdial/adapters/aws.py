@@ -13,12 +13,8 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-    max_pool_connections=50,
-)
+from outdial.settings import get_settings
+
 _lock = threading.Lock()
 
 
@@ -30,7 +26,13 @@ def _session() -> botocore.session.Session:
 
 @cache
 def _cached(service: str) -> Any:
-    return _session().create_client(service, config=_CONFIG)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=2,
+        read_timeout=get_settings().aws_read_timeout_seconds,
+        max_pool_connections=50,
+    )
+    return _session().create_client(service, config=config)
 
 
 def client(service: str) -> Any:

@@ -159,28 +159,38 @@ def make_transactions_cheap() -> None:
 
 
 class EmbeddedAws:
-    """moto's ``ThreadedMotoServer`` on 127.0.0.1, with this process's boto3 pointed at it."""
+    """moto in this process (``mock_aws``), also served on 127.0.0.1 for other processes.
+
+    The handlers reach it in-process: no HTTP, no moto server dispatch (which serialises every
+    request behind one lock). ``endpoint`` serves the very same state to other tools, e.g.
+    ``AWS_ENDPOINT_URL=<endpoint> outdial config apply FILE`` from another shell.
+    """
 
     def __init__(self, port: int = 0) -> None:
+        from moto import mock_aws
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._mock = mock_aws()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint = ""
 
     def start(self) -> EmbeddedAws:
         make_dynamodb_writes_atomic()
         make_transactions_cheap()
+        os.environ.update(fake_credentials())
+        os.environ.pop("AWS_ENDPOINT_URL", None)  # in-process calls must stay in-process
+        self._mock.start()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        os.environ.update(fake_credentials())
-        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        get_settings.cache_clear()
         aws.reset_clients()
         return self
 
     def stop(self) -> None:
         self._server.stop()
+        self._mock.stop()
 
 
 def use(resources: Resources) -> None:

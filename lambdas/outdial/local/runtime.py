@@ -48,6 +48,8 @@ class LocalRuntime:
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "outdial")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+        # The embedded AWS shares the machine with everything else: give it time under load.
+        os.environ.setdefault("OUTDIAL_AWS_READ_TIMEOUT_SECONDS", "60")
         self.aws = EmbeddedAws(self.aws_port).start()
         resources = provision()
         use(resources)

@@ -87,7 +87,17 @@ def _arn(sqs: Any, url: str) -> str:
     return str(attributes["Attributes"]["QueueArn"])
 
 
-_ATOMIC_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+# Reads too: moto iterates its tables' dicts while other threads' writes resize them.
+_ATOMIC_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "get_item",
+    "batch_get_item",
+    "query",
+    "scan",
+)
 _dynamodb_lock = threading.RLock()
 
 
@@ -96,7 +106,8 @@ def make_dynamodb_writes_atomic() -> None:
 
     moto checks a write's condition and then applies it without a lock, so two threads can both
     pass ``attribute_not_exists``. Real DynamoDB never lets that happen, and our exactly-once
-    guarantees rest on it; serialising moto's writes restores it. Idempotent.
+    guarantees rest on it; serialising moto's operations restores it (and keeps a read from
+    iterating a table another thread is changing). Idempotent.
     """
     from moto.dynamodb.models import DynamoDBBackend
 

@@ -289,3 +289,49 @@ class TestQueries:
             invoke(api_event("GET", "/outbound/calls/x", headers=bad))[1]["api-response-code"]
             == 202
         )
+
+
+class TestCrashedClaims:
+    """A dialer that died between claiming a leg and the gateway's answer."""
+
+    def claim(self, phonon_uuid: str, age_seconds: int) -> None:
+        from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+
+        leg_id = f"{phonon_uuid}-a1-n0"
+        claimed = int(datetime.now(UTC).timestamp()) - age_seconds
+        store = CallsStore()
+        store.put_items(
+            [
+                {
+                    "pk": leg_pk(leg_id),
+                    "leg-id": leg_id,
+                    "phonon-uuid": phonon_uuid,
+                    "attempt": 1,
+                    "number-index": 0,
+                    "number": "+919812345670",
+                    "did": "+918030000001",
+                    "state": "CLAIMED",
+                    "claimed-epoch": claimed,
+                }
+            ]
+        )
+        store.update(call_pk(phonon_uuid), {"status": "DIALING", "current-leg": leg_id})
+
+    def test_a_fresh_claim_is_left_to_its_dialer(self, harness: Harness) -> None:
+        phonon_uuid = accept("9812345670")
+        self.claim(phonon_uuid, age_seconds=5)
+        harness.deliver(dial_message([phonon_uuid]))
+        assert harness.placed == []
+
+    def test_a_stale_claim_is_placed_again_with_the_same_key(self, harness: Harness) -> None:
+        # Given a claim older than the claim timeout whose message SQS delivers again
+        phonon_uuid = accept("9812345670")
+        self.claim(phonon_uuid, age_seconds=120)
+        harness.deliver(dial_message([phonon_uuid]))
+        # Then the leg is placed once, under its own id (the gateway's idempotency key)
+        assert [leg.leg_id for leg in harness.placed] == [f"{phonon_uuid}-a1-n0"]
+        # And a second redelivery does not place it again
+        harness.deliver(dial_message([phonon_uuid]))
+        harness.settle()
+        assert len(harness.placed) == 1
+        assert status_of(phonon_uuid)["status"] == "COMPLETED"

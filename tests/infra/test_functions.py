@@ -45,7 +45,6 @@ def test_function_runtime_tracing_logging(synthesized: Synthesized, name: str) -
 # Knobs of the code the deployment leaves at the code's default. Every other setting names a
 # resource or a deployment choice: a new one fails this test until the stack sets it (or it is
 # added here on purpose).
-# Settings whose code default is right on AWS (only `outdial serve` changes them).
 CODE_DEFAULTS = {"OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS", "OUTDIAL_AWS_READ_TIMEOUT_SECONDS"}
 
 

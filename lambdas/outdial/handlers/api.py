@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
@@ -28,7 +28,7 @@ from outdial.logic.queries import Queries
 from outdial.logic.validation import require
 from outdial.models.codes import Code, ContractError
 from outdial.models.requests import CreateCallsBody, PullBody
-from outdial.observability import SERVICE, logger, metrics, tracer
+from outdial.observability import count, logger, metrics, tracer
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
@@ -144,11 +144,8 @@ def _count(outcome: Outcome) -> None:
     by_code: dict[int, int] = {}
     for code in outcome.rejected:
         by_code[code.code] = by_code.get(code.code, 0) + 1
-    for code_number, count in by_code.items():
-        with single_metric(
-            name="CallsRejected", unit=MetricUnit.Count, value=count, namespace=SERVICE
-        ) as metric:
-            metric.add_dimension(name="code", value=str(code_number))
+    for code_number, rejected in by_code.items():
+        count("CallsRejected", rejected, code=str(code_number))
 
 
 @logger.inject_lambda_context(

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -28,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
 from outdial.logic.notify import Notified, NotifyServices, notify
-from outdial.observability import SERVICE, logger, metrics, tracer
+from outdial.observability import count, logger, metrics, tracer
 
 MAX_AGE_SECONDS = 24 * 3600  # SPEC §4 / issue 3: retried for up to 24 h, then the DLQ
 BASE_BACKOFF_SECONDS = 30
@@ -71,28 +70,11 @@ def backoff_seconds(receive_count: int, remaining_seconds: float) -> int:
 
 
 def _failure(reason: str) -> None:
-    # single_metric rather than the shared ``metrics``: the reason is a dimension of this metric
-    # alone, and a fresh object per event stays correct when the local runtime runs several
-    # invocations of this handler at once in threads.
-    with single_metric(
-        name="WebhookFailures",
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=SERVICE,
-        default_dimensions={"service": SERVICE},
-    ) as metric:
-        metric.add_dimension(name="reason", value=reason)
+    count("WebhookFailures", reason=reason)
 
 
 def _delivered() -> None:
-    with single_metric(
-        name="WebhookDeliveries",
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=SERVICE,
-        default_dimensions={"service": SERVICE},
-    ):
-        pass
+    count("WebhookDeliveries")
 
 
 def _dead_letter(record: SQSRecord, reason: str, receive_count: int, sent_ms: int) -> None:

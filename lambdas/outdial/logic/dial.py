@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.config_store import ConfigStore
@@ -55,7 +55,7 @@ from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
 from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
 from outdial.models.phone import mask
-from outdial.observability import SERVICE, logger
+from outdial.observability import count, logger
 from outdial.settings import get_settings
 
 CLAIM_TIMEOUT_SECONDS = 60
@@ -81,18 +81,6 @@ def pick_did(dids: list[str], leg_id: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def _metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dims: str) -> None:
-    with single_metric(
-        name=name,
-        unit=unit,
-        value=value,
-        namespace=SERVICE,
-        default_dimensions={"service": SERVICE},
-    ) as metric:
-        for dimension, dimension_value in dims.items():
-            metric.add_dimension(name=dimension, value=dimension_value)
 
 
 GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
@@ -177,7 +165,7 @@ class Dialer:
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
-        _metric("ScheduleLagSeconds", max(0.0, -early), MetricUnit.Seconds)
+        count("ScheduleLagSeconds", max(0.0, -early), MetricUnit.Seconds)
         return moved
 
     def _move(
@@ -347,7 +335,7 @@ class Dialer:
             ended_leg = leg
             logger.info("repeated outcome for an ended leg")
         else:
-            _metric("LegsDialled", 1, outcome=outcome.value)
+            count("LegsDialled", 1, outcome=outcome.value)
         self._advance(ended_leg)
 
     def _advance(self, leg: dict[str, Any]) -> None:
@@ -478,7 +466,7 @@ class Dialer:
             CallStatus.NOT_CONNECTED: "CallsNotConnected",
             CallStatus.FAILED: "CallsFailed",
         }[decision.status]
-        _metric(name, 1)
+        count(name, 1)
         logger.info("call ended", status=decision.status.value)
         self._notify_once(call | values)
 

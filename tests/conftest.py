@@ -192,30 +192,28 @@ def invoke(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def sqs_event(bodies: list[str], receive_count: int = 1) -> dict[str, Any]:
-    """An SQS event as Lambda hands it to a queue consumer."""
+    """An SQS event as Lambda hands it to a queue consumer (built as `outdial serve` builds it)."""
     import hashlib
     import time
     import uuid
 
+    from outdial.local.queue_poller import lambda_record
+
     now_ms = str(int(time.time() * 1000))
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": str(receive_count),
-                    "SentTimestamp": now_ms,
-                    "SenderId": "AIDATEST",
-                    "ApproximateFirstReceiveTimestamp": now_ms,
-                },
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:ap-south-1:123456789012:outdial-dial",
-                "awsRegion": "ap-south-1",
-            }
-            for body in bodies
-        ]
-    }
+    messages = [
+        {
+            "MessageId": str(uuid.uuid4()),
+            "ReceiptHandle": str(uuid.uuid4()),
+            "Body": body,
+            "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
+            "Attributes": {
+                "ApproximateReceiveCount": str(receive_count),
+                "SentTimestamp": now_ms,
+                "SenderId": "AIDATEST",
+                "ApproximateFirstReceiveTimestamp": now_ms,
+            },
+        }
+        for body in bodies
+    ]
+    arn = "arn:aws:sqs:ap-south-1:123456789012:outdial-dial"
+    return {"Records": [lambda_record(message, arn) for message in messages]}

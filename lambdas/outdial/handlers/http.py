@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from outdial.adapters.errors import AdapterError
 from outdial.logic.validation import check_body_size
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
@@ -72,11 +71,6 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
         return respond(Code.NOT_FOUND)
-
-    @app.exception_handler(AdapterError)
-    def _adapter(error: AdapterError) -> Response[str]:
-        logger.exception("AWS fault")
-        return respond(Code.FAILURE)
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:

@@ -233,7 +233,7 @@ class LocalBundler:
 
 
 def lambda_code() -> lambda_.Code:
-    """The asset every function runs (one upload, three handlers)."""
+    """The asset every function runs (one upload, every handler)."""
     requirements = runtime_requirements()
     return lambda_.Code.from_asset(
         str(c.LAMBDAS_DIR),

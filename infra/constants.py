@@ -41,6 +41,7 @@ HANDLERS = {
     "api": "outdial.handlers.api.handler",
     "dialer": "outdial.handlers.dialer.handler",
     "webhooks": "outdial.handlers.webhooks.handler",
+    "sweeper": "outdial.handlers.sweeper.handler",
 }
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -50,6 +51,13 @@ TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
 CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+# The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
+# item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
+# all enqueued, so the index holds only requests whose api invocation died in between; the
+# sweeper queries it for marks older than its grace period. Keys only: the sweeper reads the item.
+PENDING_INDEX = "pending-dispatch"
+PENDING_PARTITION_KEY = "dispatch"  # STRING
+PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
 # A dial message that failed this many receives is a poison message (the leg claim makes retries
@@ -86,6 +94,8 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
 # webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
 #   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+# sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
+#   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(29)
 DIALER_MEMORY_MB = 512
@@ -95,11 +105,19 @@ _GATEWAY_REQUEST_SECONDS = sum(
 DIALER_TIMEOUT = Duration.seconds(DIAL_GROUP_SIZE * _GATEWAY_REQUEST_SECONDS + 20)
 WEBHOOKS_MEMORY_MB = 256
 WEBHOOKS_TIMEOUT = Duration.seconds(60)
+SWEEPER_MEMORY_MB = 256
+SWEEPER_TIMEOUT = Duration.seconds(60)
+# The sweeper runs every minute. A run that fails is not retried (neither by EventBridge nor by
+# Lambda's asynchronous retries): the next minute's run sweeps the same index again.
+SWEEPER_RATE = Duration.minutes(1)
+SWEEPER_MAX_EVENT_AGE = Duration.seconds(60)  # the minimum both EventBridge and Lambda accept
 
 # --- Scheduling and secrets -----------------------------------------------------------------
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # Create (future start, retries), Get (a cancel reads which calls a schedule still wakes), Delete.
 SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule")
+# The sweeper only finishes what the api began: it creates the schedules the api did not get to.
+SWEEPER_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule",)
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"  # {"token": ..., "event-secret": ...} per gateway
 FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written by `config apply`
@@ -122,6 +140,8 @@ ROUTES = (
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
 LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+# DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
+DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
 SCHEDULE_LAG_LIMIT_SECONDS = 60
 API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
 DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late

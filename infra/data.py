@@ -12,21 +12,56 @@ from infra import constants as c
 
 class Data(Construct):
     """``config``: accounts (with their balance), flow views, gateways.
-    ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL."""
+    ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL;
+    one sparse index of half-enqueued requests for the sweeper."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.config = self._table("Config")
         self.calls = self._table("Calls")
+        # Sparse: only checksum items the api marked and has not cleared (a request whose calls
+        # it did not finish enqueueing) carry the keys, so the index is normally empty.
+        self.calls.add_global_secondary_index(
+            index_name=c.PENDING_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=c.PENDING_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=c.PENDING_SORT_KEY, type=dynamodb.AttributeType.NUMBER
+            ),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,  # the sweeper reads the item
+        )
+
+        # Grants go through references to the tables that know no index: CDK grants a table's
+        # data actions on `<table>/index/*` too as soon as it has one, and only the sweeper
+        # queries the pending index (grant_query_pending).
+        self._grant_config, self._grant_calls = (
+            dynamodb.Table.from_table_arn(self, f"{table.node.id}Items", table.table_arn)
+            for table in self.tables
+        )
 
     @property
     def tables(self) -> tuple[dynamodb.Table, ...]:
         return (self.config, self.calls)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> None:
-        """Both tables: gets, queries, conditional and transactional writes, batch writes."""
-        for table in self.tables:
+        """Both tables' items (not the index): gets, queries, conditional and transactional
+        writes, batch writes."""
+        for table in (self._grant_config, self._grant_calls):
             table.grant_read_write_data(grantee)
+
+    def grant_read(self, grantee: iam.IGrantable) -> None:
+        """Both tables' items (not the index), read-only."""
+        for table in (self._grant_config, self._grant_calls):
+            table.grant_read_data(grantee)
+
+    def grant_query_pending(self, grantee: iam.IGrantable) -> None:
+        """Query the calls table's pending index, and no other index."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:Query"],
+            resource_arns=[f"{self.calls.table_arn}/index/{c.PENDING_INDEX}"],
+        )
 
     def _table(self, construct_id: str) -> dynamodb.Table:
         return dynamodb.Table(

@@ -77,7 +77,8 @@ class Monitoring(Construct):
 
     # --- alarms -------------------------------------------------------------------------------
     def _alarms(self) -> list[cloudwatch.Alarm]:
-        queues, dialer = self._queues, self._functions["dialer"]
+        queues = self._queues
+        dialer, sweeper = self._functions["dialer"], self._functions["sweeper"]
         alarms = [
             self._alarm(
                 f"{name}DlqNotEmpty",
@@ -120,6 +121,21 @@ class Monitoring(Construct):
                 dialer.metric_errors(statistic="Sum", period=PERIOD),
                 threshold=1,
                 description="The dialer function failed (crash or timeout): see its logs.",
+            ),
+            self._alarm(
+                "DispatchesRecovered",
+                self._sum("Dispatches recovered", self._recovered()),
+                threshold=1,
+                description="The sweeper finished (forward) or rolled back (back) a request the "
+                "api left half-enqueued: an api invocation died mid-request (timeout, memory). "
+                "See the sweeper's logs for the request, and the api's for why.",
+            ),
+            self._alarm(
+                "SweeperErrors",
+                sweeper.metric_errors(statistic="Sum", period=PERIOD),
+                threshold=1,
+                description="The sweeper function failed (crash or timeout): half-enqueued "
+                "requests wait for a run that succeeds; see its logs.",
             ),
             self._alarm(
                 "SchedulerDropped",
@@ -183,6 +199,13 @@ class Monitoring(Construct):
             label=label,
             period=PERIOD,
         )
+
+    @staticmethod
+    def _recovered() -> dict[str, cloudwatch.IMetric]:
+        return {
+            action: business_metric("DispatchesRecovered", label=action, action=action)
+            for action in c.DISPATCH_RECOVERY_ACTIONS
+        }
 
     def _table_throttles(self) -> dict[str, cloudwatch.IMetric]:
         return {
@@ -348,6 +371,13 @@ class Monitoring(Construct):
                         for label, metric in self._table_throttles().items()
                         if isinstance(metric, cloudwatch.Metric)
                     ],
+                ),
+            ],
+            [
+                self._graph(
+                    "Dispatches recovered by the sweeper (api died mid-request)",
+                    list(self._recovered().values()),
+                    stacked=True,
                 ),
             ],
             [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -38,15 +40,18 @@ class Scheduling(Construct):
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dial_queue.queue_arn])
         )
 
-    def grant_manage_schedules(self, function: lambda_.Function) -> None:
-        """Create and delete schedules in this group only, and hand them this role only."""
+    def grant_manage_schedules(
+        self, function: lambda_.Function, actions: Sequence[str] = c.SCHEDULE_ACTIONS
+    ) -> None:
+        """``actions`` (by default create, read and delete) on schedules in this group only, and
+        hand them this role only."""
         schedules = Stack.of(self).format_arn(
             service="scheduler",
             resource="schedule",
             resource_name=f"{self.group.schedule_group_name}/*",
         )
         function.add_to_role_policy(
-            iam.PolicyStatement(actions=list(c.SCHEDULE_ACTIONS), resources=[schedules])
+            iam.PolicyStatement(actions=list(actions), resources=[schedules])
         )
         function.add_to_role_policy(
             iam.PolicyStatement(

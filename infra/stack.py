@@ -22,6 +22,7 @@ from infra.monitoring import Monitoring
 from infra.nag import acknowledge
 from infra.queues import Queues
 from infra.scheduling import Scheduling
+from infra.sweeper import Sweeper
 from infra.webhooks import Webhooks
 
 
@@ -78,6 +79,12 @@ class OutdialStack(Stack):
                 memory_mb=c.WEBHOOKS_MEMORY_MB,
                 timeout=c.WEBHOOKS_TIMEOUT,
             ),
+            "sweeper": self._function(
+                "sweeper",
+                "Finishes or rolls back requests the api left half-enqueued",
+                memory_mb=c.SWEEPER_MEMORY_MB,
+                timeout=c.SWEEPER_TIMEOUT,
+            ),
         }
 
         api = Api(
@@ -110,6 +117,14 @@ class OutdialStack(Stack):
             queues=queues,
             credentials=credentials,
         )
+        sweeper = Sweeper(
+            self,
+            "Sweeper",
+            function=functions["sweeper"],
+            data=data,
+            queues=queues,
+            scheduling=scheduling,
+        )
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -124,7 +139,8 @@ class OutdialStack(Stack):
         # What the infra tests (and anyone composing this stack) reach for.
         self.settings, self.data, self.queues = settings, data, queues
         self.scheduling, self.credentials, self.functions = scheduling, credentials, functions
-        self.api, self.dialer, self.webhooks, self.monitoring = api, dialer, webhooks, monitoring
+        self.api, self.dialer, self.webhooks, self.sweeper = api, dialer, webhooks, sweeper
+        self.monitoring = monitoring
 
         self._outputs(
             ApiUrl=(api.url, "Base URL of the API (append outbound/create, health, ...)"),

@@ -35,8 +35,7 @@ class Webhooks(Construct):
             report_batch_item_failures=True,
         )
         function.add_event_source(self.event_source)
-        data.calls.grant_read_data(function)  # the call to report
-        data.config.grant_read_data(function)  # its flow's view: the account's webhook URL
+        data.grant_read(function)  # the call to report, its flow's view (the webhook URL)
         # Postponing (ChangeMessageVisibility) comes with consuming; a delivery that will never
         # succeed, or is still failing after 24 h, is moved to the DLQ by the handler itself.
         queues.webhooks_dlq.grant_send_messages(function)

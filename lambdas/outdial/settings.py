@@ -26,12 +26,16 @@ class Settings(BaseModel):
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
-    # A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a
-    # moment that has passed by the time Scheduler sees it would be refused.
     # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
     # its embedded AWS shares two cores with everything else).
     aws_read_timeout_seconds: float = Field(5, alias="OUTDIAL_AWS_READ_TIMEOUT_SECONDS", gt=0)
+    # A call due sooner than this rides an SQS delay instead of a schedule: a schedule for a
+    # moment that has passed by the time Scheduler sees it would be refused.
     schedule_min_lead_seconds: int = Field(60, alias="OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS", ge=1)
+    # A request still pending dispatch this long after its checksum was claimed was left
+    # half-done by an api invocation that died: the sweeper finishes or undoes it. Far longer
+    # than the api function's timeout, so the sweeper never races a live invocation.
+    dispatch_grace_seconds: int = Field(300, alias="OUTDIAL_DISPATCH_GRACE_SECONDS", ge=60)
 
 
 @lru_cache(maxsize=1)

@@ -46,7 +46,12 @@ def test_every_contract_route_reaches_the_api_function(synthesized: Synthesized)
 
 
 def test_one_invoke_permission_scoped_to_this_api(synthesized: Synthesized) -> None:
-    (permission,) = _of_type(synthesized, "AWS::Lambda::Permission").values()
+    api_function = synthesized.logical_id(synthesized.stack.functions["api"])
+    (permission,) = [
+        p
+        for p in _of_type(synthesized, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [api_function, "Arn"]}
+    ]
     properties = permission["Properties"]
     assert properties["Principal"] == "apigateway.amazonaws.com"
     assert synthesized.logical_id(synthesized.stack.api.rest_api) in json.dumps(

@@ -25,7 +25,9 @@ def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
 
 
 def test_bundle_has_the_package_and_its_handlers(bundle: Path) -> None:
-    assert (bundle / "outdial" / "handlers" / "api.py").is_file()
+    for handler in c.HANDLERS.values():  # "outdial.handlers.api.handler" -> outdial/handlers/api.py
+        module = handler.rsplit(".", 1)[0]
+        assert (bundle / f"{module.replace('.', '/')}.py").is_file(), handler
     assert (bundle / "outdial" / "settings.py").is_file()
 
 

@@ -1,9 +1,11 @@
-"""The tables: the key schema the code uses, on-demand, PITR, TTL, kept when the stack goes."""
+"""The tables: the key schema and pending index the code uses, on-demand, PITR, TTL, kept."""
 
 from __future__ import annotations
 
 from aws_cdk.assertions import Template
 
+from infra import constants as c
+from outdial.adapters import tables
 from outdial.adapters.tables import PARTITION_KEY, TTL_ATTRIBUTE, create_table_kwargs
 from tests.infra.conftest import Synthesized
 
@@ -15,19 +17,21 @@ def test_two_tables(template: Template) -> None:
 
 
 def test_tables_match_the_code_and_are_protected(synthesized: Synthesized) -> None:
-    # Given the CreateTable arguments the local runtime and integration tests use
-    local = create_table_kwargs("any")
-    for table in synthesized.stack.data.tables:
+    data = synthesized.stack.data
+    for table in data.tables:
+        # Given the CreateTable arguments the local runtime and integration tests use
+        local = create_table_kwargs("any", pending_index=table is data.calls)
         resource = synthesized.resources[synthesized.logical_id(table)]
         properties = resource["Properties"]
 
-        # Then the deployed tables have the same key schema and billing
+        # Then the deployed tables have the same key schema, indexes and billing
         assert (
             properties["KeySchema"]
             == local["KeySchema"]
             == [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}]
         )
         assert properties["AttributeDefinitions"] == local["AttributeDefinitions"]
+        assert properties.get("GlobalSecondaryIndexes") == local.get("GlobalSecondaryIndexes")
         assert properties["BillingMode"] == local["BillingMode"] == "PAY_PER_REQUEST"
         # And they are recoverable, expire by TTL, encrypted with the AWS-managed key, and kept
         assert properties["PointInTimeRecoverySpecification"] == {
@@ -46,3 +50,37 @@ def test_table_names_are_outputs(template: Template) -> None:
     # `outdial config apply` is pointed at the deployed config table by these outputs
     outputs = template.to_json()["Outputs"]
     assert {"ConfigTableName", "CallsTableName", "ApiUrl", "DashboardUrl"} <= set(outputs)
+
+
+def test_pending_index_names_are_the_codes() -> None:
+    # The sweeper queries, and the api marks, by the names in lambdas/outdial/adapters/tables.py
+    assert (c.PENDING_INDEX, c.PENDING_PARTITION_KEY, c.PENDING_SORT_KEY) == (
+        tables.PENDING_INDEX,
+        tables.PENDING_PARTITION_KEY,
+        tables.PENDING_SORT_KEY,
+    )
+
+
+def test_only_the_calls_table_has_the_sparse_keys_only_pending_index(
+    synthesized: Synthesized,
+) -> None:
+    # Given the deployed tables
+    data = synthesized.stack.data
+    config = synthesized.resources[synthesized.logical_id(data.config)]["Properties"]
+    calls = synthesized.resources[synthesized.logical_id(data.calls)]["Properties"]
+
+    # Then the config table has no index, and the calls table exactly one: keys only, keyed by
+    # the mark (a string) and the claim time (a number), which only marked items carry
+    assert "GlobalSecondaryIndexes" not in config
+    assert calls["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": c.PENDING_INDEX,
+            "KeySchema": [
+                {"AttributeName": c.PENDING_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": c.PENDING_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+    types = {d["AttributeName"]: d["AttributeType"] for d in calls["AttributeDefinitions"]}
+    assert types == {PARTITION_KEY: "S", c.PENDING_PARTITION_KEY: "S", c.PENDING_SORT_KEY: "N"}

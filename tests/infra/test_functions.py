@@ -14,10 +14,11 @@ SIZES = {
     "api": (c.API_MEMORY_MB, c.API_TIMEOUT.to_seconds()),
     "dialer": (c.DIALER_MEMORY_MB, c.DIALER_TIMEOUT.to_seconds()),
     "webhooks": (c.WEBHOOKS_MEMORY_MB, c.WEBHOOKS_TIMEOUT.to_seconds()),
+    "sweeper": (c.SWEEPER_MEMORY_MB, c.SWEEPER_TIMEOUT.to_seconds()),
 }
 
 
-def test_three_functions_one_per_handler(template: Template) -> None:
+def test_one_function_per_handler(template: Template) -> None:
     # Given the synthesized stack / Then there is one function per handler, no more
     template.resource_count_is(FUNCTION, len(c.HANDLERS))
     for handler in c.HANDLERS.values():
@@ -45,7 +46,11 @@ def test_function_runtime_tracing_logging(synthesized: Synthesized, name: str) -
 # Knobs of the code the deployment leaves at the code's default. Every other setting names a
 # resource or a deployment choice: a new one fails this test until the stack sets it (or it is
 # added here on purpose).
-CODE_DEFAULTS = {"OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS", "OUTDIAL_AWS_READ_TIMEOUT_SECONDS"}
+CODE_DEFAULTS = {
+    "OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS",
+    "OUTDIAL_AWS_READ_TIMEOUT_SECONDS",
+    "OUTDIAL_DISPATCH_GRACE_SECONDS",
+}
 
 
 @pytest.mark.parametrize("name", sorted(c.HANDLERS))
@@ -94,7 +99,12 @@ def test_only_the_dialer_may_feed_its_own_queue(synthesized: Synthesized) -> Non
         name: synthesized.resources[synthesized.logical_id(fn)]["Properties"]["RecursiveLoop"]
         for name, fn in synthesized.stack.functions.items()
     }
-    assert loops == {"api": "Terminate", "dialer": "Allow", "webhooks": "Terminate"}
+    assert loops == {
+        "api": "Terminate",
+        "dialer": "Allow",
+        "webhooks": "Terminate",
+        "sweeper": "Terminate",
+    }
 
 
 def test_roles_carry_no_managed_policies(template: Template) -> None:

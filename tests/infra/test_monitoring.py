@@ -90,7 +90,7 @@ def test_business_metrics_use_the_powertools_namespace_and_service(
 def test_every_alarm_notifies_the_topic(synthesized: Synthesized) -> None:
     topic = {"Ref": synthesized.logical_id(synthesized.stack.monitoring.topic)}
     alarms = _alarms(synthesized)
-    assert len(alarms) == 9
+    assert len(alarms) == 11
     for properties in alarms.values():
         assert properties["AlarmActions"] == [topic]
         assert properties["TreatMissingData"] == "notBreaching"
@@ -144,7 +144,7 @@ def test_throttle_alarms_cover_every_function_and_table(synthesized: Synthesized
     names = [
         m["MetricStat"]["Metric"]["MetricName"] for m in lambdas["Metrics"] if "MetricStat" in m
     ]
-    assert names == ["Throttles"] * 3
+    assert names == ["Throttles"] * len(c.HANDLERS)
     tables = _alarm(synthesized, "DynamoDbThrottles")
     names = [
         m["MetricStat"]["Metric"]["MetricName"] for m in tables["Metrics"] if "MetricStat" in m
@@ -155,3 +155,49 @@ def test_throttle_alarms_cover_every_function_and_table(synthesized: Synthesized
         "WriteThrottleEvents",
         "WriteThrottleEvents",
     ]
+
+
+def test_dashboard_shows_dispatches_recovered_by_action(dashboard: dict[str, Any]) -> None:
+    (graph,) = [m for title, m in _graphs(dashboard).items() if "recovered" in title]
+    assert graph == [
+        [
+            "outdial",
+            "DispatchesRecovered",
+            "action",
+            action,
+            "service",
+            "outdial",
+            {"label": action, "stat": "Sum"},
+        ]
+        for action in c.DISPATCH_RECOVERY_ACTIONS
+    ]
+
+
+def test_any_recovered_dispatch_alarms(synthesized: Synthesized) -> None:
+    # Given the alarm on the sweeper's business metric
+    alarm = _alarm(synthesized, "DispatchesRecovered")
+
+    # Then one request finished or rolled back in 5 minutes is enough: the api died mid-request
+    (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "FILL(m0, 0) + FILL(m1, 0)"
+    metrics = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert sorted(
+        {d["Name"]: d["Value"] for d in m["Metric"]["Dimensions"]}["action"] for m in metrics
+    ) == sorted(c.DISPATCH_RECOVERY_ACTIONS)
+    for stat in metrics:
+        assert stat["Metric"]["Namespace"] == "outdial"
+        assert stat["Metric"]["MetricName"] == "DispatchesRecovered"
+        assert {"Name": "service", "Value": "outdial"} in stat["Metric"]["Dimensions"]
+        assert stat["Stat"] == "Sum"
+        assert stat["Period"] == 300
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_sweeper_errors(synthesized: Synthesized) -> None:
+    errors = _alarm(synthesized, "SweeperErrors")
+    assert errors["MetricName"] == "Errors"
+    sweeper = synthesized.logical_id(synthesized.stack.functions["sweeper"])
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": sweeper}}]
+    assert errors["Threshold"] == 1

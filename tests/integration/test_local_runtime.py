@@ -103,14 +103,18 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(json.loads(response.read()))
 
 
-def test_the_default_workers_are_the_pump_and_two_pollers(runtime: LocalRuntime) -> None:
+def test_the_default_workers_are_the_pump_two_pollers_and_the_sweeper(
+    runtime: LocalRuntime,
+) -> None:
     assert runtime.workers is not None
     kinds = [(type(w).__name__, getattr(w, "name", "")) for w in runtime.workers]
     assert kinds == [
         ("SchedulePump", "schedule-pump"),
         ("QueuePoller", "dialer"),
         ("QueuePoller", "webhooks"),
+        ("Timer", "sweeper"),
     ]
+    assert runtime.workers[-1].interval == 60  # type: ignore[union-attr]
     pollers = [w for w in runtime.workers if isinstance(w, QueuePoller)]
     assert [(p.batch_size, p.visibility_timeout, p.concurrency) for p in pollers] == [
         (10, 60, 4),

@@ -12,6 +12,11 @@ from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import (
+    PARTITION_KEY,
+    PENDING_INDEX,
+    PENDING_PARTITION_KEY,
+    PENDING_SORT_KEY,
+    PENDING_VALUE,
     TTL_ATTRIBUTE,
     batch_write,
     from_item,
@@ -88,13 +93,23 @@ class CallsStore:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
     def claim_checksum(
-        self, checksum: str, response: dict[str, Any], now_epoch: int, ttl_seconds: int
+        self,
+        checksum: str,
+        response: dict[str, Any],
+        now_epoch: int,
+        ttl_seconds: int,
+        *,
+        account_id: str,
+        amount: Decimal,
     ) -> dict[str, Any] | None:
         """Record that this checksum's request is accepted, unless it already was.
 
         One conditional put, so of two identical requests racing exactly one claims it. Returns
         None when claimed, else the first acceptance's response. An expired checksum that TTL
         has not deleted yet counts as absent.
+
+        The claim is marked pending dispatch (it enters the pending-dispatch index) until
+        ``mark_dispatched``; it carries what the sweeper needs to finish or undo the request.
         """
         try:
             self.client.put_item(
@@ -103,6 +118,10 @@ class CallsStore:
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
+                        "account-id": account_id,
+                        "amount": amount,
+                        PENDING_PARTITION_KEY: PENDING_VALUE,
+                        PENDING_SORT_KEY: now_epoch,
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
                     }
                 ),
@@ -120,6 +139,42 @@ class CallsStore:
             return self.get_checksum(checksum, now_epoch) or {}
         return None
 
+    def mark_dispatched(self, checksum: str) -> None:
+        """Take a claimed request out of the pending-dispatch index: its calls are enqueued."""
+        try:
+            self.client.update_item(
+                TableName=self.calls_table,
+                Key=key(checksum),
+                UpdateExpression="REMOVE #pending",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#pending": PENDING_PARTITION_KEY},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise AdapterError(f"marking {checksum} dispatched: {exc}") from exc
+
+    def pending_dispatches(self, claimed_before: int, limit: int) -> list[str]:
+        """Checksums still pending dispatch that were claimed before ``claimed_before`` (epoch
+        seconds), oldest first, at most ``limit``."""
+        try:
+            result = self.client.query(
+                TableName=self.calls_table,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="#pending = :pending AND #claimed < :before",
+                ExpressionAttributeNames={
+                    "#pending": PENDING_PARTITION_KEY,
+                    "#claimed": PENDING_SORT_KEY,
+                },
+                ExpressionAttributeValues={
+                    ":pending": {"S": PENDING_VALUE},
+                    ":before": {"N": str(claimed_before)},
+                },
+                Limit=limit,
+            )
+        except ClientError as exc:
+            raise AdapterError(f"listing pending dispatches: {exc}") from exc
+        return [item[PARTITION_KEY]["S"] for item in result.get("Items", [])]
+
     def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
         """The response of the acceptance this checksum records, unless expired."""
         try:
@@ -135,12 +190,28 @@ class CallsStore:
             return None
         return json.loads(values["response"])
 
-    def release_checksum(self, checksum: str) -> None:
-        """Forget a claimed checksum (its request was not accepted after all)."""
+    def release_and_refund(self, checksum: str, account_id: str, amount: Decimal) -> bool:
+        """Forget a claimed checksum and give its reservation back, both or neither (its request
+        was not accepted after all). False when the checksum was already gone: refunded once."""
         try:
-            self.client.delete_item(TableName=self.calls_table, Key=key(checksum))
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.calls_table,
+                            "Key": key(checksum),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    _refund(self.config_table, account_id, amount),
+                ]
+            )
         except ClientError as exc:
-            raise AdapterError(f"releasing checksum: {exc}") from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise AdapterError(f"releasing {checksum}: {exc}") from exc
+        return True
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         """Write plain-dict items (calls, the request) in batches of 25."""
@@ -290,14 +361,7 @@ class CallsStore:
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.config_table,
-                            "Key": key(account_pk(account_id)),
-                            "UpdateExpression": "SET balance = balance + :amount",
-                            "ExpressionAttributeValues": {":amount": {"N": str(refund)}},
-                        }
-                    },
+                    _refund(self.config_table, account_id, refund),
                 ]
             )
         except ClientError as exc:
@@ -306,6 +370,18 @@ class CallsStore:
                 return False
             raise AdapterError(f"finishing {pk}: {exc}") from exc
         return True
+
+
+def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:
+    """The transaction item that gives ``amount`` back to the account's balance."""
+    return {
+        "Update": {
+            "TableName": config_table,
+            "Key": key(account_pk(account_id)),
+            "UpdateExpression": "SET balance = balance + :amount",
+            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+        }
+    }
 
 
 _BATCH_GET_LIMIT = 100

@@ -20,6 +20,13 @@ CALLS_TABLE = "calls"  # calls, requests, checksums, legs
 
 TABLES = (CONFIG_TABLE, CALLS_TABLE)
 
+# A sparse index of the calls table: the checksums of requests whose enqueueing has not been
+# confirmed yet (the api sets the key on claiming, and removes it once the calls are enqueued).
+PENDING_INDEX = "pending-dispatch"
+PENDING_PARTITION_KEY = "dispatch"  # one value, PENDING_VALUE: the index holds few, short items
+PENDING_SORT_KEY = "claimed-at"  # epoch seconds
+PENDING_VALUE = "PENDING"
+
 
 def serialize(value: Any) -> dict[str, Any]:
     """One value in DynamoDB's typed JSON (the subset of boto3's TypeSerializer we store:
@@ -84,14 +91,31 @@ def key(pk: str) -> dict[str, Any]:
     return {PARTITION_KEY: {"S": pk}}
 
 
-def create_table_kwargs(name: str) -> dict[str, Any]:
-    """``CreateTable`` arguments for one of our tables (on-demand, string partition key)."""
-    return {
+def create_table_kwargs(name: str, *, pending_index: bool = False) -> dict[str, Any]:
+    """``CreateTable`` arguments for one of our tables (on-demand, string partition key), with
+    the pending-dispatch index for the calls table."""
+    kwargs: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    if pending_index:
+        kwargs["AttributeDefinitions"] += [
+            {"AttributeName": PENDING_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": PENDING_SORT_KEY, "AttributeType": "N"},
+        ]
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": PENDING_INDEX,
+                "KeySchema": [
+                    {"AttributeName": PENDING_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": PENDING_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ]
+    return kwargs
 
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem maximum

@@ -58,7 +58,8 @@ def provision(prefix: str = "outdial") -> Resources:
         "OUTDIAL_SCHEDULER_ROLE_ARN": SCHEDULER_ROLE,
     }
     for name in (env["OUTDIAL_CONFIG_TABLE"], env["OUTDIAL_CALLS_TABLE"]):
-        dynamodb.create_table(**create_table_kwargs(name))
+        calls = name == env["OUTDIAL_CALLS_TABLE"]
+        dynamodb.create_table(**create_table_kwargs(name, pending_index=calls))
         dynamodb.update_time_to_live(
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},

@@ -2,9 +2,10 @@
 
 An embedded AWS (moto), our resources inside it, the configuration applied, the api handler
 behind a local API Gateway, and the background workers that stand in for what AWS runs for us:
-the schedule pump (EventBridge Scheduler) and one queue poller per SQS event source mapping (dial
-queue → dialer, webhook queue → webhooks). ``LocalRuntime.workers`` replaces those defaults with
-anything that has ``start()`` and ``stop()`` (``[]`` for none).
+the schedule pump (EventBridge Scheduler), one queue poller per SQS event source mapping (dial
+queue → dialer, webhook queue → webhooks) and the sweeper's one-minute timer.
+``LocalRuntime.workers`` replaces those defaults with anything that has ``start()`` and
+``stop()`` (``[]`` for none).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from outdial.local.apigateway import ApiGateway
 from outdial.local.embedded_aws import EmbeddedAws, Resources, provision, use
 from outdial.local.queue_poller import QueuePoller
 from outdial.local.schedule_pump import SchedulePump
+from outdial.local.timer import Timer
 from outdial.logic.configure import CheckedConfig, apply_config
 
 # Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
@@ -26,6 +28,7 @@ DIAL_CONCURRENCY = 4
 WEBHOOK_BATCH_SIZE = 10
 WEBHOOK_VISIBILITY_SECONDS = 60
 WEBHOOK_CONCURRENCY = 2
+SWEEP_INTERVAL_SECONDS = 60  # the stack's rule: rate(1 minute)
 
 
 class Worker(Protocol):
@@ -73,11 +76,11 @@ class LocalRuntime:
 
 
 def default_workers(resources: Resources) -> list[Worker]:
-    """The schedule pump and the two queue pollers, on the provisioned ``resources``.
+    """The schedule pump, the two queue pollers and the sweeper's timer, on ``resources``.
 
     Handlers are imported here, after the environment points at ``resources``.
     """
-    from outdial.handlers import dialer, webhooks
+    from outdial.handlers import dialer, sweeper, webhooks
 
     settings = resources.settings
     return [
@@ -98,4 +101,5 @@ def default_workers(resources: Resources) -> list[Worker]:
             concurrency=WEBHOOK_CONCURRENCY,
             name="webhooks",
         ),
+        Timer(sweeper.handler, interval=SWEEP_INTERVAL_SECONDS, name="sweeper"),
     ]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
+from outdial.local.timer import Periodic
 from outdial.observability import logger
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -52,7 +53,7 @@ class _Due:
     due: datetime
 
 
-class SchedulePump:
+class SchedulePump(Periodic):
     """Fires the due one-time schedules of ``group`` into their SQS targets."""
 
     def __init__(
@@ -65,17 +66,14 @@ class SchedulePump:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         name: str = "schedule-pump",
     ) -> None:
+        super().__init__(interval=interval, name=name)
         self.group = group
-        self.interval = interval
-        self.name = name
         self._scheduler = scheduler
         self._sqs = sqs
         self._clock = clock
         self._known: dict[str, _Known] = {}
         self._fired: dict[str, str] = {}  # name -> the version that fired
         self._queue_urls: dict[str, str] = {}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
 
     @property
@@ -88,29 +86,6 @@ class SchedulePump:
 
     def __repr__(self) -> str:
         return f"{self.name}(group={self.group}, every {self.interval}s)"
-
-    def start(self) -> SchedulePump:
-        """Pump in a background thread until ``stop``."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                if self._stopping.is_set():
-                    return
-                logger.exception("schedule pump tick failed", group=self.group)
-            self._stopping.wait(self.interval)
 
     def tick(self) -> int:
         """Fire every schedule now due; the number fired."""

@@ -14,6 +14,7 @@ from typing import Any
 from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.errors import AdapterError
 from outdial.adapters.scheduler import Scheduler, schedule_name
 from outdial.logic.authorize import authorize
 from outdial.logic.validation import (
@@ -64,18 +65,18 @@ class EnqueuePlan:
     schedules: dict[datetime, list[str]]  # due second (UTC) -> call ids
 
 
-def plan_enqueue(calls: Sequence[tuple[str, ValidCall]], now: datetime) -> EnqueuePlan:
-    """Due calls go to the queue, up to DIAL_GROUP_SIZE per message; later ones share one
-    schedule per start second."""
+def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> EnqueuePlan:
+    """Place each ``(call id, due at, immediate)``: calls due now go to the queue, up to
+    DIAL_GROUP_SIZE per message; later ones share one schedule per start second."""
     min_lead = get_settings().schedule_min_lead_seconds
     soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
     schedules: dict[datetime, list[str]] = defaultdict(list)
-    for call_id, call in calls:
-        lead = (call.due_at - now).total_seconds()
-        if call.immediate or lead < min_lead:
+    for call_id, due_at, immediate in calls:
+        lead = (due_at - now).total_seconds()
+        if immediate or lead < min_lead:
             soon[max(0, round(lead))].append(call_id)
         else:
-            schedules[call.due_at.replace(microsecond=0)].append(call_id)
+            schedules[due_at.replace(microsecond=0)].append(call_id)
     messages = [
         DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
         for delay, ids in soon.items()
@@ -162,16 +163,24 @@ def create_calls(
         )
     try:
         original = services.calls.claim_checksum(
-            checksum, response, now_epoch, get_settings().checksum_ttl_seconds
+            checksum,
+            response,
+            now_epoch,
+            get_settings().checksum_ttl_seconds,
+            account_id=account.account_id,
+            amount=amount,
         )
     except Exception:
-        services.calls.refund(account.account_id, amount)
+        # The put may have landed all the same: undo the claim with its refund if it did.
+        if not services.calls.release_and_refund(checksum, account.account_id, amount):
+            services.calls.refund(account.account_id, amount)
         raise
-    if original is not None:
+    if original is not None and original.get("request-id") != request_id:
         services.calls.refund(account.account_id, amount)
         return _repeated(original)
+    # (Our own request-id back means a retried put found the claim its first try had made.)
 
-    plan = plan_enqueue(valid, now)
+    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
     schedule_of = {
         call_id: schedule_name(request_id, due_at)
         for due_at, call_ids in plan.schedules.items()
@@ -197,6 +206,12 @@ def create_calls(
             services, created, [item["pk"] for item in items], checksum, account.account_id, amount
         )
         raise
+    try:
+        services.calls.mark_dispatched(checksum)
+    except AdapterError:
+        # Accepted and enqueued all the same; the sweeper will find the mark and enqueue the
+        # calls again, which the dialer takes once.
+        logger.warning("could not mark request dispatched", request_id=request_id)
     logger.info(
         "calls accepted",
         request_id=request_id,
@@ -217,13 +232,13 @@ def _undo(
 ) -> None:
     """Leave nothing a retry would trip over: no schedule, no call, no checksum, no reservation.
 
-    Dial messages already sent name calls that no longer exist; the dialer drops those.
+    Dial messages already sent name calls that no longer exist; the dialer drops those. If this
+    dies half-way, the claim is still pending dispatch and the sweeper finishes the job.
     """
     for name in schedules:
         services.scheduler.delete(name)
     services.calls.delete_items(pks)
-    services.calls.release_checksum(checksum)
-    services.calls.refund(account_id, amount)
+    services.calls.release_and_refund(checksum, account_id, amount)
 
 
 def _repeated(original: dict[str, Any]) -> Outcome:

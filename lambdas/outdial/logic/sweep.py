@@ -1,0 +1,117 @@
+"""The sweeper: finish or undo the requests an api invocation left half-done.
+
+Accepting a request writes, in order: the balance reservation, the checksum claim (marked pending
+dispatch), the call items, the request item; then it enqueues the calls and clears the mark. An
+invocation killed in between (a timeout, an out-of-memory) leaves the mark. Once a mark is older
+than the grace period, far longer than any live invocation, the sweeper settles its request:
+
+- **forward** when the request item and every call item exist: the calls still waiting are
+  enqueued (again, perhaps: schedules are created idempotently and the dialer takes a call once),
+  so a retry of the same body, answered 201 with this request's ids, tells the truth;
+- **back** otherwise: whatever call items exist are deleted, then the claim is released and the
+  reservation refunded in one transaction, so a retry is accepted afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from outdial.adapters.calls_store import call_pk, request_pk
+from outdial.adapters.scheduler import schedule_name
+from outdial.adapters.tables import PENDING_PARTITION_KEY
+from outdial.logic.accept_calls import Services, plan_enqueue
+from outdial.models.calls import CallStatus
+from outdial.observability import count, logger
+from outdial.settings import get_settings
+
+# Marks settled per run; the rest wait a minute for the next run.
+SWEEP_LIMIT = 25
+WAITING = frozenset({CallStatus.QUEUED.value, CallStatus.SCHEDULED.value})
+
+
+class SweepIncomplete(Exception):
+    """Some pending request could not be settled this run (it stays pending for the next)."""
+
+
+@dataclass
+class SweepReport:
+    """What one run did, by action (``forward``, ``back``, ``failed``)."""
+
+    actions: Counter[str] = field(default_factory=Counter)
+
+
+def sweep(now: datetime, services: Services) -> SweepReport:
+    """Settle every request pending dispatch for longer than the grace period (up to a limit)."""
+    report = SweepReport()
+    claimed_before = int(now.timestamp()) - get_settings().dispatch_grace_seconds
+    for checksum in services.calls.pending_dispatches(claimed_before, SWEEP_LIMIT):
+        try:
+            action = settle(checksum, now, services)
+        except Exception:
+            # One request that cannot be settled must not hold up the others: it stays marked
+            # and is tried again next run (the handler then fails, for the error alarm).
+            logger.exception("could not settle a pending request", checksum=checksum)
+            action = "failed"
+        if action:
+            report.actions[action] += 1
+    return report
+
+
+def settle(checksum: str, now: datetime, services: Services) -> str | None:
+    """Finish or undo one pending request; the action taken, or None if it was settled already."""
+    claim = services.calls.get(checksum)
+    if claim is None or PENDING_PARTITION_KEY not in claim:
+        return None  # settled since the index was read
+    response = json.loads(claim["response"])
+    request_id = response["request-id"]
+    call_ids = [d["phonon-uuid"] for d in response["call-details"] if "phonon-uuid" in d]
+    request = services.calls.get(request_pk(request_id))
+    calls = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
+    if request is not None and len(calls) == len(call_ids):
+        _forward(request_id, calls, now, services)
+        services.calls.mark_dispatched(checksum)
+        action = "forward"
+    else:
+        services.calls.delete_items(
+            [item["pk"] for item in calls] + ([request["pk"]] if request else [])
+        )
+        released = services.calls.release_and_refund(
+            checksum, claim["account-id"], Decimal(str(claim["amount"]))
+        )
+        if not released:
+            return None  # another run settled it first
+        action = "back"
+    count("DispatchesRecovered", action=action)
+    logger.warning(
+        "settled a request an api invocation left pending",
+        request_id=request_id,
+        action=action,
+        calls=len(call_ids),
+        found=len(calls),
+    )
+    return action
+
+
+def _forward(
+    request_id: str, calls: list[dict[str, Any]], now: datetime, services: Services
+) -> None:
+    """Enqueue the calls still waiting, as acceptance would have (late ones go straight to the
+    queue: their moment has passed)."""
+    waiting = [
+        (
+            call["phonon-uuid"],
+            datetime.fromisoformat(call["due-at"]),
+            call["status"] == CallStatus.QUEUED.value,
+        )
+        for call in calls
+        if call["status"] in WAITING
+    ]
+    plan = plan_enqueue(waiting, now)
+    for due_at, call_ids in plan.schedules.items():
+        services.scheduler.create(schedule_name(request_id, due_at), due_at, call_ids)
+    services.queue.send(plan.messages)

@@ -1,0 +1,397 @@
+"""Requests an api invocation left half-done (killed mid-request) are finished or undone by the
+sweeper, on moto: no accepted call is left that nothing will dial, no balance is refunded twice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from outdial.adapters import aws
+from outdial.adapters.calls_store import CallsStore
+from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.dial_queue import DialQueue
+from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.tables import PENDING_PARTITION_KEY, PENDING_SORT_KEY
+from outdial.local.apigateway import LambdaContext
+from outdial.logic.sweep import SweepIncomplete
+from outdial.models.codes import Code
+from outdial.settings import get_settings
+from tests.conftest import api_event, call, create_body, invoke
+from tests.integration.test_accept_persist_enqueue import (
+    dial_messages,
+    in_hours,
+    rows,
+    scan,
+    schedules,
+)
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+FULL_BALANCE = 1000  # the test account's balance; each call costs 1
+
+
+class Killed(BaseException):
+    """The invocation dies here (a timeout, out of memory): no ``except Exception`` runs."""
+
+
+def dies(*_: Any, **__: Any) -> None:
+    raise Killed
+
+
+def run_sweeper() -> dict[str, int]:
+    from outdial.handlers import sweeper
+
+    return sweeper.handler({"source": "aws.events"}, LambdaContext(function_name="sweeper"))
+
+
+def pending() -> list[dict[str, Any]]:
+    return [row for row in rows("CHECKSUM#") if PENDING_PARTITION_KEY in row]
+
+
+def age_pending(seconds: int) -> None:
+    """Pretend every pending request was claimed ``seconds`` ago."""
+    client = aws.client("dynamodb")
+    for row in pending():
+        client.update_item(
+            TableName=get_settings().calls_table,
+            Key={"pk": {"S": row["pk"]}},
+            UpdateExpression="SET #claimed = :at",
+            ExpressionAttributeNames={"#claimed": PENDING_SORT_KEY},
+            ExpressionAttributeValues={
+                ":at": {"N": str(int(datetime.now(UTC).timestamp()) - seconds)}
+            },
+        )
+
+
+def past_grace() -> int:
+    return get_settings().dispatch_grace_seconds + 1
+
+
+def balance() -> Any:
+    return ConfigStore().get_balance("acme")
+
+
+def killed_request(body: dict[str, Any]) -> dict[str, Any]:
+    event = api_event("POST", "/outbound/create", body)
+    with pytest.raises(Killed):
+        invoke(event)
+    return event
+
+
+@contextmanager
+def dynamodb_dies_on(operation: str, nth: int) -> Iterator[None]:
+    """Kill the invocation at its ``nth`` DynamoDB ``operation`` request."""
+    seen = 0
+
+    def hook(**_: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == nth:
+            raise Killed
+
+    events = aws.client("dynamodb").meta.events
+    events.register(f"before-call.dynamodb.{operation}", hook)
+    try:
+        yield
+    finally:
+        events.unregister(f"before-call.dynamodb.{operation}", hook)
+
+
+class TestCompletedRequests:
+    def test_an_accepted_request_is_not_left_pending(self) -> None:
+        # Given a request accepted normally
+        _, body = invoke(api_event("POST", "/outbound/create", create_body()))
+        assert body["api-response-code"] == Code.SUCCESS.code
+        # Then it is not pending dispatch, and the sweeper has nothing to do, however late
+        assert pending() == []
+        assert len(rows("CHECKSUM#")) == 1
+        assert run_sweeper() == {}
+
+    def test_a_request_refused_half_way_is_not_left_pending(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a dial queue that refuses messages, so the request is undone and answered 500
+        monkeypatch.setattr(
+            DialQueue, "send", lambda *_: (_ for _ in ()).throw(EnqueueError("down"))
+        )
+        status, _ = invoke(api_event("POST", "/outbound/create", create_body()))
+        assert status == 500
+        # Then nothing is pending and nothing is left
+        assert scan() == []
+        assert run_sweeper() == {}
+        assert balance() == FULL_BALANCE
+
+
+class TestKilledAfterWritingCalls:
+    """Every item is written: the sweeper enqueues the calls (forward)."""
+
+    calls = [
+        call(**{"client-identifier": "now"}),
+        call(**{"client-identifier": "later", "start-time": in_hours(2).isoformat()}),
+    ]
+
+    def test_killed_before_scheduling_is_finished(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given an invocation killed after writing its calls, before scheduling or queueing any
+        monkeypatch.setattr(Scheduler, "create", dies)
+        event = killed_request(create_body(self.calls))
+        monkeypatch.undo()
+        assert len(rows("CALL#")) == 2 and schedules() == [] and dial_messages() == []
+        ids = {row["client-identifier"]: row["phonon-uuid"] for row in rows("CALL#")}
+
+        # When the sweeper runs within the grace period, Then it leaves the request alone
+        assert run_sweeper() == {}
+        assert len(pending()) == 1
+
+        # When it runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"forward": 1}
+
+        # Then the due call is queued and the later one has its schedule
+        assert [m["call-ids"] for m in dial_messages()] == [[ids["now"]]]
+        (schedule,) = schedules()
+        assert json.loads(schedule["Target"]["Input"])["call-ids"] == [ids["later"]]
+        # And the calls stay accepted, paid once, and no longer pending
+        assert {row["status"] for row in rows("CALL#")} == {"QUEUED", "SCHEDULED"}
+        assert balance() == FULL_BALANCE - 2
+        assert pending() == [] and run_sweeper() == {}
+        # And a retry of the same body is told it repeats the request that is now dialling
+        _, body = invoke(event)
+        assert body["api-response-code"] == Code.CHECKSUM_REPEATED.code
+        assert {d["phonon-uuid"] for d in body["call-details"]} == set(ids.values())
+
+    def test_killed_after_scheduling_before_queueing_is_finished(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given an invocation killed after creating its schedule, before queueing the due call
+        monkeypatch.setattr(DialQueue, "send", dies)
+        killed_request(create_body(self.calls))
+        monkeypatch.undo()
+        assert len(schedules()) == 1 and dial_messages() == []
+        # When the sweeper runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"forward": 1}
+        # Then the due call is queued and the schedule is still the one schedule
+        assert len(dial_messages()) == 1
+        assert len(schedules()) == 1
+
+    def test_a_call_whose_start_time_passed_meanwhile_is_queued(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a killed request whose call was due in 2 hours, swept 3 hours later
+        from outdial.logic.accept_calls import Services
+        from outdial.logic.sweep import sweep
+
+        monkeypatch.setattr(Scheduler, "create", dies)
+        killed_request(create_body([self.calls[1]]))
+        monkeypatch.undo()
+        report = sweep(in_hours(3), Services())
+        # Then it goes straight to the dial queue rather than to a schedule in the past
+        assert dict(report.actions) == {"forward": 1}
+        assert len(dial_messages()) == 1 and schedules() == []
+
+    def test_calls_already_dialling_are_not_queued_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a killed request whose due call was queued, and dialled, before the kill mark
+        # could be cleared
+        monkeypatch.setattr(CallsStore, "mark_dispatched", dies)
+        killed_request(create_body([self.calls[0]]))
+        monkeypatch.undo()
+        assert len(dial_messages()) == 1
+        (row,) = rows("CALL#")
+        CallsStore().update(row["pk"], {"status": "DIALING"})
+        # When the sweeper runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"forward": 1}
+        # Then nothing is queued again
+        assert dial_messages() == []
+
+
+class TestKilledBeforeWritingEveryCall:
+    """Not every item is written: the sweeper undoes the request (back)."""
+
+    def test_killed_before_writing_calls_is_undone(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given an invocation killed after claiming the checksum, before writing any call
+        monkeypatch.setattr(CallsStore, "put_items", dies)
+        event = killed_request(create_body())
+        monkeypatch.undo()
+        assert balance() == FULL_BALANCE - 1
+        # When the sweeper runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"back": 1}
+        # Then nothing is left and the reservation is back
+        assert scan() == []
+        assert balance() == FULL_BALANCE
+        # And a retry of the same body is accepted afresh
+        _, body = invoke(event)
+        assert body["api-response-code"] == Code.SUCCESS.code
+
+    def test_killed_half_way_through_the_batches_is_undone(self) -> None:
+        # Given 60 calls (three batch writes), killed at the second batch
+        calls = [call(**{"client-identifier": f"c{i}"}) for i in range(60)]
+        with dynamodb_dies_on("BatchWriteItem", nth=2):
+            killed_request(create_body(calls))
+        assert 0 < len(rows("CALL#")) < 60 and rows("REQUEST#") == []
+        # When the sweeper runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"back": 1}
+        # Then the written calls are gone too, and the balance is whole
+        assert scan() == []
+        assert balance() == FULL_BALANCE
+
+    def test_killed_while_undoing_is_undone_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given a refused enqueue whose undo is killed after deleting the calls, before the
+        # claim is released and the reservation refunded
+        monkeypatch.setattr(
+            DialQueue, "send", lambda *_: (_ for _ in ()).throw(EnqueueError("down"))
+        )
+        monkeypatch.setattr(CallsStore, "release_and_refund", dies)
+        killed_request(create_body())
+        monkeypatch.undo()
+        assert rows("CALL#") == [] and len(pending()) == 1
+        # When the sweeper runs after the grace period, twice
+        age_pending(past_grace())
+        assert run_sweeper() == {"back": 1}
+        assert run_sweeper() == {}
+        # Then the reservation came back exactly once
+        assert balance() == FULL_BALANCE
+        assert scan() == []
+
+
+class TestAcceptanceEdges:
+    def test_a_retried_claim_that_had_landed_is_our_own(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a checksum put whose first try landed but whose answer was lost, so the retry
+        # finds the claim the first try made
+        original = CallsStore.claim_checksum
+
+        def lost_answer(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
+            assert original(self, *args, **kwargs) is None
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(CallsStore, "claim_checksum", lost_answer)
+        # When the request is made
+        _, body = invoke(api_event("POST", "/outbound/create", create_body()))
+        # Then it is accepted (not told it repeats itself), charged once, and dialled
+        assert body["api-response-code"] == Code.SUCCESS.code
+        assert balance() == FULL_BALANCE - 1
+        assert len(rows("CALL#")) == 1 and len(dial_messages()) == 1
+
+    def test_a_claim_that_errs_is_refunded_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given a checksum put that lands but answers with an error
+        original = CallsStore.claim_checksum
+
+        def lands_then_errs(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
+            original(self, *args, **kwargs)
+            raise AdapterError("timed out")
+
+        monkeypatch.setattr(CallsStore, "claim_checksum", lands_then_errs)
+        status, _ = invoke(api_event("POST", "/outbound/create", create_body()))
+        # Then the client gets 500, the claim is gone and the reservation came back once
+        assert status == 500
+        assert scan() == [] and balance() == FULL_BALANCE
+        assert run_sweeper() == {}
+
+    def test_a_claim_that_fails_is_refunded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def fails(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
+            raise AdapterError("throttled")
+
+        monkeypatch.setattr(CallsStore, "claim_checksum", fails)
+        status, _ = invoke(api_event("POST", "/outbound/create", create_body()))
+        assert status == 500
+        assert scan() == [] and balance() == FULL_BALANCE
+
+    def test_a_lost_dispatched_mark_still_answers_200(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given clearing the pending mark fails after the calls were enqueued
+        def fails(*_: Any) -> None:
+            raise AdapterError("throttled")
+
+        monkeypatch.setattr(CallsStore, "mark_dispatched", fails)
+        _, body = invoke(api_event("POST", "/outbound/create", create_body()))
+        monkeypatch.undo()
+        # Then the client is told the calls are accepted
+        assert body["api-response-code"] == Code.SUCCESS.code
+        # And the sweeper later clears the mark (queueing the call again, which the dialer
+        # takes once: tests/integration/test_dialer_lifecycle.py)
+        age_pending(past_grace())
+        assert run_sweeper() == {"forward": 1}
+        assert pending() == []
+
+
+def test_recoveries_are_counted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(CallsStore, "put_items", dies)
+    killed_request(create_body())
+    monkeypatch.undo()
+    age_pending(past_grace())
+    capsys.readouterr()
+    run_sweeper()
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    recovered = [m for m in metrics if "DispatchesRecovered" in m]
+    assert [(m["DispatchesRecovered"], m["action"]) for m in recovered] == [([1.0], "back")]
+
+
+def test_one_request_that_cannot_be_settled_does_not_hold_up_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two killed requests, the older of which cannot be read
+    monkeypatch.setattr(CallsStore, "put_items", dies)
+    killed_request(create_body([call(**{"client-identifier": "a"})]))
+    age_pending(past_grace() + 60)
+    killed_request(create_body([call(**{"client-identifier": "b"})]))
+    monkeypatch.undo()
+    older = min(pending(), key=lambda row: row[PENDING_SORT_KEY])["pk"]
+    original_get = CallsStore.get
+
+    def unreadable(self: CallsStore, pk: str) -> Any:
+        if pk == older:
+            raise AdapterError("unreadable")
+        return original_get(self, pk)
+
+    monkeypatch.setattr(CallsStore, "get", unreadable)
+    age_pending(past_grace())  # both past the grace now
+    # When the sweeper runs
+    with pytest.raises(SweepIncomplete) as failed:
+        run_sweeper()
+    # Then it fails (for the error alarm), having settled the other request, and the unreadable
+    # one stays pending for next time
+    assert failed.value.args == ({"failed": 1, "back": 1},)
+    assert [row["pk"] for row in pending()] == [older]
+
+
+def test_two_sweepers_settling_one_request_refund_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a killed request, and a second sweeper run that read the claim before the first
+    # settled it (runs may overlap: the sweeper has no reserved concurrency)
+    from outdial.logic.accept_calls import Services
+    from outdial.logic.sweep import settle
+
+    monkeypatch.setattr(CallsStore, "put_items", dies)
+    killed_request(create_body())
+    monkeypatch.undo()
+    (claim,) = pending()
+    original_get = CallsStore.get
+
+    def stale(self: CallsStore, pk: str) -> Any:
+        return dict(claim) if pk == claim["pk"] else original_get(self, pk)
+
+    monkeypatch.setattr(CallsStore, "get", stale)
+    # When both settle it
+    now = datetime.now(UTC)
+    assert settle(claim["pk"], now, Services()) == "back"
+    assert settle(claim["pk"], now, Services()) is None
+    # Then the reservation came back once
+    assert balance() == FULL_BALANCE

@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
 from outdial.models.config import HttpGateway
 from outdial.observability import SERVICE
 
@@ -119,7 +120,8 @@ SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "schedu
 # The sweeper only finishes what the api began: it creates the schedules the api did not get to.
 SWEEPER_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule",)
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
-GATEWAY_SECRET_PREFIX = "outdial/gateways/"  # {"token": ..., "event-secret": ...} per gateway
+# GATEWAY_SECRET_PREFIX (outdial.models.config): {"token": ..., "event-secret": ...} per gateway;
+# `outdial config check` refuses an http gateway whose secret-id is outside it.
 FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written by `config apply`
 
 # --- API ------------------------------------------------------------------------------------

@@ -77,5 +77,46 @@ def test_numbers_in_the_file_must_be_e164() -> None:
     assert problems(document)[0].startswith("$.accounts[0].phone-whitelist[0]")
 
 
+def http_gateway(secret_id: str) -> dict[str, Any]:
+    return {
+        "gateway-id": "carrier-1",
+        "kind": "http",
+        "url": "https://gw.example/legs",
+        "secret-id": secret_id,
+    }
+
+
+@pytest.mark.parametrize(
+    "secret_id",
+    [
+        "outdial/gateways/carrier-1",
+        "arn:aws:secretsmanager:ap-south-1:123456789012:secret:outdial/gateways/carrier-1-AbCdEf",
+    ],
+)
+def test_an_http_gateway_secret_under_the_readable_prefix_is_accepted(secret_id: str) -> None:
+    document = config_document()
+    document["gateways"].append(http_gateway(secret_id))
+    assert check_config(document).config.gateways[-1].gateway_id == "carrier-1"
+
+
+@pytest.mark.parametrize(
+    "secret_id",
+    [
+        "carrier-1",
+        "outdial/flows/AB12cd34",
+        "outdial/gateways/",
+        "arn:aws:secretsmanager:ap-south-1:123456789012:secret:prod/carrier-1-AbCdEf",
+    ],
+)
+def test_an_http_gateway_secret_the_functions_may_not_read_is_refused(secret_id: str) -> None:
+    # Given an http gateway whose secret is outside outdial/gateways/
+    document = config_document()
+    document["gateways"].append(http_gateway(secret_id))
+    # Then the file is refused at that path, saying where the secret must be
+    (found,) = problems(document)
+    assert found.startswith("$.gateways[1].secret-id")
+    assert "outdial/gateways/" in found
+
+
 def test_not_an_object() -> None:
     assert problems([1, 2])

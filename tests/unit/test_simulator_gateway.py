@@ -126,7 +126,10 @@ class TestFactory:
 
     def test_http_config_builds_the_http_adapter(self) -> None:
         config = HttpGateway(
-            gateway_id="gw", kind="http", url="https://gw.example/legs", secret_id="gw-secret"
+            gateway_id="gw",
+            kind="http",
+            url="https://gw.example/legs",
+            secret_id="outdial/gateways/gw",
         )
         gateway = build_gateway(config, Sink(), secrets=GatewaySecrets(client=object()))
         assert isinstance(gateway, HttpGatewayAdapter)

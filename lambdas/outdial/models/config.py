@@ -117,6 +117,10 @@ class SimulatorGateway(_Model):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
+# The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
+GATEWAY_SECRET_PREFIX = "outdial/gateways/"
+
+
 class HttpGateway(_Model):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
@@ -128,6 +132,23 @@ class HttpGateway(_Model):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+
+    @field_validator("secret_id")
+    @classmethod
+    def _readable_secret(cls, value: str) -> str:
+        """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside
+        the prefix the functions may read."""
+        name = (
+            value.split(":secret:", 1)[1]
+            if value.startswith("arn:") and ":secret:" in value
+            else value
+        )
+        if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+            raise ValueError(
+                f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
+                "the functions may read)"
+            )
+        return value
 
 
 Gateway = Annotated[SimulatorGateway | HttpGateway, Field(discriminator="kind")]

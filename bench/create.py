@@ -3,8 +3,8 @@
 Prints, per scenario: median / p90 wall time per request, AWS API requests per request by
 service and operation (counted with botocore's event hooks), peak Python memory per request;
 and cold import times in fresh interpreters given Lambda's environment: the api handler module
-with bytecode, the same as the Lambda asset ships it (sources only, so compiled at import), and
-the bare libraries it is built on (the floor no handler code can go below).
+with bytecode (as the Lambda asset ships it), the same from sources only (what the bytecode
+saves), and the bare libraries it is built on (the floor no handler code can go below).
 
     .venv/bin/python bench/create.py [--requests 10]
 """
@@ -60,8 +60,8 @@ STACK_IMPORT = (
     "from aws_lambda_powertools.event_handler import APIGatewayRestResolver; "
     "Tracer(service='floor', patch_modules=('botocore',))"
 )
-# The Lambda Python runtime brings these, with their bytecode; the asset ships the rest as
-# sources only (infra/asset.py), so a cold start on Lambda compiles them.
+# The Lambda Python runtime brings these, with their bytecode; the asset ships the rest, with
+# theirs (infra/asset.py).
 RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six"})
 
 
@@ -90,7 +90,7 @@ def import_seconds(statement: str, env: dict[str, str], runs: int) -> list[float
 
 
 def source_only_copy(target: Path) -> None:
-    """Copy what the asset ships for the api handler into ``target``, without bytecode."""
+    """Copy what the asset ships for the api handler into ``target``, without its bytecode."""
     code = (
         "import sys, outdial.handlers.api; "
         "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))"
@@ -117,7 +117,7 @@ def source_only_copy(target: Path) -> None:
 
 def cold_imports(runs: int = 9) -> dict[str, dict[str, float]]:
     """Median (min-max) seconds of three cold imports: the handler with bytecode, the handler
-    as the asset ships it (sources only), and the bare stack it is built on."""
+    from sources only, and the bare stack it is built on."""
     with tempfile.TemporaryDirectory() as shipped:
         source_only_copy(Path(shipped))
         no_bytecode = lambda_environment(PYTHONPATH=shipped, PYTHONDONTWRITEBYTECODE="1")

@@ -31,6 +31,7 @@ STACK_DESCRIPTION = "outdial: outbound-call API (API Gateway, Lambda, DynamoDB, 
 # 3.12 is the closest Lambda runtime to the 3.11 the test suites run on; the bundled wheels
 # (pydantic_core is compiled) are fetched for exactly this version and Lambda's arm64.
 PYTHON_VERSION = "3.12"
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the asset
 PIP_PLATFORM = "manylinux2014_aarch64"
 LAMBDA_RUNTIME: lambda_.Runtime = getattr(
     lambda_.Runtime, f"PYTHON_{PYTHON_VERSION.replace('.', '_')}"

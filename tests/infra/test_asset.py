@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,8 +53,91 @@ def test_bundle_leaves_out_the_runtime_and_dev_files(bundle: Path) -> None:
     assert not {"boto3", "botocore", "s3transfer", "bin"} & top
     assert not {"tests", "infra", "moto", "pytest", "aws_cdk"} & top
     assert not (bundle / "outdial" / "local").exists()  # `outdial serve` needs moto
-    assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.pyc"))
+    assert not list(bundle.rglob(f"*.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"))
     assert not list(bundle.glob("*.egg-info"))
+
+
+# CPython's bytecode magic number for 3.12 (importlib/_bootstrap_external.py: "Python 3.12b1
+# 3531"); the flags word 1 marks a hash-based .pyc whose source is never checked.
+PYTHON_312_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+UNCHECKED_HASH = (1).to_bytes(4, "little")
+
+
+def test_every_module_ships_bytecode_for_lambdas_python(bundle: Path) -> None:
+    # Given every module of the bundle that the handlers may import
+    skipped = re.compile(asset.BYTECODE_SKIPPED)
+    modules = [m for m in bundle.rglob("*.py") if not skipped.search(m.as_posix())]
+    assert len(modules) > 500
+    missing, wrong = [], []
+    for module in modules:
+        pyc = module.parent / "__pycache__" / f"{module.stem}.cpython-312.pyc"
+        if not pyc.is_file():
+            missing.append(module)
+        elif pyc.read_bytes()[:8] != PYTHON_312_MAGIC + UNCHECKED_HASH:
+            wrong.append(pyc)
+    # Then each has its Python 3.12 bytecode, unchecked-hash
+    assert c.PYTHON_VERSION == "3.12"
+    assert missing == [] and wrong == []
+    # And tracebacks on Lambda name the files where Lambda unpacks them
+    api = bundle / "outdial" / "handlers" / "__pycache__" / "api.cpython-312.pyc"
+    assert b"/var/task/outdial/handlers/api.py" in api.read_bytes()
+    pydantic_main = bundle / "pydantic" / "__pycache__" / "main.cpython-312.pyc"
+    assert b"/var/task/pydantic/main.py" in pydantic_main.read_bytes()
+
+
+LOADS_BYTECODE = """
+import { loadPyodide } from "pyodide";
+const py = await loadPyodide();
+py.FS.mkdirTree("/bundle");
+py.FS.mount(py.FS.filesystems.NODEFS, { root: process.argv[1] }, "/bundle");
+console.log(py.runPython(`
+import sys; sys.path.insert(0, "/bundle"); sys.dont_write_bytecode = True
+import outdial.models.codes as codes
+"%d.%d %s %s" % (*sys.version_info[:2], codes.Code.SUCCESS.code, codes.__spec__.cached)
+`));
+"""
+
+
+def test_python_312_runs_the_shipped_bytecode_not_the_source(bundle: Path, tmp_path: Path) -> None:
+    # Given the bundle's outdial package, its bytecode intact but a source that would fail
+    shutil.copytree(bundle / "outdial", tmp_path / "outdial")
+    (tmp_path / "outdial" / "models" / "codes.py").write_text("raise SystemExit('source ran')\n")
+    # When a CPython 3.12 (Pyodide's) imports the module
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", LOADS_BYTECODE, str(tmp_path)],
+        cwd=c.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Then it ran the shipped bytecode
+    assert result.stdout.split() == [
+        "3.12",
+        "200",
+        "/bundle/outdial/models/__pycache__/codes.cpython-312.pyc",
+    ]
+
+
+def test_data_the_handlers_never_import_stays_source_only(bundle: Path) -> None:
+    geodata = bundle / "phonenumbers" / "geodata"
+    assert list(geodata.glob("*.py")) and not list(geodata.rglob("*.pyc"))
+
+
+def test_a_pyodide_of_another_python_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given functions said to run another Python than the pinned Pyodide compiles for
+    monkeypatch.setattr(c, "PYTHON_VERSION", "3.13")
+    (tmp_path / "m.py").write_text("X = 1\n")
+    # Then compiling for them fails, naming both versions
+    with pytest.raises(RuntimeError, match=r"Python 3\.12, the functions run 3\.13"):
+        asset.compile_bytecode(tmp_path, "/var/task")
+
+
+def test_a_module_that_does_not_compile_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    with pytest.raises(RuntimeError, match="did not compile"):
+        asset.compile_bytecode(tmp_path, "/var/task")
 
 
 def test_asset_hash_follows_pins_and_sources(tmp_path: Path) -> None:

@@ -66,7 +66,11 @@ RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "dat
 
 
 def lambda_environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("POWERTOOLS_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return env | {
         "LAMBDA_TASK_ROOT": tempfile.gettempdir(),
         "AWS_LAMBDA_FUNCTION_NAME": "outdial-api",
@@ -121,6 +125,7 @@ def cold_imports(runs: int = 9) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as shipped:
         source_only_copy(Path(shipped))
         no_bytecode = lambda_environment(PYTHONPATH=shipped, PYTHONDONTWRITEBYTECODE="1")
+        import_seconds(HANDLER_IMPORT, lambda_environment(), 1)  # writes the package's bytecode
         measured = {
             "api_handler": import_seconds(HANDLER_IMPORT, lambda_environment(), runs),
             "api_handler_sources_only": import_seconds(

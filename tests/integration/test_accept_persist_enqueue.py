@@ -213,3 +213,28 @@ class TestEnqueueFailure:
         assert made and schedules() == []
         assert scan() == []
         assert ConfigStore().get_balance("acme") == 1000
+
+
+class TestLargeRejections:
+    def test_rejections_echo_little_enough_to_be_stored(self) -> None:
+        # Given one valid call and 410 rejected ones echoing large input: 400 with a
+        # 2,000-character start-time and 10 with a 5,000-character client-identifier (a body
+        # just under the 1 MiB limit)
+        calls = [call(**{"client-identifier": "ok"})]
+        calls += [
+            call(**{"client-identifier": f"bad-{i}", "start-time": "x" * 2000}) for i in range(400)
+        ]
+        calls += [call(**{"client-identifier": "i" * 5000}) for _ in range(10)]
+        event = api_event("POST", "/outbound/create", create_body(calls))
+        assert len(event["body"]) < 2**20
+        # When the request is made
+        status, body = invoke(event)
+        # Then the valid call is accepted and every rejection reported, its echo cut short
+        assert (status, body["api-response-code"]) == (200, Code.PARTIAL_SUCCESS.code)
+        details = body["call-details"]
+        assert len(details) == 411 and "phonon-uuid" in details[0]
+        assert all(len(d["error-detail"]) <= 200 for d in details[1:])
+        assert details[-1]["client-identifier"] == "i" * 127 + "…"
+        # And a retry of the body is told it repeats (the response was stored whole)
+        _, repeat = invoke(event)
+        assert repeat["call-details"] == details

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore
@@ -85,22 +86,29 @@ def killed_request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def dynamodb_dies_on(operation: str, nth: int) -> Iterator[None]:
-    """Kill the invocation at its ``nth`` DynamoDB ``operation`` request."""
+def fails_on(
+    service: str, operation: str, nth: int, error: BaseException | None = None
+) -> Iterator[None]:
+    """Raise ``error`` (default: kill the invocation) at the ``nth`` ``operation`` request."""
     seen = 0
 
     def hook(**_: Any) -> None:
         nonlocal seen
         seen += 1
         if seen == nth:
-            raise Killed
+            raise error or Killed()
 
-    events = aws.client("dynamodb").meta.events
-    events.register(f"before-call.dynamodb.{operation}", hook)
+    events = aws.client(service).meta.events
+    events.register(f"before-call.{service}.{operation}", hook)
     try:
         yield
     finally:
-        events.unregister(f"before-call.dynamodb.{operation}", hook)
+        events.unregister(f"before-call.{service}.{operation}", hook)
+
+
+def refused(operation: str) -> ClientError:
+    """What an AWS service answering no looks like (the request was not carried out)."""
+    return ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, operation)
 
 
 class TestCompletedRequests:
@@ -235,7 +243,7 @@ class TestKilledBeforeWritingEveryCall:
     def test_killed_half_way_through_the_batches_is_undone(self) -> None:
         # Given 60 calls (three batch writes), killed at the second batch
         calls = [call(**{"client-identifier": f"c{i}"}) for i in range(60)]
-        with dynamodb_dies_on("BatchWriteItem", nth=2):
+        with fails_on("dynamodb", "BatchWriteItem", nth=2):
             killed_request(create_body(calls))
         assert 0 < len(rows("CALL#")) < 60 and rows("REQUEST#") == []
         # When the sweeper runs after the grace period
@@ -366,9 +374,12 @@ def test_one_request_that_cannot_be_settled_does_not_hold_up_the_others(
     with pytest.raises(SweepIncomplete) as failed:
         run_sweeper()
     # Then it fails (for the error alarm), having settled the other request, and the unreadable
-    # one stays pending for next time
+    # one stays pending, moved to the back: it is not tried again until a grace period on
     assert failed.value.args == ({"failed": 1, "back": 1},)
-    assert [row["pk"] for row in pending()] == [older]
+    (left,) = pending()
+    assert left["pk"] == older
+    assert left[PENDING_SORT_KEY] >= int(datetime.now(UTC).timestamp()) - 5
+    assert run_sweeper() == {}
 
 
 def test_two_sweepers_settling_one_request_refund_it_once(
@@ -395,3 +406,135 @@ def test_two_sweepers_settling_one_request_refund_it_once(
     assert settle(claim["pk"], now, Services()) is None
     # Then the reservation came back once
     assert balance() == FULL_BALANCE
+
+
+class TestQueueingFailsPartWay:
+    """A dial message may have gone out: the request stands and the sweeper finishes it."""
+
+    # 110 calls due now make 11 dial messages: two SendMessageBatch requests.
+    calls = [call(**{"client-identifier": f"c{i}"}) for i in range(110)]
+
+    def test_a_refused_second_batch_leaves_the_request_standing(self) -> None:
+        # Given the dial queue takes the first batch and refuses the second
+        event = api_event("POST", "/outbound/create", create_body(self.calls))
+        with fails_on("sqs", "SendMessageBatch", nth=2, error=refused("SendMessageBatch")):
+            status, body = invoke(event)
+        # Then the client gets 500, but nothing is taken back: a dialer may hold those calls
+        assert (status, body["api-response-code"]) == (500, Code.FAILURE.code)
+        sent = [i for m in dial_messages() for i in m["call-ids"]]
+        assert len(sent) == 100
+        assert len(rows("CALL#")) == 110 and len(pending()) == 1
+        assert balance() == FULL_BALANCE - 110
+        # And a dialer taking one of the sent calls meanwhile keeps it
+        CallsStore().update(f"CALL#{sent[0]}", {"status": "DIALING"})
+        # When the sweeper runs after the grace period
+        age_pending(past_grace())
+        assert run_sweeper() == {"forward": 1}
+        # Then every call still waiting is queued (again, for the 99 sent: the dialer takes a
+        # call once), the one dialling is left alone, and the request stands
+        requeued = {i for m in dial_messages() for i in m["call-ids"]}
+        assert len(requeued) == 109 and sent[0] not in requeued
+        assert pending() == []
+        _, retry = invoke(event)
+        assert retry["api-response-code"] == Code.CHECKSUM_REPEATED.code
+
+    def test_a_lost_answer_on_the_first_batch_leaves_the_request_standing(self) -> None:
+        # Given the first batch's answer never comes (it may have been taken)
+        timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1")
+        with fails_on("sqs", "SendMessageBatch", nth=1, error=timeout):
+            status, _ = invoke(api_event("POST", "/outbound/create", create_body(self.calls)))
+        # Then nothing is taken back either
+        assert status == 500
+        assert len(rows("CALL#")) == 110 and len(pending()) == 1
+
+    def test_a_refused_first_batch_takes_the_request_back(self) -> None:
+        # Given the dial queue refuses the very first batch: no message went out
+        event = api_event("POST", "/outbound/create", create_body(self.calls))
+        with fails_on("sqs", "SendMessageBatch", nth=1, error=refused("SendMessageBatch")):
+            status, _ = invoke(event)
+        # Then the request is taken back whole, and a retry is accepted afresh
+        assert status == 500
+        assert scan() == [] and balance() == FULL_BALANCE
+        _, retry = invoke(event)
+        assert retry["api-response-code"] == Code.SUCCESS.code
+
+
+class TestSettlingIsExact:
+    def test_a_call_cancelled_while_pending_is_refunded_once(self) -> None:
+        # Given 30 calls killed at their second batch write (25 written), and a client that
+        # learnt an id (a retry is told the request repeats) and cancelled that call
+        from outdial.logic.queries import Queries
+
+        event = api_event(
+            "POST",
+            "/outbound/create",
+            create_body([call(**{"client-identifier": f"c{i}"}) for i in range(30)]),
+        )
+        with fails_on("dynamodb", "BatchWriteItem", nth=2), pytest.raises(Killed):
+            invoke(event)
+        _, retry = invoke(event)
+        assert retry["api-response-code"] == Code.CHECKSUM_REPEATED.code
+        written = rows("CALL#")
+        assert len(written) == 25
+        Queries().cancel("AB12cd34", written[0]["phonon-uuid"])
+        assert balance() == FULL_BALANCE - 30 + 1
+        # When the sweeper takes the request back
+        age_pending(past_grace())
+        assert run_sweeper() == {"back": 1}
+        # Then the balance is whole: 29 refunded by the sweeper, 1 by the cancel
+        assert balance() == FULL_BALANCE
+        # And the cancelled call stays as the client left it; the others are gone
+        assert [row["status"] for row in rows("CALL#")] == ["CANCELLED"]
+
+    def test_a_stale_sweeper_does_not_release_a_newer_claim(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a killed request taken back by one sweeper run, and the body then sent again and
+        # killed too, after writing its call (so its new claim is pending)
+        from outdial.logic.accept_calls import Services
+        from outdial.logic.sweep import settle
+
+        monkeypatch.setattr(CallsStore, "put_items", dies)
+        event = killed_request(create_body())
+        monkeypatch.undo()
+        (old_claim,) = pending()
+        now = datetime.now(UTC)
+        assert settle(old_claim["pk"], now, Services()) == "back"
+        monkeypatch.setattr(DialQueue, "send", dies)
+        with pytest.raises(Killed):
+            invoke(event)
+        monkeypatch.undo()
+        (new_claim,) = pending()
+        # When an overlapping run, which read the old claim, settles it too
+        original_get = CallsStore.get
+
+        def stale(self: CallsStore, pk: str) -> Any:
+            return dict(old_claim) if pk == old_claim["pk"] else original_get(self, pk)
+
+        monkeypatch.setattr(CallsStore, "get", stale)
+        assert settle(old_claim["pk"], now, Services()) is None
+        monkeypatch.undo()
+        # Then the new acceptance keeps its pending claim, its call and its charge
+        assert pending() == [new_claim]
+        assert len(rows("CALL#")) == 1 and balance() == FULL_BALANCE - 1
+
+    def test_a_claim_that_errs_does_not_release_anothers(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a body whose acceptance is still pending (here: killed after writing its call),
+        # and its repeat whose checksum put errs
+        monkeypatch.setattr(DialQueue, "send", dies)
+        event = killed_request(create_body())
+        monkeypatch.undo()
+        (first,) = pending()
+
+        def errs(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
+            raise AdapterError("timed out")
+
+        monkeypatch.setattr(CallsStore, "claim_checksum", errs)
+        status, _ = invoke(event)
+        monkeypatch.undo()
+        # Then the repeat gets 500 and its own reservation back, and the first keeps its claim
+        assert status == 500
+        assert balance() == FULL_BALANCE - 1
+        assert pending() == [first]

@@ -24,6 +24,7 @@ from outdial.adapters.tables import (
     to_item,
     to_values,
 )
+from outdial.models.calls import CallStatus
 from outdial.settings import get_settings
 
 
@@ -118,6 +119,7 @@ class CallsStore:
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
+                        "request-id": response["request-id"],
                         "account-id": account_id,
                         "amount": amount,
                         PENDING_PARTITION_KEY: PENDING_VALUE,
@@ -139,19 +141,38 @@ class CallsStore:
             return self.get_checksum(checksum, now_epoch) or {}
         return None
 
-    def mark_dispatched(self, checksum: str) -> None:
-        """Take a claimed request out of the pending-dispatch index: its calls are enqueued."""
+    def mark_dispatched(self, checksum: str, request_id: str) -> None:
+        """Take a request's claim out of the pending-dispatch index: its calls are enqueued."""
         try:
             self.client.update_item(
                 TableName=self.calls_table,
                 Key=key(checksum),
                 UpdateExpression="REMOVE #pending",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#pending": PENDING_PARTITION_KEY},
+                ConditionExpression="#rid = :rid",
+                ExpressionAttributeNames={"#pending": PENDING_PARTITION_KEY, "#rid": "request-id"},
+                ExpressionAttributeValues={":rid": {"S": request_id}},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise AdapterError(f"marking {checksum} dispatched: {exc}") from exc
+
+    def postpone_dispatch(self, checksum: str, now_epoch: int) -> None:
+        """Move a pending claim to the back of the index: it is tried again a grace period on."""
+        try:
+            self.client.update_item(
+                TableName=self.calls_table,
+                Key=key(checksum),
+                UpdateExpression="SET #claimed = :now",
+                ConditionExpression="attribute_exists(#pending)",
+                ExpressionAttributeNames={
+                    "#claimed": PENDING_SORT_KEY,
+                    "#pending": PENDING_PARTITION_KEY,
+                },
+                ExpressionAttributeValues={":now": {"N": str(now_epoch)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise AdapterError(f"postponing {checksum}: {exc}") from exc
 
     def pending_dispatches(self, claimed_before: int, limit: int) -> list[str]:
         """Checksums still pending dispatch that were claimed before ``claimed_before`` (epoch
@@ -190,9 +211,12 @@ class CallsStore:
             return None
         return json.loads(values["response"])
 
-    def release_and_refund(self, checksum: str, account_id: str, amount: Decimal) -> bool:
-        """Forget a claimed checksum and give its reservation back, both or neither (its request
-        was not accepted after all). False when the checksum was already gone: refunded once."""
+    def release_and_refund(
+        self, checksum: str, request_id: str, account_id: str, amount: Decimal
+    ) -> bool:
+        """Forget ``request_id``'s pending claim and give ``amount`` back, both or neither (the
+        request was not accepted after all). False when that claim is not there pending (already
+        released, dispatched, or someone else's): nothing is refunded twice."""
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -200,7 +224,12 @@ class CallsStore:
                         "Delete": {
                             "TableName": self.calls_table,
                             "Key": key(checksum),
-                            "ConditionExpression": "attribute_exists(pk)",
+                            "ConditionExpression": "#rid = :rid AND attribute_exists(#pending)",
+                            "ExpressionAttributeNames": {
+                                "#rid": "request-id",
+                                "#pending": PENDING_PARTITION_KEY,
+                            },
+                            "ExpressionAttributeValues": {":rid": {"S": request_id}},
                         }
                     },
                     _refund(self.config_table, account_id, amount),
@@ -218,6 +247,26 @@ class CallsStore:
         batch_write(
             self.client, self.calls_table, [{"PutRequest": {"Item": to_item(i)}} for i in items]
         )
+
+    def delete_if_waiting(self, pk: str) -> bool:
+        """Delete a call only while it is SCHEDULED or QUEUED (a dialer or a cancel may be
+        taking it at this moment); False when it was not deleted."""
+        try:
+            self.client.delete_item(
+                TableName=self.calls_table,
+                Key=key(pk),
+                ConditionExpression="#status IN (:scheduled, :queued)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":scheduled": {"S": CallStatus.SCHEDULED.value},
+                    ":queued": {"S": CallStatus.QUEUED.value},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise AdapterError(f"deleting {pk}: {exc}") from exc
+        return True
 
     def delete_items(self, pks: list[str]) -> None:
         batch_write(

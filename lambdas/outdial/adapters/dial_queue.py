@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import EnqueueError
@@ -58,7 +58,9 @@ class DialQueue:
         return self._queue_url or get_settings().dial_queue_url
 
     def send(self, messages: Sequence[DialMessage]) -> None:
-        """Send every message or raise ``EnqueueError`` (some may have been sent by then)."""
+        """Send every message or raise ``EnqueueError``, whose ``maybe_sent`` says whether any
+        message may have reached the queue (an earlier batch, or one whose answer was lost)."""
+        maybe_sent = False
         for start in range(0, len(messages), SEND_BATCH_LIMIT):
             chunk = messages[start : start + SEND_BATCH_LIMIT]
             entries = {
@@ -74,14 +76,25 @@ class DialQueue:
                     result = self.client.send_message_batch(
                         QueueUrl=self.queue_url, Entries=list(entries.values())
                     )
-                except ClientError as exc:
-                    raise EnqueueError(f"sending to the dial queue: {exc}") from exc
+                except ClientError as exc:  # SQS answered: this batch was not taken
+                    raise EnqueueError(
+                        f"sending to the dial queue: {exc}", maybe_sent=maybe_sent
+                    ) from exc
+                except BotoCoreError as exc:  # no answer: this batch may have been taken
+                    raise EnqueueError(
+                        f"sending to the dial queue: {exc}", maybe_sent=True
+                    ) from exc
                 failed = result.get("Failed", [])
+                maybe_sent = maybe_sent or len(failed) < len(entries)
                 retryable = {f["Id"] for f in failed if not f.get("SenderFault")}
                 if len(retryable) != len(failed):
-                    raise EnqueueError(f"dial queue refused messages: {failed}")
+                    raise EnqueueError(
+                        f"dial queue refused messages: {failed}", maybe_sent=maybe_sent
+                    )
                 entries = {i: e for i, e in entries.items() if i in retryable}
                 if not entries:
                     break
             else:
-                raise EnqueueError(f"dial queue kept failing {len(entries)} messages")
+                raise EnqueueError(
+                    f"dial queue kept failing {len(entries)} messages", maybe_sent=maybe_sent
+                )

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
@@ -34,6 +35,8 @@ from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
 
+# A call in these statuses has been seen by no dialer yet.
+WAITING = frozenset({CallStatus.SCHEDULED.value, CallStatus.QUEUED.value})
 # Calls due together share a dial message, up to this many (the dialer places each call's leg
 # with one short gateway request, so a message stays well inside the dialer's timeout).
 DIAL_GROUP_SIZE = 10
@@ -172,7 +175,7 @@ def create_calls(
         )
     except Exception:
         # The put may have landed all the same: undo the claim with its refund if it did.
-        if not services.calls.release_and_refund(checksum, account.account_id, amount):
+        if not services.calls.release_and_refund(checksum, request_id, account.account_id, amount):
             services.calls.refund(account.account_id, amount)
         raise
     if original is not None and original.get("request-id") != request_id:
@@ -193,21 +196,31 @@ def create_calls(
     ]
     items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
     created: list[str] = []
+    sending = False
     try:
         services.calls.put_items(items)
         for due_at, call_ids in plan.schedules.items():
             name = schedule_name(request_id, due_at)
             services.scheduler.create(name, due_at, call_ids)
             created.append(name)
+        sending = True
         services.queue.send(plan.messages)
-    except Exception:
+    except Exception as exc:
+        if sending and getattr(exc, "maybe_sent", True):
+            # A dialer may already hold some of these calls: taking them back could dial them
+            # twice (once now, once for the retry). The request stands; its claim stays marked
+            # and the sweeper queues whatever was not.
+            logger.exception(
+                "queueing failed part-way; the sweeper finishes it", request_id=request_id
+            )
+            raise
         logger.exception("accepting request failed; undoing it", request_id=request_id)
-        _undo(
-            services, created, [item["pk"] for item in items], checksum, account.account_id, amount
-        )
+        for name in created:
+            services.scheduler.delete(name)
+        roll_back(services, checksum, request_id, [c for c, _ in valid], account.account_id, amount)
         raise
     try:
-        services.calls.mark_dispatched(checksum)
+        services.calls.mark_dispatched(checksum, request_id)
     except AdapterError:
         # Accepted and enqueued all the same; the sweeper will find the mark and enqueue the
         # calls again, which the dialer takes once.
@@ -222,23 +235,35 @@ def create_calls(
     return Outcome(code, response, accepted=len(valid), rejected=rejected)
 
 
-def _undo(
+def roll_back(
     services: Services,
-    schedules: list[str],
-    pks: list[str],
     checksum: str,
+    request_id: str,
+    call_ids: list[str],
     account_id: str,
-    amount: Any,
-) -> None:
-    """Leave nothing a retry would trip over: no schedule, no call, no checksum, no reservation.
+    amount: Decimal,
+) -> bool:
+    """Take back a request no dialer has seen: delete its calls that still wait (each only while
+    it waits: a cancel may be taking it) and its request row, then release its claim and refund
+    what is still reserved, in one transaction. Calls no longer waiting keep their own
+    settlement (a cancel refunded its call). Idempotent; False if the claim was already gone.
 
-    Dial messages already sent name calls that no longer exist; the dialer drops those. If this
-    dies half-way, the claim is still pending dispatch and the sweeper finishes the job.
+    Dial messages already sent for deleted calls are dropped by the dialer.
     """
-    for name in schedules:
-        services.scheduler.delete(name)
-    services.calls.delete_items(pks)
-    services.calls.release_and_refund(checksum, account_id, amount)
+    for call in services.calls.get_many([call_pk(call_id) for call_id in call_ids]):
+        if call["status"] in WAITING:
+            services.calls.delete_if_waiting(call["pk"])
+    services.calls.delete_items([request_pk(request_id)])
+    kept = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
+    dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
+    if dialling:
+        raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")
+    refund = amount / len(call_ids) * (len(call_ids) - len(kept)) if call_ids else amount
+    return services.calls.release_and_refund(checksum, request_id, account_id, refund)
+
+
+class RollBackRefused(Exception):
+    """A request some of whose calls a dialer already holds cannot be taken back."""
 
 
 def _repeated(original: dict[str, Any]) -> Outcome:

@@ -2,14 +2,16 @@
 
 Accepting a request writes, in order: the balance reservation, the checksum claim (marked pending
 dispatch), the call items, the request item; then it enqueues the calls and clears the mark. An
-invocation killed in between (a timeout, an out-of-memory) leaves the mark. Once a mark is older
-than the grace period, far longer than any live invocation, the sweeper settles its request:
+invocation killed in between (a timeout, an out-of-memory), or one whose queueing failed after a
+message may have gone out, leaves the mark. Once a mark is older than the grace period, far
+longer than any live invocation, the sweeper settles its request:
 
 - **forward** when the request item and every call item exist: the calls still waiting are
   enqueued (again, perhaps: schedules are created idempotently and the dialer takes a call once),
   so a retry of the same body, answered 201 with this request's ids, tells the truth;
-- **back** otherwise: whatever call items exist are deleted, then the claim is released and the
-  reservation refunded in one transaction, so a retry is accepted afresh.
+- **back** otherwise (no message was sent before every row was written): the calls that still
+  wait are deleted, then the claim is released and what is still reserved refunded in one
+  transaction, so a retry is accepted afresh (``roll_back``).
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ from typing import Any
 from outdial.adapters.calls_store import call_pk, request_pk
 from outdial.adapters.scheduler import schedule_name
 from outdial.adapters.tables import PENDING_PARTITION_KEY
-from outdial.logic.accept_calls import Services, plan_enqueue
+from outdial.logic.accept_calls import WAITING, Services, plan_enqueue, roll_back
 from outdial.models.calls import CallStatus
 from outdial.observability import count, logger
 from outdial.settings import get_settings
 
 # Marks settled per run; the rest wait a minute for the next run.
 SWEEP_LIMIT = 25
-WAITING = frozenset({CallStatus.QUEUED.value, CallStatus.SCHEDULED.value})
 
 
 class SweepIncomplete(Exception):
@@ -53,9 +54,14 @@ def sweep(now: datetime, services: Services) -> SweepReport:
         try:
             action = settle(checksum, now, services)
         except Exception:
-            # One request that cannot be settled must not hold up the others: it stays marked
-            # and is tried again next run (the handler then fails, for the error alarm).
+            # One request that cannot be settled must not hold up the others: it stays marked,
+            # moves to the back of the index, and is tried again a grace period on (the handler
+            # then fails, for the error alarm).
             logger.exception("could not settle a pending request", checksum=checksum)
+            try:
+                services.calls.postpone_dispatch(checksum, int(now.timestamp()))
+            except Exception:
+                logger.exception("could not postpone it either", checksum=checksum)
             action = "failed"
         if action:
             report.actions[action] += 1
@@ -74,16 +80,11 @@ def settle(checksum: str, now: datetime, services: Services) -> str | None:
     calls = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
     if request is not None and len(calls) == len(call_ids):
         _forward(request_id, calls, now, services)
-        services.calls.mark_dispatched(checksum)
+        services.calls.mark_dispatched(checksum, request_id)
         action = "forward"
     else:
-        services.calls.delete_items(
-            [item["pk"] for item in calls] + ([request["pk"]] if request else [])
-        )
-        released = services.calls.release_and_refund(
-            checksum, claim["account-id"], Decimal(str(claim["amount"]))
-        )
-        if not released:
+        amount = Decimal(str(claim["amount"]))
+        if not roll_back(services, checksum, request_id, call_ids, claim["account-id"], amount):
             return None  # another run settled it first
         action = "back"
     count("DispatchesRecovered", action=action)

@@ -75,6 +75,17 @@ class ValidCall:
     keys: tuple[tuple[str, str], ...] = field(default=())
 
 
+# What a rejected call's details echo of its input is cut at, so that 500 rejections of large
+# input still fit the response into one DynamoDB item (400 KB) next to the accepted calls.
+ECHO_LIMIT = 128
+DETAIL_LIMIT = 200
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class RejectedCall:
     client_identifier: str | None
@@ -83,10 +94,12 @@ class RejectedCall:
 
     def details(self) -> dict[str, object]:
         return {
-            "client-identifier": self.client_identifier,
+            "client-identifier": (
+                None if self.client_identifier is None else clip(self.client_identifier, ECHO_LIMIT)
+            ),
             "error-code": self.code.code,
             "error-message": self.code.message,
-            "error-detail": self.detail,
+            "error-detail": clip(self.detail, DETAIL_LIMIT),
         }
 
 

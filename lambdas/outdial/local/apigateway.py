@@ -73,10 +73,17 @@ def proxy_event(
 
 
 class ApiGateway:
-    """A threaded HTTP server that hands every request to ``handler``."""
+    """A threaded HTTP server that hands every request to ``handler``, one at a time.
+
+    One invocation at a time, as in one Lambda execution environment: Powertools' resolver keeps
+    the current event in process-wide state (``BaseRouter.current_event``), so two requests
+    handled at once could each read the other's body. Connections are still accepted and read
+    concurrently.
+    """
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 8080) -> None:
         self._handler = handler
+        self._invocation = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._request_handler())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -97,6 +104,7 @@ class ApiGateway:
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
         handler = self._handler
+        invocation = self._invocation
 
         class _Request(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -117,7 +125,8 @@ class ApiGateway:
                     body,
                     self.client_address[0],
                 )
-                result = handler(event, LambdaContext())
+                with invocation:
+                    result = handler(event, LambdaContext())
                 payload = result.get("body") or ""
                 data = (
                     base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()

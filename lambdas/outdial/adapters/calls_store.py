@@ -84,12 +84,7 @@ class CallsStore:
     def refund(self, account_id: str, amount: Decimal) -> None:
         """Give a reservation back."""
         try:
-            self.client.update_item(
-                TableName=self.config_table,
-                Key=key(account_pk(account_id)),
-                UpdateExpression="SET balance = balance + :amount",
-                ExpressionAttributeValues={":amount": {"N": str(amount)}},
-            )
+            self.client.update_item(**_refund(self.config_table, account_id, amount)["Update"])
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
@@ -248,9 +243,9 @@ class CallsStore:
             self.client, self.calls_table, [{"PutRequest": {"Item": to_item(i)}} for i in items]
         )
 
-    def delete_if_waiting(self, pk: str) -> bool:
+    def delete_if_waiting(self, pk: str) -> None:
         """Delete a call only while it is SCHEDULED or QUEUED (a dialer or a cancel may be
-        taking it at this moment); False when it was not deleted."""
+        taking it at this moment); one that is not, or is gone, stays as it is."""
         try:
             self.client.delete_item(
                 TableName=self.calls_table,
@@ -263,10 +258,8 @@ class CallsStore:
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise AdapterError(f"deleting {pk}: {exc}") from exc
-        return True
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise AdapterError(f"deleting {pk}: {exc}") from exc
 
     def delete_items(self, pks: list[str]) -> None:
         batch_write(

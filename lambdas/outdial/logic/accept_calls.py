@@ -15,7 +15,7 @@ from typing import Any
 from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
-from outdial.adapters.errors import AdapterError
+from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler, schedule_name
 from outdial.logic.authorize import authorize
 from outdial.logic.validation import (
@@ -35,8 +35,6 @@ from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
 
-# A call in these statuses has been seen by no dialer yet.
-WAITING = frozenset({CallStatus.SCHEDULED.value, CallStatus.QUEUED.value})
 # Calls due together share a dial message, up to this many (the dialer places each call's leg
 # with one short gateway request, so a message stays well inside the dialer's timeout).
 DIAL_GROUP_SIZE = 10
@@ -206,7 +204,8 @@ def create_calls(
         sending = True
         services.queue.send(plan.messages)
     except Exception as exc:
-        if sending and getattr(exc, "maybe_sent", True):
+        maybe_sent = not isinstance(exc, EnqueueError) or exc.maybe_sent
+        if sending and maybe_sent:
             # A dialer may already hold some of these calls: taking them back could dial them
             # twice (once now, once for the retry). The request stands; its claim stays marked
             # and the sweeper queues whatever was not.
@@ -250,11 +249,11 @@ def roll_back(
 
     Dial messages already sent for deleted calls are dropped by the dialer.
     """
-    for call in services.calls.get_many([call_pk(call_id) for call_id in call_ids]):
-        if call["status"] in WAITING:
-            services.calls.delete_if_waiting(call["pk"])
+    pks = [call_pk(call_id) for call_id in call_ids]
+    for pk in pks:
+        services.calls.delete_if_waiting(pk)
     services.calls.delete_items([request_pk(request_id)])
-    kept = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
+    kept = services.calls.get_many(pks)
     dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
     if dialling:
         raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")

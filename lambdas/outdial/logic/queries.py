@@ -13,11 +13,9 @@ from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.logic.call_view import render_call
 from outdial.logic.validation import MAX_CALLS
-from outdial.models.calls import CallStatus
+from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
-
-WAITING = (CallStatus.SCHEDULED, CallStatus.QUEUED)
 
 
 @dataclass
@@ -115,9 +113,7 @@ class Queries:
         if call_ids is None:
             return
         waiting = [
-            c
-            for c in self.calls.get_many([call_pk(i) for i in call_ids])
-            if c["status"] in (WAITING[0].value, WAITING[1].value)
+            c for c in self.calls.get_many([call_pk(i) for i in call_ids]) if c["status"] in WAITING
         ]
         if not waiting:
             self.scheduler.delete(name)

@@ -26,8 +26,8 @@ from typing import Any
 from outdial.adapters.calls_store import call_pk, request_pk
 from outdial.adapters.scheduler import schedule_name
 from outdial.adapters.tables import PENDING_PARTITION_KEY
-from outdial.logic.accept_calls import WAITING, Services, plan_enqueue, roll_back
-from outdial.models.calls import CallStatus
+from outdial.logic.accept_calls import Services, plan_enqueue, roll_back
+from outdial.models.calls import WAITING, CallStatus
 from outdial.observability import count, logger
 from outdial.settings import get_settings
 

@@ -19,6 +19,9 @@ class CallStatus(StrEnum):
         return self in TERMINAL
 
 
+# Not yet taken by a dialer: a cancel, or taking back a request, may still remove these.
+WAITING = (CallStatus.SCHEDULED, CallStatus.QUEUED)
+
 TERMINAL = frozenset(
     {CallStatus.COMPLETED, CallStatus.NOT_CONNECTED, CallStatus.FAILED, CallStatus.CANCELLED}
 )

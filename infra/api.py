@@ -17,7 +17,7 @@ from infra.data import Data
 from infra.nag import acknowledge
 from infra.queues import Queues
 from infra.scheduling import Scheduling
-from outdial.models.codes import Code
+from outdial.contract import Code
 
 _F = apigateway.AccessLogField
 

@@ -12,11 +12,54 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
-from outdial.logic.accept_calls import DIAL_GROUP_SIZE
-from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
-from outdial.models.config import HttpGateway
-from outdial.observability import SERVICE
+# The names the runtime shares with the stack: the package's one module infra/ imports.
+from outdial.contract import (
+    CALLS_TABLE,
+    CHECKSUM_TTL_SECONDS,
+    CONFIG_TABLE,
+    DIAL_BATCH_SIZE,
+    DIAL_MAX_RECEIVES,
+    DIAL_VISIBILITY_FACTOR,
+    DIALER_TIMEOUT_SECONDS,
+    DISPATCH_RECOVERY_ACTIONS,
+    FLOW_SECRET_PREFIX,
+    GATEWAY_SECRET_PREFIX,
+    METRICS_DIMENSIONS,
+    METRICS_NAMESPACE,
+    PARTITION_KEY,
+    PENDING_INDEX,
+    PENDING_PARTITION_KEY,
+    PENDING_SORT_KEY,
+    SWEEP_INTERVAL_SECONDS,
+    TTL_ATTRIBUTE,
+    WEBHOOK_BATCH_SIZE,
+    WEBHOOK_MAX_CONCURRENCY,
+    WEBHOOK_MAX_RECEIVES,
+    WEBHOOK_VISIBILITY_FACTOR,
+    WEBHOOKS_TIMEOUT_SECONDS,
+    LegOutcome,
+    Metric,
+)
+
+__all__ = [
+    "CHECKSUM_TTL_SECONDS",
+    "DIAL_BATCH_SIZE",
+    "DIAL_MAX_RECEIVES",
+    "DIAL_VISIBILITY_FACTOR",
+    "DISPATCH_RECOVERY_ACTIONS",
+    "FLOW_SECRET_PREFIX",
+    "GATEWAY_SECRET_PREFIX",
+    "METRICS_DIMENSIONS",
+    "METRICS_NAMESPACE",
+    "PENDING_INDEX",
+    "PENDING_PARTITION_KEY",
+    "PENDING_SORT_KEY",
+    "WEBHOOK_BATCH_SIZE",
+    "WEBHOOK_MAX_CONCURRENCY",
+    "WEBHOOK_MAX_RECEIVES",
+    "WEBHOOK_VISIBILITY_FACTOR",
+    "Metric",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -52,38 +95,11 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
-CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
-# The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
-# item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
-# all enqueued, so the index holds only requests whose api invocation died in between; the
-# sweeper queries it for marks older than its grace period. Keys only: the sweeper reads the item.
-PENDING_INDEX = "pending-dispatch"
-PENDING_PARTITION_KEY = "dispatch"  # STRING
-PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
+# The pending-dispatch index, the checksum TTL, secret prefixes, queue settings (batch sizes,
+# receives, visibility factors) and metric names come from outdial.contract (imported above).
 
 # --- Queues and consumers -------------------------------------------------------------------
-# A dial message that failed this many receives is a poison message (the leg claim makes retries
-# safe, so a few are fine).
-DIAL_MAX_RECEIVES = 3
-# The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
-# up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
-# safety net for a message that keeps crashing the handler, so it must sit above those receives.
-WEBHOOK_MAX_RECEIVES = 30
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look and redrive
-
-# Consumers. One dial message (a group of up to DIAL_GROUP_SIZE calls due together) per dialer
-# invocation: the dialer's MaximumConcurrency then counts dial groups in flight (the pacing knob),
-# and one slow gateway delays only its own group.
-DIAL_BATCH_SIZE = 1
-WEBHOOK_BATCH_SIZE = 5
-WEBHOOK_MAX_CONCURRENCY = 10  # spreads a burst of completions instead of flooding customers
-# Visibility timeout = factor x the consumer's timeout. AWS's guidance for SQS event sources is
-# 6x, so a batch retried after a Lambda throttle is not redelivered while it may still run; the
-# webhook queue follows it. The dial queue takes 2x: its dialer claims each leg before placing
-# it (a rare second delivery dials nothing twice), and a failed message of due calls should come
-# back within minutes, not a quarter of an hour.
-DIAL_VISIBILITY_FACTOR = 2
-WEBHOOK_VISIBILITY_FACTOR = 6
 
 # --- Functions: memory (which also buys CPU) and timeouts ----------------------------------
 # api: validating 500 calls (pydantic + phonenumbers), hashing a 1 MiB body and writing up to
@@ -101,17 +117,14 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(29)
 DIALER_MEMORY_MB = 512
-_GATEWAY_REQUEST_SECONDS = sum(
-    int(HttpGateway.model_fields[name].default) for name in ("connect_timeout", "read_timeout")
-)
-DIALER_TIMEOUT = Duration.seconds(DIAL_GROUP_SIZE * _GATEWAY_REQUEST_SECONDS + 20)
+DIALER_TIMEOUT = Duration.seconds(DIALER_TIMEOUT_SECONDS)
 WEBHOOKS_MEMORY_MB = 256
-WEBHOOKS_TIMEOUT = Duration.seconds(60)
+WEBHOOKS_TIMEOUT = Duration.seconds(WEBHOOKS_TIMEOUT_SECONDS)
 SWEEPER_MEMORY_MB = 256
 SWEEPER_TIMEOUT = Duration.seconds(60)
 # The sweeper runs every minute. A run that fails is not retried (neither by EventBridge nor by
 # Lambda's asynchronous retries): the next minute's run sweeps the same index again.
-SWEEPER_RATE = Duration.minutes(1)
+SWEEPER_RATE = Duration.seconds(SWEEP_INTERVAL_SECONDS)
 SWEEPER_MAX_EVENT_AGE = Duration.seconds(60)  # the minimum both EventBridge and Lambda accept
 
 # --- Scheduling and secrets -----------------------------------------------------------------
@@ -121,9 +134,7 @@ SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "schedu
 # The sweeper only finishes what the api began: it creates the schedules the api did not get to.
 SWEEPER_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule",)
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
-# GATEWAY_SECRET_PREFIX (outdial.models.config): {"token": ..., "event-secret": ...} per gateway;
-# `outdial config check` refuses an http gateway whose secret-id is outside it.
-FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written by `config apply`
+# GATEWAY_SECRET_PREFIX and FLOW_SECRET_PREFIX: outdial.contract.
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
@@ -140,11 +151,7 @@ ROUTES = (
 )
 
 # --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
-METRICS_NAMESPACE = SERVICE
-METRICS_DIMENSIONS = {"service": SERVICE}
-LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
-# DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
-DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
+LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
 SCHEDULE_LAG_LIMIT_SECONDS = 60
 API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
 DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late

@@ -22,12 +22,12 @@ WIDTH = 8  # three graphs a row
 
 
 def business_metric(
-    name: str, statistic: str = "Sum", label: str | None = None, **dimensions: str
+    name: c.Metric, statistic: str = "Sum", label: str | None = None, **dimensions: str
 ) -> cloudwatch.Metric:
     """A Powertools EMF metric of the `outdial` namespace (every one carries `service`)."""
     return cloudwatch.Metric(
         namespace=c.METRICS_NAMESPACE,
-        metric_name=name,
+        metric_name=str(name),
         dimensions_map={**c.METRICS_DIMENSIONS, **dimensions},
         statistic=statistic,
         period=PERIOD,
@@ -35,7 +35,7 @@ def business_metric(
     )
 
 
-def by_dimension(name: str, dimension: str) -> cloudwatch.MathExpression:
+def by_dimension(name: c.Metric, dimension: str) -> cloudwatch.MathExpression:
     """One line per value of ``dimension`` (a rejection's code, a failure's reason): a search,
     since the values are only known once the code emits them."""
     search = f'Namespace="{c.METRICS_NAMESPACE}" MetricName="{name}"'
@@ -110,7 +110,7 @@ class Monitoring(Construct):
             ),
             self._alarm(
                 "ScheduleLagP99",
-                business_metric("ScheduleLagSeconds", statistic="p99"),
+                business_metric(c.Metric.SCHEDULE_LAG_SECONDS, statistic="p99"),
                 threshold=c.SCHEDULE_LAG_LIMIT_SECONDS,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 description="The 99th percentile of calls started over 60 s after their "
@@ -203,7 +203,7 @@ class Monitoring(Construct):
     @staticmethod
     def _recovered() -> dict[str, cloudwatch.IMetric]:
         return {
-            action: business_metric("DispatchesRecovered", label=action, action=action)
+            action: business_metric(c.Metric.DISPATCHES_RECOVERED, label=action, action=action)
             for action in c.DISPATCH_RECOVERY_ACTIONS
         }
 
@@ -220,7 +220,7 @@ class Monitoring(Construct):
     def _widgets(self) -> list[list[cloudwatch.IWidget]]:
         api, queues, group = self._api, self._queues, self._scheduling.group
         legs = {
-            outcome.lower(): business_metric("LegsDialled", label=outcome, outcome=outcome)
+            outcome.lower(): business_metric(c.Metric.LEGS_DIALLED, label=outcome, outcome=outcome)
             for outcome in c.LEG_OUTCOMES
         }
         return [
@@ -251,8 +251,8 @@ class Monitoring(Construct):
                 self._graph(
                     "Calls accepted and rejected by code",
                     [
-                        business_metric("CallsAccepted", label="accepted"),
-                        by_dimension("CallsRejected", "code"),
+                        business_metric(c.Metric.CALLS_ACCEPTED, label="accepted"),
+                        by_dimension(c.Metric.CALLS_REJECTED, "code"),
                     ],
                 ),
             ],
@@ -275,8 +275,12 @@ class Monitoring(Construct):
                 self._graph(
                     "Schedule lag (s)",
                     [
-                        business_metric("ScheduleLagSeconds", statistic="p50", label="p50"),
-                        business_metric("ScheduleLagSeconds", statistic="p99", label="p99"),
+                        business_metric(
+                            c.Metric.SCHEDULE_LAG_SECONDS, statistic="p50", label="p50"
+                        ),
+                        business_metric(
+                            c.Metric.SCHEDULE_LAG_SECONDS, statistic="p99", label="p99"
+                        ),
                     ],
                     annotations=[
                         cloudwatch.HorizontalAnnotation(
@@ -289,16 +293,18 @@ class Monitoring(Construct):
                 self._graph(
                     "Calls by final status",
                     [
-                        business_metric("CallsCompleted", label="completed"),
-                        business_metric("CallsNotConnected", label="not connected"),
-                        business_metric("CallsFailed", label="failed"),
+                        business_metric(c.Metric.CALLS_COMPLETED, label="completed"),
+                        business_metric(c.Metric.CALLS_NOT_CONNECTED, label="not connected"),
+                        business_metric(c.Metric.CALLS_FAILED, label="failed"),
                     ],
                 ),
                 self._graph(
                     "Webhook deliveries and failures by reason",
                     [
-                        business_metric("WebhookDeliveries", label="delivered"),
-                        by_dimension("WebhookFailures", "reason"),  # retry, rejected, expired
+                        business_metric(c.Metric.WEBHOOK_DELIVERIES, label="delivered"),
+                        by_dimension(
+                            c.Metric.WEBHOOK_FAILURES, "reason"
+                        ),  # retry, rejected, expired
                     ],
                 ),
                 self._graph(

@@ -13,6 +13,7 @@ import pytest
 
 from outdial.local.apigateway import LambdaContext, proxy_event
 from outdial.local.embedded_aws import fake_credentials
+from outdial.process import reset_process_state
 
 # Set before any handler is imported: no X-Ray daemon in tests, metrics under our namespace.
 os.environ.update(fake_credentials())
@@ -76,40 +77,47 @@ def config_doc() -> dict[str, Any]:
     return deepcopy(config_document())
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
-    """An empty in-process AWS (moto) for the test's duration."""
+@pytest.fixture(scope="session")
+def _session_aws() -> Iterator[dict[str, Any]]:
+    """moto in-process for the rest of the session (started by the first test that needs it),
+    with our resources provisioned in it once; ``aws`` empties it for each test."""
     from moto import mock_aws
 
-    from outdial.adapters import aws as clients
     from outdial.local.embedded_aws import make_dynamodb_writes_atomic, make_transactions_cheap
-    from outdial.settings import get_settings
 
     make_dynamodb_writes_atomic()
     make_transactions_cheap()
-    with mock_aws():
-        clients.reset_clients()
-        get_settings.cache_clear()
-        yield
-    clients.reset_clients()
-    get_settings.cache_clear()
+    mock = mock_aws()
+    mock.start()
+    reset_process_state()
+    try:
+        yield {"resources": None}
+    finally:
+        mock.stop()
+        reset_process_state()
 
 
 @pytest.fixture
-def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+def aws(_session_aws: dict[str, Any]) -> Iterator[Any]:
+    """An in-process AWS (moto) holding our tables, queues and schedule group, and nothing else:
+    no items, messages, schedules or secrets. Process state (clients, settings, the handlers'
+    adapters, caches) is forgotten before and after."""
+    from tests.fakes.embedded import ensure, wipe
+
+    reset_process_state()
+    made = _session_aws["resources"] = ensure(_session_aws["resources"])
+    wipe(made)
+    yield made
+    reset_process_state()
+
+
+@pytest.fixture
+def resources(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Our tables, queues and schedule group, with the handlers' environment pointing at them."""
-    from outdial.local.embedded_aws import provision
-    from outdial.settings import get_settings
-
-    made = provision()
-    for name, value in made.env.items():
+    for name, value in aws.env.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    from outdial.handlers import api, dialer
-
-    for cached in (api.services, api.queries, api.gateway_events, dialer.dialer):
-        cached.cache_clear()
-    return made
+    reset_process_state()
+    return aws
 
 
 @pytest.fixture

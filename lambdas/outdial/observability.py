@@ -7,14 +7,14 @@ import warnings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-SERVICE = "outdial"
+from outdial.contract import METRICS_DIMENSIONS, METRICS_NAMESPACE, SERVICE, Metric
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
-metrics = Metrics(namespace=SERVICE, service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
-def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dims: str) -> None:
+def count(name: Metric, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dims: str) -> None:
     """Emit one business metric now, with its own dimensions besides ``service``.
 
     A metric object per event (``single_metric``) rather than the shared ``metrics``: dimensions
@@ -24,8 +24,8 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **di
         name=name,
         unit=unit,
         value=value,
-        namespace=SERVICE,
-        default_dimensions={"service": SERVICE},
+        namespace=METRICS_NAMESPACE,
+        default_dimensions=dict(METRICS_DIMENSIONS),
     ) as metric:
         for dimension, dimension_value in dims.items():
             metric.add_dimension(name=dimension, value=dimension_value)

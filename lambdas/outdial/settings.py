@@ -7,6 +7,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from outdial.contract import CALL_RETENTION_DAYS, CHECKSUM_TTL_SECONDS
+from outdial.process import on_reset
+
 
 class Settings(BaseModel):
     """Resource names and knobs, from ``OUTDIAL_*`` environment variables."""
@@ -24,8 +27,8 @@ class Settings(BaseModel):
     # Where gateways post leg outcomes: this API's base URL (empty: the gateway is configured
     # with it on its side).
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
-    checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
-    call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
+    checksum_ttl_seconds: int = Field(CHECKSUM_TTL_SECONDS, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
+    call_retention_days: int = Field(CALL_RETENTION_DAYS, alias="OUTDIAL_CALL_RETENTION_DAYS")
     # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
     # its embedded AWS shares two cores with everything else).
     aws_read_timeout_seconds: float = Field(5, alias="OUTDIAL_AWS_READ_TIMEOUT_SECONDS", gt=0)
@@ -40,5 +43,8 @@ class Settings(BaseModel):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process (tests call ``get_settings.cache_clear()`` after changing env)."""
+    """The settings of this process, read once (until ``reset_process_state()``)."""
     return Settings.model_validate(dict(os.environ))
+
+
+on_reset(get_settings.cache_clear)

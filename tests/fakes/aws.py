@@ -1,4 +1,4 @@
-"""An in-process AWS (moto), and X-Ray switched on, for tests that own their fixtures."""
+"""X-Ray switched on, for tests that look at traces."""
 
 from __future__ import annotations
 
@@ -7,32 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from moto import mock_aws
-
-from outdial.adapters import aws
-
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "ap-south-1",
-    "AWS_REGION": "ap-south-1",
-}
-
-
-@contextmanager
-def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto's ``mock_aws`` with fake credentials, and the shared boto3 clients made afresh inside
-    it (a client made before would talk to real AWS)."""
-    for name, value in FAKE_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        aws.reset_clients()
-        try:
-            yield
-        finally:
-            aws.reset_clients()
 
 
 @contextmanager

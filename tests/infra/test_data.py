@@ -6,7 +6,8 @@ from aws_cdk.assertions import Template
 
 from infra import constants as c
 from outdial.adapters import tables
-from outdial.adapters.tables import PARTITION_KEY, TTL_ATTRIBUTE, create_table_kwargs
+from outdial.adapters.tables import create_table_kwargs
+from outdial.contract import PARTITION_KEY, TTL_ATTRIBUTE
 from tests.infra.conftest import Synthesized
 
 TABLE = "AWS::DynamoDB::Table"

@@ -6,7 +6,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra import constants as c
-from outdial.handlers.webhooks import MAX_AGE_SECONDS, backoff_seconds
+from outdial.contract import WEBHOOK_MAX_AGE_SECONDS as MAX_AGE_SECONDS
+from outdial.handlers.webhooks import backoff_seconds
 from tests.infra.conftest import Synthesized
 
 CASES = {

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters import aws
+from outdial.adapters.aws import client
 from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg
 from outdial.adapters.gateways.http import HttpGatewayAdapter, RetryPolicy, retry_after_seconds
 from outdial.adapters.gateways.secrets import GatewaySecrets
 from outdial.models.config import HttpGateway
 from outdial.observability import logger
-from tests.fakes import HttpPeer, Recorded, Reply, mocked_aws, xray_recording
+from tests.fakes import HttpPeer, Recorded, Reply, xray_recording
 
 SECRET_ID = "outdial/gateways/gw"
 TOKEN = "tok-123"
@@ -29,13 +29,12 @@ READ_TIMEOUT = 0.3
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewaySecrets]:
+def secrets(aws: Any) -> GatewaySecrets:
     """Secrets Manager (moto) holding the gateway's credentials."""
-    with mocked_aws(monkeypatch):
-        aws.client("secretsmanager").create_secret(
-            Name=SECRET_ID, SecretString=json.dumps({"token": TOKEN, "event-secret": "evs"})
-        )
-        yield GatewaySecrets()
+    client("secretsmanager").create_secret(
+        Name=SECRET_ID, SecretString=json.dumps({"token": TOKEN, "event-secret": "evs"})
+    )
+    return GatewaySecrets()
 
 
 @pytest.fixture
@@ -153,9 +152,7 @@ class TestAccepted:
         # Given a leg placed (the token read once)
         adapter.place(LEG)
         # When the secret disappears and another leg is placed
-        aws.client("secretsmanager").delete_secret(
-            SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True
-        )
+        client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
         adapter.place(LEG)
         # Then the cached token still serves
         assert [r.header("Authorization") for r in peer.requests] == [f"Bearer {TOKEN}"] * 2
@@ -269,7 +266,7 @@ class TestRetried:
     ) -> None:
         # Given a leg placed with the cached token, then the token rotated at the gateway
         adapter.place(LEG)
-        aws.client("secretsmanager").put_secret_value(
+        client("secretsmanager").put_secret_value(
             SecretId=SECRET_ID, SecretString=json.dumps({"token": "tok-new", "event-secret": "e"})
         )
         peer.responder = lambda request: (
@@ -334,9 +331,7 @@ class TestNoToken:
     def test_missing_secret_sends_nothing(
         self, adapter: HttpGatewayAdapter, peer: HttpPeer
     ) -> None:
-        aws.client("secretsmanager").delete_secret(
-            SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True
-        )
+        client("secretsmanager").delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
         with pytest.raises(GatewayUnavailable, match="nothing was sent"):
             adapter.place(LEG)
         assert peer.requests == []

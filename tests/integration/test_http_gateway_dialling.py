@@ -12,7 +12,6 @@ import pytest
 
 from outdial.adapters import aws
 from outdial.adapters.dial_queue import dial_message
-from outdial.adapters.gateways.secrets import shared_gateway_secrets
 from outdial.handlers import dialer as dialer_handler
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
@@ -34,7 +33,6 @@ def gateway(
         Name="outdial/gateways/acme-gw",
         SecretString=json.dumps({"token": "tok-1", "event-secret": EVENT_SECRET}),
     )
-    shared_gateway_secrets.cache_clear()
     with HttpPeer(default=Reply.json(201, {"status": "accepted"})) as peer:
         config_doc["gateways"].append(
             {
@@ -51,7 +49,6 @@ def gateway(
         apply(config_doc)
         monkeypatch.setattr(dialer_handler, "dialer", lambda: Dialer())
         yield peer
-    shared_gateway_secrets.cache_clear()
 
 
 def accept(*numbers: str) -> str:

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from outdial import contract
 from outdial.adapters import aws
-from outdial.adapters.gateways.secrets import shared_flow_secrets
 from outdial.local.queue_poller import QueuePoller
 from outdial.local.runtime import LocalRuntime
 from outdial.local.schedule_pump import SchedulePump
 from outdial.logic.configure import check_config
+from outdial.process import reset_process_state
 from outdial.settings import get_settings
 from outdial.signatures import verify
 from tests.conftest import SECURITY_ID, config_document, create_body
@@ -45,17 +46,6 @@ _ENVIRONMENT = (
 )
 
 
-def _forget_process_state() -> None:
-    from outdial.handlers import api, dialer, webhooks
-
-    aws.reset_clients()
-    get_settings.cache_clear()
-    shared_flow_secrets.cache_clear()
-    api.services.cache_clear()
-    dialer.dialer.cache_clear()
-    webhooks.services.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[HttpPeer]:
     with HttpPeer() as peer:
@@ -68,17 +58,18 @@ def isolated() -> Iterator[pytest.MonkeyPatch]:
     runtime points this process at its embedded AWS, whose state is moto's, in-process."""
     from moto.moto_api._internal import moto_api_backend
 
+    moto_api_backend.reset()  # the session's moto may be running: the runtime makes its own
     with pytest.MonkeyPatch.context() as patch:
         for name in _ENVIRONMENT:
             # Set first so undo() also removes a variable that was absent.
             patch.setenv(name, "")
             patch.delenv(name)
-        _forget_process_state()
+        reset_process_state()
         try:
             yield patch
         finally:
             patch.undo()
-            _forget_process_state()
+            reset_process_state()
             moto_api_backend.reset()
 
 
@@ -114,14 +105,36 @@ def test_the_default_workers_are_the_pump_two_pollers_and_the_sweeper(
         ("QueuePoller", "webhooks"),
         ("Timer", "sweeper"),
     ]
-    assert runtime.workers[-1].interval == 60  # type: ignore[union-attr]
+    assert runtime.workers[-1].interval == contract.SWEEP_INTERVAL_SECONDS  # type: ignore[union-attr]
     pollers = [w for w in runtime.workers if isinstance(w, QueuePoller)]
     assert [(p.batch_size, p.visibility_timeout, p.concurrency) for p in pollers] == [
-        (10, 60, 4),
-        (10, 60, 2),
+        (contract.DIAL_BATCH_SIZE, contract.DIAL_VISIBILITY_SECONDS, 4),
+        (contract.WEBHOOK_BATCH_SIZE, contract.WEBHOOK_VISIBILITY_SECONDS, 2),
     ]
     pump = runtime.workers[0]
     assert isinstance(pump, SchedulePump) and pump.group == get_settings().schedule_group
+
+
+def test_the_local_queues_are_the_stacks(runtime: LocalRuntime) -> None:
+    # Given the queues `outdial serve` made
+    settings = get_settings()
+    sqs = aws.client("sqs")
+
+    # Then each has the stack's visibility timeout and receives before its DLQ (the contract's)
+    for url, visibility, receives in (
+        (settings.dial_queue_url, contract.DIAL_VISIBILITY_SECONDS, contract.DIAL_MAX_RECEIVES),
+        (
+            settings.webhook_queue_url,
+            contract.WEBHOOK_VISIBILITY_SECONDS,
+            contract.WEBHOOK_MAX_RECEIVES,
+        ),
+    ):
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert int(attributes["VisibilityTimeout"]) == visibility
+        assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in (
+            receives,
+            str(receives),
+        )
 
 
 def test_a_call_due_now_is_dialled_and_its_webhook_arrives(

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.local.embedded_aws import MAX_RECEIVES, REGION
+from outdial.contract import DIAL_MAX_RECEIVES
+from outdial.local.embedded_aws import REGION
 from outdial.local.queue_poller import QueuePoller, failed_ids
 from outdial.settings import get_settings
 
@@ -232,7 +233,7 @@ class TestAcknowledgement:
         start(running, QueuePoller(queue, handler, visibility_timeout=0, concurrency=1))
         handler.wait_for(lambda: counts(queue) == 0)
         # Then the handler saw it exactly maxReceiveCount times, and it sits in the DLQ
-        assert handler.bodies == ["poison"] * MAX_RECEIVES["dial"]
+        assert handler.bodies == ["poison"] * DIAL_MAX_RECEIVES
         assert dlq_bodies() == ["poison"]
 
 

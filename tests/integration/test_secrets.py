@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from outdial.adapters import aws
+from outdial.adapters.aws import client
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import (
     FlowSecrets,
@@ -19,7 +18,6 @@ from outdial.adapters.gateways.secrets import (
     GatewaySecrets,
     SecretNotFound,
 )
-from tests.fakes import mocked_aws
 
 SECRET_ID = "outdial/gateways/gw"
 FLOW_ID = "AB12cd34"
@@ -37,10 +35,9 @@ class Clock:
 
 
 @pytest.fixture
-def sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Secrets Manager (moto)."""
-    with mocked_aws(monkeypatch):
-        yield aws.client("secretsmanager")
+def sm(aws: Any) -> Any:
+    """Secrets Manager (moto), empty."""
+    return client("secretsmanager")
 
 
 @pytest.fixture

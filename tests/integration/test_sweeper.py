@@ -18,7 +18,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.tables import PENDING_PARTITION_KEY, PENDING_SORT_KEY
+from outdial.contract import PENDING_PARTITION_KEY, PENDING_SORT_KEY
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.sweep import SweepIncomplete
 from outdial.models.codes import Code

@@ -21,7 +21,7 @@ import urllib3
 
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore, call_pk
-from outdial.adapters.gateways.secrets import FlowSecrets, shared_flow_secrets
+from outdial.adapters.gateways.secrets import FlowSecrets
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.adapters.webhooks import WebhookClient
 from outdial.handlers import webhooks
@@ -100,7 +100,6 @@ def hooked(
 ) -> Any:
     """The test account's webhook-url is ``receiver``; the handler uses short HTTP timeouts."""
     config_doc["accounts"][0]["webhook-url"] = receiver.url_for("/hook")
-    shared_flow_secrets.cache_clear()
     apply(config_doc)  # writes the flows' security-ids to Secrets Manager too
     FlowSecrets().put(FLOW_ID, SECURITY_ID)  # idempotent; the key the receiver verifies with
     made = webhooks.WebhookServices(
@@ -110,7 +109,6 @@ def hooked(
     )
     monkeypatch.setattr(webhooks, "services", lambda: made)
     yield resources
-    shared_flow_secrets.cache_clear()
 
 
 def completed_call(status: str = "COMPLETED") -> dict[str, Any]:

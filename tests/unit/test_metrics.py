@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
+from outdial.contract import Metric
 from outdial.observability import count
 
 
@@ -18,7 +19,7 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 def test_a_metric_carries_service_and_its_own_dimensions(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    count("LegsDialled", outcome="BUSY")
+    count(Metric.LEGS_DIALLED, outcome="BUSY")
     (line,) = emitted(capsys)
     (directive,) = line["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "outdial"
@@ -28,7 +29,7 @@ def test_a_metric_carries_service_and_its_own_dimensions(
 
 
 def test_units_and_values_pass_through(capsys: pytest.CaptureFixture[str]) -> None:
-    count("ScheduleLagSeconds", 2.5, MetricUnit.Seconds)
+    count(Metric.SCHEDULE_LAG_SECONDS, 2.5, MetricUnit.Seconds)
     (line,) = emitted(capsys)
     assert line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Seconds"
     assert line["ScheduleLagSeconds"] == [2.5]

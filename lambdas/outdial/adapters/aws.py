@@ -13,6 +13,7 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
+from outdial.process import on_reset
 from outdial.settings import get_settings
 
 _lock = threading.Lock()
@@ -41,8 +42,9 @@ def client(service: str) -> Any:
         return _cached(service)
 
 
+@on_reset
 def reset_clients() -> None:
-    """Forget every client (tests and ``outdial serve`` call this after moving the endpoint)."""
+    """Forget every client: the next ones bind to the endpoint, region and settings of the
+    moment. The session stays: it only holds the service models, which never change."""
     with _lock:
         _cached.cache_clear()
-        _session.cache_clear()

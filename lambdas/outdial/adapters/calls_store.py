@@ -11,18 +11,14 @@ from botocore.exceptions import ClientError
 from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import (
+from outdial.adapters.tables import batch_write, from_item, key, to_item, to_values
+from outdial.contract import (
     PARTITION_KEY,
     PENDING_INDEX,
     PENDING_PARTITION_KEY,
     PENDING_SORT_KEY,
     PENDING_VALUE,
     TTL_ATTRIBUTE,
-    batch_write,
-    from_item,
-    key,
-    to_item,
-    to_values,
 )
 from outdial.models.calls import CallStatus
 from outdial.settings import get_settings

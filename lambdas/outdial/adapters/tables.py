@@ -11,21 +11,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from outdial.adapters.errors import AdapterError
-
-PARTITION_KEY = "pk"
-TTL_ATTRIBUTE = "expires-at"
-
-CONFIG_TABLE = "config"  # accounts (with their balance), flow views, gateways
-CALLS_TABLE = "calls"  # calls, requests, checksums, legs
-
-TABLES = (CONFIG_TABLE, CALLS_TABLE)
-
-# A sparse index of the calls table: the checksums of requests whose enqueueing has not been
-# confirmed yet (the api sets the key on claiming, and removes it once the calls are enqueued).
-PENDING_INDEX = "pending-dispatch"
-PENDING_PARTITION_KEY = "dispatch"  # one value, PENDING_VALUE: the index holds few, short items
-PENDING_SORT_KEY = "claimed-at"  # epoch seconds
-PENDING_VALUE = "PENDING"
+from outdial.contract import (
+    PARTITION_KEY,
+    PENDING_INDEX,
+    PENDING_PARTITION_KEY,
+    PENDING_SORT_KEY,
+)
 
 
 def serialize(value: Any) -> dict[str, Any]:

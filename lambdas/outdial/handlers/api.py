@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
+from outdial.contract import Metric
 from outdial.handlers.http import (
     JSON,
     parse_body,
@@ -29,24 +30,25 @@ from outdial.logic.validation import require
 from outdial.models.codes import Code, ContractError
 from outdial.models.requests import CreateCallsBody, PullBody
 from outdial.observability import count, logger, metrics, tracer
+from outdial.process import process_cached
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
 
 
-@lru_cache(maxsize=1)
+@process_cached
 def services() -> Services:
     """The adapters, made on first use (their boto3 clients on first call)."""
     return Services()
 
 
-@lru_cache(maxsize=1)
+@process_cached
 def queries() -> Queries:
     return Queries()
 
 
-@lru_cache(maxsize=1)
+@process_cached
 def gateway_events() -> GatewayEvents:
     return GatewayEvents()
 
@@ -140,12 +142,14 @@ def _openapi_json() -> str:
 
 def _count(outcome: Outcome) -> None:
     if outcome.accepted:
-        metrics.add_metric(name="CallsAccepted", unit=MetricUnit.Count, value=outcome.accepted)
+        metrics.add_metric(
+            name=Metric.CALLS_ACCEPTED, unit=MetricUnit.Count, value=outcome.accepted
+        )
     by_code: dict[int, int] = {}
     for code in outcome.rejected:
         by_code[code.code] = by_code.get(code.code, 0) + 1
     for code_number, rejected in by_code.items():
-        count("CallsRejected", rejected, code=str(code_number))
+        count(Metric.CALLS_REJECTED, rejected, code=str(code_number))
 
 
 @logger.inject_lambda_context(

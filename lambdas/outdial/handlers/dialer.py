@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -17,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.logic.dial import Dialer
 from outdial.observability import logger, metrics, tracer
+from outdial.process import process_cached
 
 
-@lru_cache(maxsize=1)
+@process_cached
 def dialer() -> Dialer:
     return Dialer()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -26,10 +25,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
+from outdial.contract import WEBHOOK_MAX_AGE_SECONDS, Metric
 from outdial.logic.notify import Notified, NotifyServices, notify
 from outdial.observability import count, logger, metrics, tracer
+from outdial.process import process_cached
 
-MAX_AGE_SECONDS = 24 * 3600  # SPEC §4 / issue 3: retried for up to 24 h, then the DLQ
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 2 * 3600
 # Worst case of one attempt: the webhook client's connect + read timeouts (2 + 5 s) plus a few
@@ -55,7 +55,7 @@ class WebhookServices:
     clock: Callable[[], float] = time.time
 
 
-@lru_cache(maxsize=1)
+@process_cached
 def services() -> WebhookServices:
     """The adapters, made on first use (their boto3 clients on first call)."""
     return WebhookServices()
@@ -70,11 +70,11 @@ def backoff_seconds(receive_count: int, remaining_seconds: float) -> int:
 
 
 def _failure(reason: str) -> None:
-    count("WebhookFailures", reason=reason)
+    count(Metric.WEBHOOK_FAILURES, reason=reason)
 
 
 def _delivered() -> None:
-    count("WebhookDeliveries")
+    count(Metric.WEBHOOK_DELIVERIES)
 
 
 def _dead_letter(record: SQSRecord, reason: str, receive_count: int, sent_ms: int) -> None:
@@ -123,10 +123,10 @@ def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent
         _dead_letter(record, "rejected", receive_count, sent_ms)
         return
     age = current.clock() - sent_ms / 1000
-    if age >= MAX_AGE_SECONDS:
+    if age >= WEBHOOK_MAX_AGE_SECONDS:
         _dead_letter(record, "expired", receive_count, sent_ms)
         return
-    delay = backoff_seconds(receive_count, MAX_AGE_SECONDS - age)
+    delay = backoff_seconds(receive_count, WEBHOOK_MAX_AGE_SECONDS - age)
     try:
         current.queue.postpone(record.receipt_handle, delay)
     except AdapterError as exc:

@@ -11,15 +11,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from outdial.adapters import aws
-from outdial.adapters.tables import TTL_ATTRIBUTE, create_table_kwargs
-from outdial.settings import Settings, get_settings
+from outdial.adapters.tables import create_table_kwargs
+from outdial.contract import (
+    DIAL_MAX_RECEIVES,
+    DIAL_VISIBILITY_SECONDS,
+    TTL_ATTRIBUTE,
+    WEBHOOK_MAX_RECEIVES,
+    WEBHOOK_VISIBILITY_SECONDS,
+)
+from outdial.process import reset_process_state
+from outdial.settings import Settings
 
 REGION = "ap-south-1"
 ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
-# Receives before SQS moves a message to its DLQ: a dial message that keeps failing is poison
-# after a few; a webhook is retried with backoff for 24 h (about 20 receives) before that.
-MAX_RECEIVES = {"dial": 5, "webhook": 25}
+# The queues as the stack makes them: receives before SQS moves a message to its DLQ, and the
+# visibility timeout (a multiple of the consumer's timeout).
+QUEUES = {
+    "dial": (DIAL_MAX_RECEIVES, DIAL_VISIBILITY_SECONDS),
+    "webhook": (WEBHOOK_MAX_RECEIVES, WEBHOOK_VISIBILITY_SECONDS),
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ def provision(prefix: str = "outdial") -> Resources:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
     for queue, var in (("dial", "DIAL"), ("webhook", "WEBHOOK")):
-        url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}", MAX_RECEIVES[queue])
+        url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}", *QUEUES[queue])
         env[f"OUTDIAL_{var}_QUEUE_URL"] = url
         env[f"OUTDIAL_{var}_QUEUE_ARN"] = arn
         env[f"OUTDIAL_{var}_DLQ_URL"] = dlq_url
@@ -73,12 +84,15 @@ def provision(prefix: str = "outdial") -> Resources:
     return Resources(env)
 
 
-def _queue_with_dlq(sqs: Any, name: str, max_receives: int) -> tuple[str, str, str]:
+def _queue_with_dlq(
+    sqs: Any, name: str, max_receives: int, visibility_seconds: int
+) -> tuple[str, str, str]:
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = _arn(sqs, dlq_url)
     redrive = f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}'
     url = sqs.create_queue(
-        QueueName=name, Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "60"}
+        QueueName=name,
+        Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_seconds)},
     )["QueueUrl"]
     return url, _arn(sqs, url), dlq_url
 
@@ -196,8 +210,7 @@ class EmbeddedAws:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        get_settings.cache_clear()
-        aws.reset_clients()
+        reset_process_state()
         return self
 
     def stop(self) -> None:
@@ -208,4 +221,4 @@ class EmbeddedAws:
 def use(resources: Resources) -> None:
     """Point this process's handlers at ``resources``."""
     os.environ.update(resources.env)
-    get_settings.cache_clear()
+    reset_process_state()

@@ -14,6 +14,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from outdial.contract import (
+    DIAL_BATCH_SIZE,
+    DIAL_VISIBILITY_SECONDS,
+    SWEEP_INTERVAL_SECONDS,
+    WEBHOOK_BATCH_SIZE,
+    WEBHOOK_VISIBILITY_SECONDS,
+)
 from outdial.local.apigateway import ApiGateway
 from outdial.local.embedded_aws import EmbeddedAws, Resources, provision, use
 from outdial.local.queue_poller import QueuePoller
@@ -21,14 +28,10 @@ from outdial.local.schedule_pump import SchedulePump
 from outdial.local.timer import Timer
 from outdial.logic.configure import CheckedConfig, apply_config
 
-# Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
-DIAL_BATCH_SIZE = 10
-DIAL_VISIBILITY_SECONDS = 60
+# The event source mappings' settings are the stack's (outdial.contract); only concurrency is
+# the laptop's own (the stack's dialer concurrency is a deployment knob, and two cores are few).
 DIAL_CONCURRENCY = 4
-WEBHOOK_BATCH_SIZE = 10
-WEBHOOK_VISIBILITY_SECONDS = 60
 WEBHOOK_CONCURRENCY = 2
-SWEEP_INTERVAL_SECONDS = 60  # the stack's rule: rate(1 minute)
 
 
 class Worker(Protocol):

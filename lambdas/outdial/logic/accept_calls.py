@@ -17,6 +17,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.contract import DIAL_GROUP_SIZE
 from outdial.logic.authorize import authorize
 from outdial.logic.validation import (
     CallRules,
@@ -34,10 +35,6 @@ from outdial.models.config import FlowView
 from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
-
-# Calls due together share a dial message, up to this many (the dialer places each call's leg
-# with one short gateway request, so a message stays well inside the dialer's timeout).
-DIAL_GROUP_SIZE = 10
 
 
 @dataclass

@@ -42,7 +42,7 @@ from outdial.adapters.gateways import (
 )
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.contract import DIAL_GROUP_SIZE, LEG_RETENTION_DAYS, Metric
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -63,7 +63,7 @@ FLOW_CACHE_SECONDS = 30
 # A message may arrive a little before its call is due (a schedule fires early within its
 # second); within this it is dialled, beyond it the call is put back on the queue until due.
 EARLY_TOLERANCE_SECONDS = 2
-LEG_RETENTION = timedelta(days=7)
+LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
@@ -165,7 +165,7 @@ class Dialer:
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
-        count("ScheduleLagSeconds", max(0.0, -early), MetricUnit.Seconds)
+        count(Metric.SCHEDULE_LAG_SECONDS, max(0.0, -early), MetricUnit.Seconds)
         return moved
 
     def _move(
@@ -335,7 +335,7 @@ class Dialer:
             ended_leg = leg
             logger.info("repeated outcome for an ended leg")
         else:
-            count("LegsDialled", 1, outcome=outcome.value)
+            count(Metric.LEGS_DIALLED, 1, outcome=outcome.value)
         self._advance(ended_leg)
 
     def _advance(self, leg: dict[str, Any]) -> None:
@@ -462,9 +462,9 @@ class Dialer:
         if not done:
             return
         name = {
-            CallStatus.COMPLETED: "CallsCompleted",
-            CallStatus.NOT_CONNECTED: "CallsNotConnected",
-            CallStatus.FAILED: "CallsFailed",
+            CallStatus.COMPLETED: Metric.CALLS_COMPLETED,
+            CallStatus.NOT_CONNECTED: Metric.CALLS_NOT_CONNECTED,
+            CallStatus.FAILED: Metric.CALLS_FAILED,
         }[decision.status]
         count(name, 1)
         logger.info("call ended", status=decision.status.value)

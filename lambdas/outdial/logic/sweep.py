@@ -25,7 +25,7 @@ from typing import Any
 
 from outdial.adapters.calls_store import call_pk, request_pk
 from outdial.adapters.scheduler import schedule_name
-from outdial.adapters.tables import PENDING_PARTITION_KEY
+from outdial.contract import PENDING_PARTITION_KEY, Metric
 from outdial.logic.accept_calls import Services, plan_enqueue, roll_back
 from outdial.models.calls import WAITING, CallStatus
 from outdial.observability import count, logger
@@ -87,7 +87,7 @@ def settle(checksum: str, now: datetime, services: Services) -> str | None:
         if not roll_back(services, checksum, request_id, call_ids, claim["account-id"], amount):
             return None  # another run settled it first
         action = "back"
-    count("DispatchesRecovered", action=action)
+    count(Metric.DISPATCHES_RECOVERED, action=action)
     logger.warning(
         "settled a request an api invocation left pending",
         request_id=request_id,

@@ -21,6 +21,11 @@ from pydantic import (
     field_validator,
 )
 
+from outdial.contract import (
+    GATEWAY_CONNECT_TIMEOUT_SECONDS,
+    GATEWAY_READ_TIMEOUT_SECONDS,
+    GATEWAY_SECRET_PREFIX,
+)
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
 
 ApiVersion = Literal["1.0", "TEST"]
@@ -117,10 +122,6 @@ class SimulatorGateway(_Model):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
-# The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
-GATEWAY_SECRET_PREFIX = "outdial/gateways/"
-
-
 class HttpGateway(_Model):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
@@ -130,8 +131,8 @@ class HttpGateway(_Model):
     url: HttpUrl
     secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
-    connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
-    read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+    connect_timeout: Annotated[float, Field(gt=0, le=30)] = GATEWAY_CONNECT_TIMEOUT_SECONDS
+    read_timeout: Annotated[float, Field(gt=0, le=60)] = GATEWAY_READ_TIMEOUT_SECONDS
 
     @field_validator("secret_id")
     @classmethod

@@ -12,17 +12,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class LegOutcome(StrEnum):
-    """How a placed leg ended, as the gateway reports it."""
-
-    ANSWERED = "ANSWERED"
-    NO_ANSWER = "NO_ANSWER"
-    BUSY = "BUSY"
-    FAILED = "FAILED"  # placed, but the network could not complete it
+from outdial.contract import LegOutcome
 
 
 class GatewayRefused(Exception):

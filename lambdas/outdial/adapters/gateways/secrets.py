@@ -12,18 +12,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
+from outdial.contract import FLOW_SECRET_PREFIX
+from outdial.process import process_cached
 
 T = TypeVar("T")
 
 DEFAULT_TTL_SECONDS = 300.0
-FLOW_SECRET_PREFIX = "outdial/flows/"
 
 
 class SecretNotFound(AdapterError):
@@ -201,13 +201,13 @@ class FlowSecrets(_SecretsBase[str]):
         return security_id
 
 
-@cache
+@process_cached
 def shared_gateway_secrets() -> GatewaySecrets:
-    """The process-wide gateway credentials cache (``cache_clear()`` to forget it in tests)."""
+    """The process-wide gateway credentials cache (until ``reset_process_state()``)."""
     return GatewaySecrets()
 
 
-@cache
+@process_cached
 def shared_flow_secrets() -> FlowSecrets:
-    """The process-wide flow secrets cache (``cache_clear()`` to forget it in tests)."""
+    """The process-wide flow secrets cache (until ``reset_process_state()``)."""
     return FlowSecrets()

@@ -1,0 +1,118 @@
+"""Names and numbers both the runtime and the deployment (``infra/``, ``outdial serve``) rely on.
+
+Declared once here and imported on both sides, never copied and held equal by a test. Plain
+Python only (no boto3, Powertools or pydantic): a CDK synth imports this module and nothing else
+of the package.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from outdial.models.codes import Code as Code  # the response codes (stdlib only)
+
+SERVICE: Final = "outdial"
+
+# --- Tables ---------------------------------------------------------------------------------
+PARTITION_KEY: Final = "pk"  # STRING, the only key of both tables
+TTL_ATTRIBUTE: Final = "expires-at"  # epoch seconds; items without it never expire
+CONFIG_TABLE: Final = "config"  # accounts (with their balance), flow views, gateways
+CALLS_TABLE: Final = "calls"  # calls, requests, checksums, legs
+TABLES: Final = (CONFIG_TABLE, CALLS_TABLE)
+
+# The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
+# item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
+# all enqueued, so the index holds only requests whose api invocation died in between; the
+# sweeper queries it for marks older than its grace period. Keys only: the sweeper reads the item.
+PENDING_INDEX: Final = "pending-dispatch"
+PENDING_PARTITION_KEY: Final = "dispatch"  # STRING, always PENDING_VALUE
+PENDING_SORT_KEY: Final = "claimed-at"  # NUMBER, epoch seconds
+PENDING_VALUE: Final = "PENDING"
+
+CHECKSUM_TTL_SECONDS: Final = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+CALL_RETENTION_DAYS: Final = 90  # calls and requests kept this long after they are due
+LEG_RETENTION_DAYS: Final = 7
+
+# --- Secrets Manager ------------------------------------------------------------------------
+# {"token": ..., "event-secret": ...} per http gateway; `outdial config check` refuses an http
+# gateway whose secret-id is outside it (the only gateway secrets the functions may read).
+GATEWAY_SECRET_PREFIX: Final = "outdial/gateways/"
+FLOW_SECRET_PREFIX: Final = "outdial/flows/"  # {"security-id": ...} per flow (`config apply`)
+
+# --- Gateways -------------------------------------------------------------------------------
+# An http gateway's request timeouts unless its configuration says otherwise.
+GATEWAY_CONNECT_TIMEOUT_SECONDS: Final = 3
+GATEWAY_READ_TIMEOUT_SECONDS: Final = 10
+
+
+class LegOutcome(StrEnum):
+    """How a placed leg ended, as the gateway reports it (also a metric dimension)."""
+
+    ANSWERED = "ANSWERED"
+    NO_ANSWER = "NO_ANSWER"
+    BUSY = "BUSY"
+    FAILED = "FAILED"  # placed, but the network could not complete it
+
+
+# --- Queues and their consumers -------------------------------------------------------------
+# Calls due together share a dial message, up to this many (the dialer places each call's leg
+# with one short gateway request, so a message stays well inside the dialer's timeout).
+DIAL_GROUP_SIZE: Final = 10
+# One dial message per dialer invocation: the dialer's maximum concurrency then counts dial
+# groups in flight (the pacing knob), and one slow gateway delays only its own group.
+DIAL_BATCH_SIZE: Final = 1
+# A dial message that failed this many receives is a poison message (the leg claim makes
+# retries safe, so a few are fine).
+DIAL_MAX_RECEIVES: Final = 3
+# The dialer's timeout covers a whole dial group against a slow gateway: each call's gateway
+# request is bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
+DIALER_TIMEOUT_SECONDS: Final = (
+    DIAL_GROUP_SIZE * (GATEWAY_CONNECT_TIMEOUT_SECONDS + GATEWAY_READ_TIMEOUT_SECONDS) + 20
+)
+# Visibility timeout = factor x the consumer's timeout. AWS's guidance for SQS event sources is
+# 6x, so a batch retried after a Lambda throttle is not redelivered while it may still run; the
+# webhook queue follows it. The dial queue takes 2x: its dialer claims each leg before placing
+# it (a rare second delivery dials nothing twice), and a failed message of due calls should come
+# back within minutes, not a quarter of an hour.
+DIAL_VISIBILITY_FACTOR: Final = 2
+DIAL_VISIBILITY_SECONDS: Final = DIALER_TIMEOUT_SECONDS * DIAL_VISIBILITY_FACTOR
+
+WEBHOOK_BATCH_SIZE: Final = 5
+WEBHOOK_MAX_CONCURRENCY: Final = 10  # spreads a burst of completions instead of flooding customers
+# The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
+# up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
+# safety net for a message that keeps crashing the handler, so it must sit above those receives.
+WEBHOOK_MAX_RECEIVES: Final = 30
+WEBHOOK_MAX_AGE_SECONDS: Final = 24 * 3600  # SPEC §4: retried for up to 24 h, then the DLQ
+WEBHOOKS_TIMEOUT_SECONDS: Final = 60
+WEBHOOK_VISIBILITY_FACTOR: Final = 6
+WEBHOOK_VISIBILITY_SECONDS: Final = WEBHOOKS_TIMEOUT_SECONDS * WEBHOOK_VISIBILITY_FACTOR
+
+SWEEP_INTERVAL_SECONDS: Final = 60  # the sweeper runs every minute
+
+
+# --- Metrics (EMF, namespace SERVICE, every one with the dimension service=SERVICE) ---------
+class Metric(StrEnum):
+    """One metric per business event."""
+
+    CALLS_ACCEPTED = "CallsAccepted"
+    CALLS_REJECTED = "CallsRejected"  # dimension `code`
+    SCHEDULE_LAG_SECONDS = "ScheduleLagSeconds"
+    LEGS_DIALLED = "LegsDialled"  # dimension `outcome` (a LegOutcome)
+    CALLS_COMPLETED = "CallsCompleted"
+    CALLS_NOT_CONNECTED = "CallsNotConnected"
+    CALLS_FAILED = "CallsFailed"
+    WEBHOOK_DELIVERIES = "WebhookDeliveries"
+    WEBHOOK_FAILURES = "WebhookFailures"  # dimension `reason`
+    DISPATCHES_RECOVERED = "DispatchesRecovered"  # dimension `action`
+
+
+METRICS_NAMESPACE: Final = SERVICE
+METRICS_DIMENSIONS: Final = {"service": SERVICE}
+DIMENSION_CODE: Final = "code"
+DIMENSION_OUTCOME: Final = "outcome"
+DIMENSION_REASON: Final = "reason"
+DIMENSION_ACTION: Final = "action"
+# DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
+DISPATCH_RECOVERY_ACTIONS: Final = ("forward", "back")

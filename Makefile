@@ -27,8 +27,8 @@ install: $(STAMP) ## create .venv and install outdial with its dev and infra too
 serve: $(STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
 	$(BIN)/outdial serve --port $(or $(PORT),8080) $(if $(CONFIG),--config $(CONFIG))
 
-test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e)
-	$(BIN)/pytest
+test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), two workers
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP) ## unit and integration tests only
 	$(BIN)/pytest tests/unit tests/integration

@@ -14,8 +14,7 @@ import pytest
 
 from outdial.signatures import OUTDIAL_SIGNATURE_HEADER, verify
 from tests.conftest import FLOW_ID, SECURITY_ID, config_document
-from tests.e2e.conftest import Served, start_serve, stop_serve
-from tests.e2e.test_serve import http
+from tests.e2e.conftest import Served, http, start_serve, stop_serve
 from tests.fakes import HttpPeer, Reply
 
 pytestmark = pytest.mark.e2e

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from outdial.local.demo import DEMO_FLOW_ID, DEMO_SECURITY_ID, demo_curl
-from tests.e2e.conftest import Served, start_serve, stop_serve
+from tests.e2e.conftest import Served, http, start_serve, stop_serve
 
 pytestmark = pytest.mark.e2e
-
-
-def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_banner_names_the_demo_flow(served: Served) -> None:

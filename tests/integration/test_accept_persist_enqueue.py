@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters import aws
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.errors import EnqueueError
-from outdial.adapters.tables import from_item
 from outdial.models.codes import Code
 from outdial.settings import get_settings
 from tests.conftest import api_event, call, create_body, invoke
+from tests.integration.stored import dial_messages, in_hours, rows, scan, schedules
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -25,41 +24,6 @@ def accept(calls: list[dict[str, Any]]) -> dict[str, Any]:
     status, body = invoke(api_event("POST", "/outbound/create", create_body(calls)))
     assert status == 200, body
     return body
-
-
-def scan() -> list[dict[str, Any]]:
-    client = aws.client("dynamodb")
-    items = client.scan(TableName=get_settings().calls_table)["Items"]
-    return [from_item(item) for item in items]
-
-
-def rows(prefix: str) -> list[dict[str, Any]]:
-    return [row for row in scan() if row["pk"].startswith(prefix)]
-
-
-def dial_messages() -> list[dict[str, Any]]:
-    sqs = aws.client("sqs")
-    bodies: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=get_settings().dial_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
-        ).get("Messages", [])
-        if not batch:
-            return bodies
-        bodies += [json.loads(m["Body"]) for m in batch]
-
-
-def schedules() -> list[dict[str, Any]]:
-    client = aws.client("scheduler")
-    names = [
-        s["Name"]
-        for s in client.list_schedules(GroupName=get_settings().schedule_group)["Schedules"]
-    ]
-    return [client.get_schedule(Name=n, GroupName=get_settings().schedule_group) for n in names]
-
-
-def in_hours(hours: float) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
 
 
 class TestImmediateCalls:

@@ -14,6 +14,7 @@ from outdial.adapters import aws
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import dial_message
 from outdial.settings import get_settings
+from tests import factories
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
 from tests.integration.dialing import Harness, webhook_messages
 
@@ -295,27 +296,16 @@ class TestCrashedClaims:
     """A dialer that died between claiming a leg and the gateway's answer."""
 
     def claim(self, phonon_uuid: str, age_seconds: int) -> None:
-        from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+        from outdial.adapters.calls_store import CallsStore, call_pk
 
-        leg_id = f"{phonon_uuid}-a1-n0"
-        claimed = int(datetime.now(UTC).timestamp()) - age_seconds
-        store = CallsStore()
-        store.put_items(
-            [
-                {
-                    "pk": leg_pk(leg_id),
-                    "leg-id": leg_id,
-                    "phonon-uuid": phonon_uuid,
-                    "attempt": 1,
-                    "number-index": 0,
-                    "number": "+919812345670",
-                    "did": "+918030000001",
-                    "state": "CLAIMED",
-                    "claimed-epoch": claimed,
-                }
-            ]
+        call = CallsStore().get_call(phonon_uuid)
+        assert call is not None
+        claimed = datetime.now(UTC) - timedelta(seconds=age_seconds)
+        leg = factories.leg(call, now=claimed)
+        factories.stored(leg)
+        CallsStore().update(
+            call_pk(phonon_uuid), {"status": "DIALING", "current-leg": leg["leg-id"]}
         )
-        store.update(call_pk(phonon_uuid), {"status": "DIALING", "current-leg": leg_id})
 
     def test_a_fresh_claim_is_left_to_its_dialer(self, harness: Harness) -> None:
         phonon_uuid = accept("9812345670")

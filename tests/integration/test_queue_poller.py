@@ -60,11 +60,14 @@ def queue() -> str:
 
 @pytest.fixture
 def running() -> Iterator[list[QueuePoller]]:
-    """Pollers a test starts; every one stopped afterwards."""
+    """Pollers a test starts; every one stopped afterwards, its threads gone (the queue outlives
+    the test: a poller still receiving would take the next test's messages)."""
     pollers: list[QueuePoller] = []
     yield pollers
     for poller in pollers:
-        poller.stop()
+        threads = list(poller._threads)
+        poller.stop(timeout=30)
+        assert not any(thread.is_alive() for thread in threads)
 
 
 def start(running: list[QueuePoller], poller: QueuePoller) -> QueuePoller:

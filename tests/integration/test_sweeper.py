@@ -24,13 +24,7 @@ from outdial.logic.sweep import SweepIncomplete
 from outdial.models.codes import Code
 from outdial.settings import get_settings
 from tests.conftest import api_event, call, create_body, invoke
-from tests.integration.test_accept_persist_enqueue import (
-    dial_messages,
-    in_hours,
-    rows,
-    scan,
-    schedules,
-)
+from tests.integration.stored import dial_messages, in_hours, rows, scan, schedules
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -192,7 +186,7 @@ class TestKilledAfterWritingCalls:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # Given a killed request whose call was due in 2 hours, swept 3 hours later
-        from outdial.logic.accept_calls import Services
+        from outdial.logic.enqueue import Services
         from outdial.logic.sweep import sweep
 
         monkeypatch.setattr(Scheduler, "create", dies)
@@ -387,7 +381,7 @@ def test_two_sweepers_settling_one_request_refund_it_once(
 ) -> None:
     # Given a killed request, and a second sweeper run that read the claim before the first
     # settled it (runs may overlap: the sweeper has no reserved concurrency)
-    from outdial.logic.accept_calls import Services
+    from outdial.logic.enqueue import Services
     from outdial.logic.sweep import settle
 
     monkeypatch.setattr(CallsStore, "put_items", dies)
@@ -491,7 +485,7 @@ class TestSettlingIsExact:
     ) -> None:
         # Given a killed request taken back by one sweeper run, and the body then sent again and
         # killed too, after writing its call (so its new claim is pending)
-        from outdial.logic.accept_calls import Services
+        from outdial.logic.enqueue import Services
         from outdial.logic.sweep import settle
 
         monkeypatch.setattr(CallsStore, "put_items", dies)

@@ -13,14 +13,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 import pytest
 import urllib3
 
 from outdial.adapters import aws
-from outdial.adapters.calls_store import CallsStore, call_pk
+from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.gateways.secrets import FlowSecrets
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.adapters.webhooks import WebhookClient
@@ -29,9 +28,12 @@ from outdial.local.apigateway import LambdaContext
 from outdial.local.queue_poller import QueuePoller, lambda_record
 from outdial.logic.call_view import render_call
 from outdial.logic.notify import NotifyServices
+from outdial.models.calls import CallStatus
+from outdial.models.legs import LegOutcome
 from outdial.observability import logger
 from outdial.settings import get_settings
 from outdial.signatures import InvalidSignature, verify
+from tests import factories
 from tests.conftest import FLOW_ID, SECURITY_ID
 from tests.fakes import HttpPeer, Recorded, Reply
 
@@ -111,45 +113,11 @@ def hooked(
     yield resources
 
 
-def completed_call(status: str = "COMPLETED") -> dict[str, Any]:
-    """A call item as acceptance writes it, ended by the dialer after one answered leg."""
-    phonon_uuid = str(uuid.uuid4())
-    leg_id = f"{phonon_uuid}-1-0"
-    item = {
-        "pk": call_pk(phonon_uuid),
-        "phonon-uuid": phonon_uuid,
-        "request-id": str(uuid.uuid4()),
-        "flow-id": FLOW_ID,
-        "account-id": "acme",
-        "api-version": "1.0",
-        "client-identifier": "order-1182",
-        "start-time": "2026-12-01T10:30:00+05:30",
-        "due-at": "2026-12-01T05:00:00+00:00",
-        "contact-numbers": ["+919812345670", "+919812345671"],
-        "keys": [{"name": "$flow.key.name", "value": "Asha"}],
-        "status": status,
-        "cost": Decimal(1),
-        "attempt": 1,
-        "number-index": 0,
-        "legs": {
-            leg_id: {
-                "attempt": 1,
-                "number-index": 0,
-                "number": "+919812345670",
-                "did": "+918030000001",
-                "outcome": "ANSWERED",
-                "started-at": "2026-12-01T05:00:01Z",
-                "ended-at": "2026-12-01T05:00:06Z",
-                "duration-seconds": 5,
-                "placed": True,
-            }
-        },
-        "connected-number": "+919812345670",
-        "duration-seconds": 5,
-        "created-at": "2026-11-30T09:00:00Z",
-        "ended-at": "2026-12-01T05:00:06Z",
-    }
-    CallsStore().put_items([item])
+def completed_call(status: CallStatus = CallStatus.COMPLETED) -> dict[str, Any]:
+    """A call as the dialer leaves it after its first leg ended (answered for COMPLETED)."""
+    outcome = LegOutcome.ANSWERED if status is CallStatus.COMPLETED else LegOutcome.NO_ANSWER
+    item = factories.ended(factories.call(), status, outcome)
+    factories.stored(item)
     return item
 
 
@@ -473,7 +441,7 @@ class TestThroughThePoller:
         self, receiver: HttpPeer
     ) -> None:
         # Given two calls' webhooks on the queue and the webhook handler behind a poller
-        first, second = completed_call(), completed_call("NOT_CONNECTED")
+        first, second = completed_call(), completed_call(CallStatus.NOT_CONNECTED)
         enqueue(first["phonon-uuid"])
         enqueue(second["phonon-uuid"])
         poller = QueuePoller(get_settings().webhook_queue_url, webhooks.handler, name="webhooks")

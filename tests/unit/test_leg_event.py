@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters.gateways.base import LegEvent, LegOutcome
+from outdial.models.legs import LegEvent, LegOutcome
 
 IST = timezone(timedelta(hours=5, minutes=30))
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outdial.adapters.gateways.base import LegOutcome
 from outdial.logic.transitions import (
     ALLOWED,
     REFUSED,
@@ -21,6 +20,7 @@ from outdial.logic.transitions import (
     sources_of,
 )
 from outdial.models.calls import TERMINAL, CallStatus
+from outdial.models.legs import LegOutcome
 
 S = CallStatus
 NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)

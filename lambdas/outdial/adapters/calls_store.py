@@ -20,7 +20,6 @@ from outdial.contract import (
     PENDING_VALUE,
     TTL_ATTRIBUTE,
 )
-from outdial.models.calls import CallStatus
 from outdial.settings import get_settings
 
 
@@ -238,24 +237,6 @@ class CallsStore:
         batch_write(
             self.client, self.calls_table, [{"PutRequest": {"Item": to_item(i)}} for i in items]
         )
-
-    def delete_if_waiting(self, pk: str) -> None:
-        """Delete a call only while it is SCHEDULED or QUEUED (a dialer or a cancel may be
-        taking it at this moment); one that is not, or is gone, stays as it is."""
-        try:
-            self.client.delete_item(
-                TableName=self.calls_table,
-                Key=key(pk),
-                ConditionExpression="#status IN (:scheduled, :queued)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":scheduled": {"S": CallStatus.SCHEDULED.value},
-                    ":queued": {"S": CallStatus.QUEUED.value},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"deleting {pk}: {exc}") from exc
 
     def delete_items(self, pks: list[str]) -> None:
         batch_write(

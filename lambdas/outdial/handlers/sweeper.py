@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from outdial.logic.accept_calls import Services
+from outdial.logic.enqueue import Services
 from outdial.logic.sweep import SweepIncomplete, sweep
 from outdial.observability import logger, metrics, tracer
 

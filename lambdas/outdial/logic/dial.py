@@ -1,14 +1,15 @@
 """Dialling: from a due call to its outcome (SPEC §4).
 
-Every step is a conditional write, so SQS redeliveries, racing dialers and repeated gateway
-events can only ever repeat a step that already happened, never do it twice:
+Every step is a conditional write of the call repository, its condition taken from the state
+machine, so SQS redeliveries, racing dialers and repeated gateway events can only ever repeat a
+step that already happened, never do it twice:
 
 - a due call moves SCHEDULED/QUEUED → DIALING (the same write a cancel races against);
-- each leg (attempt x number) is claimed by creating its ``LEG#`` item before the gateway is
-  asked, and the gateway gets the leg id as its idempotency key;
-- an outcome ends its leg once (``state`` CLAIMED/PLACED → ENDED), and only the call's current
-  leg may move the call on;
-- the end of a call and the settling of its balance are one transaction.
+- each leg (attempt x number) is claimed by creating its item before the gateway is asked, and
+  the gateway gets the leg id as its idempotency key (``placing.py``);
+- an outcome ends its leg once (CLAIMED/PLACED → ENDED), and only the call's current leg may
+  move the call on; the end of a call and the settling of its balance are one transaction
+  (``outcomes.py``).
 
 A claim whose dialer crashed before the gateway answered stays CLAIMED. When the call's message
 comes back (SQS redelivers it after the visibility timeout) and the claim is older than
@@ -19,78 +20,33 @@ dials it at most once. Nothing is ever dialled on a second key.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
-from outdial.adapters.gateways import (
-    Gateway,
-    GatewayRefused,
-    GatewayUnavailable,
-    Leg,
-    LegEvent,
-    LegOutcome,
-    build_gateway,
-)
+from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.contract import DIAL_GROUP_SIZE, LEG_RETENTION_DAYS, Metric
-from outdial.logic.transitions import (
-    REFUSED,
-    DialNext,
-    Finish,
-    LegResult,
-    RetryLater,
-    decide,
-)
-from outdial.models.calls import CallStatus
-from outdial.models.codes import Code
-from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
-from outdial.models.phone import mask
-from outdial.observability import count, logger
-from outdial.settings import get_settings
+from outdial.contract import DIAL_GROUP_SIZE
+from outdial.logic.outcomes import ApplyingOutcomes
+from outdial.logic.placing import CLAIM_TIMEOUT_SECONDS, GatewayFactory, PlacingLegs
+from outdial.logic.ports import CallRepository
+from outdial.models.config import FlowView
+from outdial.models.legs import LegEvent
 
-CLAIM_TIMEOUT_SECONDS = 60
+__all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer"]
+
 FLOW_CACHE_SECONDS = 30
-# A message may arrive a little before its call is due (a schedule fires early within its
-# second); within this it is dialled, beyond it the call is put back on the queue until due.
-EARLY_TOLERANCE_SECONDS = 2
-LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
-
-CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
-GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
-
-
-def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
-    """Deterministic, so two dialers that reach the same leg contend for the same claim."""
-    return f"{phonon_uuid}-a{attempt}-n{number_index}"
-
-
-def pick_did(dids: list[str], leg_id: str) -> str:
-    """Spread legs evenly over the enabled DIDs; a leg re-placed after a crash keeps its DID."""
-    return dids[zlib.crc32(leg_id.encode()) % len(dids)]
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
 
 
 @dataclass
-class Dialer:
+class Dialer(PlacingLegs, ApplyingOutcomes):
     """The dialer's use cases over its adapters (tests hand in their own)."""
 
-    calls: CallsStore = field(default_factory=CallsStore)
+    calls: CallRepository = field(default_factory=DynamoCallRepository)
     config: ConfigStore = field(default_factory=ConfigStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
@@ -109,8 +65,6 @@ class Dialer:
             cached = (now + FLOW_CACHE_SECONDS, self.config.get_flow_view(flow_id))
             self._views[flow_id] = cached
         return cached[1]
-
-    # --- messages ---------------------------------------------------------------------------
 
     def handle(self, message: dict[str, Any]) -> None:
         """One dial-queue message: calls to dial, or a gateway's leg outcome."""
@@ -131,348 +85,3 @@ class Dialer:
             return
         for phonon_uuid in ids:
             self.dial(phonon_uuid)
-
-    # --- dialling ---------------------------------------------------------------------------
-
-    def dial(self, phonon_uuid: str) -> None:
-        """Dial the call's current leg if it is due and nobody else has."""
-        logger.thread_safe_append_keys(phonon_uuid=phonon_uuid)
-        call = self.calls.get_call(phonon_uuid)
-        if call is None:
-            logger.info("no such call: its request was undone; message dropped")
-            return
-        status = CallStatus(call["status"])
-        if status in (CallStatus.SCHEDULED, CallStatus.QUEUED):
-            call = self._start(call)
-            if call is None:
-                return
-        elif status is not CallStatus.DIALING:
-            logger.info("call already ended; nothing to dial", status=status.value)
-            return
-        self._dial_current_leg(call)
-
-    def _start(self, call: dict[str, Any]) -> dict[str, Any] | None:
-        """SCHEDULED/QUEUED → DIALING once due; None when it is not (yet) ours to dial."""
-        now = self.clock()
-        due = datetime.fromisoformat(call["due-at"])
-        early = (due - now).total_seconds()
-        if early > EARLY_TOLERANCE_SECONDS:
-            delay = min(round(early), MAX_DELAY_SECONDS)
-            self.queue.send([DialMessage((call["phonon-uuid"],), delay_seconds=delay)])
-            logger.info("call not due yet; put back on the queue", delay_seconds=delay)
-            return None
-        moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
-        if moved is None:
-            logger.info("call was taken or cancelled before dialling")
-            return None
-        count(Metric.SCHEDULE_LAG_SECONDS, max(0.0, -early), MetricUnit.Seconds)
-        return moved
-
-    def _move(
-        self, call: dict[str, Any], to: CallStatus, values: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Move a call that is waiting to be dialled; None when it no longer is."""
-        return self.calls.update(
-            call_pk(call["phonon-uuid"]),
-            {"status": to.value, **values},
-            condition="#status IN (:scheduled, :queued)",
-            condition_values={
-                ":scheduled": CallStatus.SCHEDULED.value,
-                ":queued": CallStatus.QUEUED.value,
-            },
-        )
-
-    def _dial_current_leg(self, call: dict[str, Any]) -> None:
-        phonon_uuid = call["phonon-uuid"]
-        attempt, index = int(call["attempt"]), int(call["number-index"])
-        leg_id = leg_id_of(phonon_uuid, attempt, index)
-        logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
-        if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
-            return  # this leg ended already; its outcome moved the call on
-        view = self._flow_view(call["flow-id"])
-        number = call["contact-numbers"][index]
-        now = self.clock()
-        dids = view.flow.enabled_dids if view else []
-        did = pick_did(dids, leg_id) if dids else None
-        leg_item = {
-            "pk": leg_pk(leg_id),
-            "leg-id": leg_id,
-            "phonon-uuid": phonon_uuid,
-            "attempt": attempt,
-            "number-index": index,
-            "number": number,
-            "did": did,
-            "state": CLAIMED,
-            "claimed-epoch": int(now.timestamp()),
-            "expires-at": int((now + LEG_RETENTION).timestamp()),
-        }
-        if not self.calls.put_new(leg_item) and not self._take_over_stale_claim(leg_id, now):
-            logger.info("leg already claimed; not dialling it again")
-            return
-        record = {
-            "attempt": attempt,
-            "number-index": index,
-            "number": number,
-            "did": did,
-            "outcome": None,
-            "started-at": _iso(now),
-            "ended-at": None,
-            "duration-seconds": None,
-        }
-        self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record, "current-leg": leg_id})
-        if view is None or did is None or not view.gateway_usable:
-            logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
-            self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
-            return
-        assert view.gateway is not None
-        leg = Leg(
-            leg_id=leg_id,
-            call_id=phonon_uuid,
-            attempt=attempt,
-            number_index=index,
-            from_did=did,
-            to_number=number,
-            variables={k["name"]: k["value"] for k in call.get("keys") or []},
-            ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
-            callback_url=self._callback_url(view.gateway.gateway_id),
-        )
-        try:
-            self._gateway(view.gateway).place(leg)
-        except (GatewayRefused, GatewayUnavailable) as error:
-            logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
-            self._end_leg(
-                leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
-            )
-            return
-        self.calls.update(
-            leg_pk(leg_id),
-            {"state": PLACED},
-            condition="#state = :claimed",
-            condition_values={":claimed": CLAIMED},
-        )
-        logger.info("leg placed", to=mask(number), did=did)
-
-    def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
-        """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout."""
-        stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
-        taken = self.calls.update(
-            leg_pk(leg_id),
-            {"claimed-epoch": int(now.timestamp())},
-            condition="#state = :claimed AND #claimed < :stale",
-            condition_values={":claimed": CLAIMED, ":stale": stale},
-        )
-        if taken is not None:
-            logger.warning("taking over a stale leg claim; same idempotency key")
-        return taken is not None
-
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
-        if self.gateway_factory is not None:
-            return self.gateway_factory(config)
-        return build_gateway(config, self._emit)
-
-    def _emit(self, event: LegEvent, delay_seconds: float) -> None:
-        """Where the simulator's outcomes go: the dial queue, as a real gateway's events do."""
-        delay = min(max(0, round(delay_seconds)), MAX_DELAY_SECONDS)
-        self.queue.send(
-            [DialMessage(gateway_id=event.gateway_id, event=event.to_dict(), delay_seconds=delay)]
-        )
-
-    @staticmethod
-    def _callback_url(gateway_id: str) -> str | None:
-        base = get_settings().public_base_url.rstrip("/")
-        return f"{base}/gateway/events/{gateway_id}" if base else None
-
-    # --- outcomes ---------------------------------------------------------------------------
-
-    def apply_event(self, event: LegEvent) -> None:
-        """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
-        logger.thread_safe_append_keys(leg_id=event.leg_id)
-        self._end_leg(
-            event.leg_id,
-            event.outcome,
-            event.started_at,
-            event.ended_at,
-            event.duration_seconds,
-            placed=True,
-            event_id=event.event_id,
-        )
-
-    def _end_leg(
-        self,
-        leg_id: str,
-        outcome: LegOutcome,
-        started: datetime,
-        ended: datetime,
-        duration: int,
-        *,
-        placed: bool,
-        event_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        leg = self.calls.get(leg_pk(leg_id))
-        if leg is None:
-            logger.warning("outcome for an unknown leg dropped", outcome=outcome.value)
-            return
-        ended_leg = self.calls.update(
-            leg_pk(leg_id),
-            {
-                "state": ENDED,
-                "outcome": outcome.value,
-                "placed": placed,
-                "reason": reason,
-                "event-id": event_id,
-                "started-at": _iso(started),
-                "ended-at": _iso(ended),
-                "duration-seconds": duration,
-            },
-            condition="#state IN (:claimed, :placed)",
-            condition_values={":claimed": CLAIMED, ":placed": PLACED},
-        )
-        if ended_leg is None:
-            # Ended before: a repeated event. Carry on only to finish what a crash may have
-            # interrupted; every later step is conditional, so nothing happens twice.
-            ended_leg = leg
-            logger.info("repeated outcome for an ended leg")
-        else:
-            count(Metric.LEGS_DIALLED, 1, outcome=outcome.value)
-        self._advance(ended_leg)
-
-    def _advance(self, leg: dict[str, Any]) -> None:
-        phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
-        record = {
-            "attempt": int(leg["attempt"]),
-            "number-index": int(leg["number-index"]),
-            "number": leg["number"],
-            "did": leg.get("did"),
-            "outcome": leg.get("outcome"),
-            "started-at": leg.get("started-at"),
-            "ended-at": leg.get("ended-at"),
-            "duration-seconds": int(leg.get("duration-seconds") or 0),
-            "placed": bool(leg.get("placed")),
-        }
-        call = self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record})
-        if call is None:
-            return
-        status = CallStatus(call["status"])
-        if status.terminal:
-            self._notify_once(call)
-            return
-        if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
-            logger.info("outcome of a leg that is no longer current; call unchanged")
-            return
-        view = self._flow_view(call["flow-id"])
-        placed_before = any(
-            other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
-        )
-        outcome = LegOutcome(leg["outcome"])
-        now = self.clock()
-        decision = decide(
-            LegResult(
-                attempt=int(leg["attempt"]),
-                number_index=int(leg["number-index"]),
-                numbers=len(call["contact-numbers"]),
-                max_attempts=view.flow.max_attempts if view else 1,
-                retry_after_seconds=view.flow.retry_after_seconds if view else 900,
-                outcome=outcome if leg.get("placed", True) else REFUSED,
-                placed_before=placed_before,
-                now=now,
-            )
-        )
-        current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
-        condition = "#status = :dialing AND #leg = :leg"
-        if isinstance(decision, DialNext):
-            moved = self.calls.update(
-                call_pk(phonon_uuid),
-                {"number-index": decision.number_index},
-                condition=condition,
-                condition_values=current,
-            )
-            if moved is not None:
-                self._dial_current_leg(moved)
-        elif isinstance(decision, RetryLater):
-            self._retry_later(call, decision, condition, current)
-        elif isinstance(decision, Finish):
-            self._finish(call, decision, leg, condition, current)
-
-    def _retry_later(
-        self,
-        call: dict[str, Any],
-        decision: RetryLater,
-        condition: str,
-        current: dict[str, Any],
-    ) -> None:
-        phonon_uuid = call["phonon-uuid"]
-        lead = (decision.at - self.clock()).total_seconds()
-        scheduled = lead >= get_settings().schedule_min_lead_seconds
-        schedule = f"retry-{phonon_uuid}-{decision.attempt}"
-        # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
-        if not scheduled:
-            self.queue.send([DialMessage((phonon_uuid,), delay_seconds=max(0, round(lead)))])
-        else:
-            self.scheduler.create(schedule, decision.at, [phonon_uuid])
-        self.calls.update(
-            call_pk(phonon_uuid),
-            {
-                "status": CallStatus.SCHEDULED.value,
-                "attempt": decision.attempt,
-                "number-index": decision.number_index,
-                "due-at": _iso(decision.at),
-                "schedule": schedule if scheduled else None,
-            },
-            condition=condition,
-            condition_values=current,
-        )
-        logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(decision.at))
-
-    def _finish(
-        self,
-        call: dict[str, Any],
-        decision: Finish,
-        leg: dict[str, Any],
-        condition: str,
-        current: dict[str, Any],
-    ) -> None:
-        phonon_uuid = call["phonon-uuid"]
-        values: dict[str, Any] = {"status": decision.status.value, "ended-at": _iso(self.clock())}
-        if decision.status is CallStatus.FAILED:
-            code = (
-                Code.NO_MASK_AVAILABLE
-                if leg.get("reason") == NO_MASK
-                else Code.FAILURE_FROM_GATEWAY
-            )
-            values["error-code"], values["error-message"] = code.code, code.message
-        if decision.status is CallStatus.COMPLETED:
-            values["connected-number"] = leg["number"]
-            values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
-            # The reservation becomes the charge: nothing to move.
-            finished = self.calls.update(
-                call_pk(phonon_uuid), values, condition=condition, condition_values=current
-            )
-            done = finished is not None
-        else:
-            done = self.calls.finish_and_refund(
-                call_pk(phonon_uuid),
-                values,
-                condition=condition,
-                condition_values=current,
-                account_id=call["account-id"],
-                refund=Decimal(str(call.get("cost", 0))),
-            )
-        if not done:
-            return
-        name = {
-            CallStatus.COMPLETED: Metric.CALLS_COMPLETED,
-            CallStatus.NOT_CONNECTED: Metric.CALLS_NOT_CONNECTED,
-            CallStatus.FAILED: Metric.CALLS_FAILED,
-        }[decision.status]
-        count(name, 1)
-        logger.info("call ended", status=decision.status.value)
-        self._notify_once(call | values)
-
-    def _notify_once(self, call: dict[str, Any]) -> None:
-        """Queue the customer's webhook for a terminal call, until that has been recorded."""
-        if call.get("notified"):
-            return
-        self.webhooks.send(call["phonon-uuid"], f"{call['phonon-uuid']}:{call['status']}")
-        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})

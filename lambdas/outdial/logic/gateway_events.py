@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
-from outdial.adapters.gateways import LegEvent
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.models.codes import Code, ContractError
 from outdial.models.config import HttpGateway
+from outdial.models.legs import LegEvent
 from outdial.observability import logger
 from outdial.signatures import InvalidSignature, verify
 

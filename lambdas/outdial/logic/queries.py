@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
+from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.logic.call_view import render_call
+from outdial.logic.ports import CallRepository
 from outdial.logic.validation import MAX_CALLS
 from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
@@ -21,6 +22,7 @@ from outdial.observability import logger
 @dataclass
 class Queries:
     calls: CallsStore = field(default_factory=CallsStore)
+    repository: CallRepository = field(default_factory=DynamoCallRepository)
     scheduler: Scheduler = field(default_factory=Scheduler)
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
 
@@ -79,26 +81,15 @@ class Queries:
         wins, the other finds the call no longer waiting.
         """
         item = self._own_call(flow_id, phonon_uuid)
-        values = {
-            "status": CallStatus.CANCELLED.value,
-            "ended-at": (now or datetime.now(UTC)).isoformat(),
-        }
-        cancelled = self.calls.finish_and_refund(
-            call_pk(phonon_uuid),
-            values,
-            condition="#status IN (:scheduled, :queued)",
-            condition_values={":scheduled": WAITING[0].value, ":queued": WAITING[1].value},
-            account_id=item["account-id"],
-            refund=Decimal(str(item.get("cost", 0))),
-        )
-        if not cancelled:
+        at = now or datetime.now(UTC)
+        if not self.repository.cancel(item, at):
             current = self._own_call(flow_id, phonon_uuid)
             raise ContractError(
                 Code.CANCEL_TOO_LATE,
                 f"the call is {current['status']}; only SCHEDULED or QUEUED calls can be cancelled",
                 call=render_call(current),
             )
-        item |= values
+        item |= {"status": CallStatus.CANCELLED.value, "ended-at": at.isoformat()}
         logger.info("call cancelled", phonon_uuid=phonon_uuid)
         self._drop_schedule_if_unneeded(item.get("schedule"))
         # Every terminal status is reported, this one too (the dialer never sees this call).

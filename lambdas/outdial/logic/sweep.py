@@ -26,7 +26,7 @@ from typing import Any
 from outdial.adapters.calls_store import call_pk, request_pk
 from outdial.adapters.scheduler import schedule_name
 from outdial.contract import PENDING_PARTITION_KEY, Metric
-from outdial.logic.accept_calls import Services, plan_enqueue, roll_back
+from outdial.logic.enqueue import Services, plan_enqueue, roll_back
 from outdial.models.calls import WAITING, CallStatus
 from outdial.observability import count, logger
 from outdial.settings import get_settings

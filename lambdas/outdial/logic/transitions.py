@@ -1,8 +1,9 @@
 """The call state machine: which status may follow which, and what to do after a leg ends.
 
-Pure: no I/O, no clock. The dialer applies a move with a conditional write whose condition is
-``status IN ALLOWED-sources``, so a late or duplicate event can never move a call out of a
-terminal status (terminals allow nothing).
+Pure: no I/O, no clock. The table of allowed moves lives with the statuses (models/calls.py):
+every repository write that moves a call carries the condition ``status IN sources_of(target)``,
+so a late or duplicate event can never move a call out of a terminal status (terminals allow
+nothing).
 """
 
 from __future__ import annotations
@@ -11,35 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from outdial.adapters.gateways.base import LegOutcome
-from outdial.models.calls import CallStatus
+from outdial.models.calls import ALLOWED, CallStatus, can_move, sources_of
+from outdial.models.legs import LegOutcome
 
-_S = CallStatus
-
-ALLOWED: Final[dict[CallStatus, frozenset[CallStatus]]] = {
-    # A dialer may pick up a due call before anything marked it QUEUED.
-    _S.SCHEDULED: frozenset({_S.QUEUED, _S.DIALING, _S.CANCELLED}),
-    _S.QUEUED: frozenset({_S.DIALING, _S.CANCELLED}),
-    # Back to SCHEDULED while waiting for the next attempt (cancellable again then). FAILED
-    # covers a call that could not be dialled at all (every leg refused, no enabled DID).
-    _S.DIALING: frozenset({_S.SCHEDULED, _S.COMPLETED, _S.NOT_CONNECTED, _S.FAILED}),
-    _S.COMPLETED: frozenset(),
-    _S.NOT_CONNECTED: frozenset(),
-    _S.FAILED: frozenset(),
-    _S.CANCELLED: frozenset(),
-}
-"""For each status, the statuses a call may move to from it."""
-
-
-def can_move(src: CallStatus, dst: CallStatus) -> bool:
-    """True when a call in ``src`` may move to ``dst``."""
-    return dst in ALLOWED[src]
-
-
-def sources_of(dst: CallStatus) -> frozenset[CallStatus]:
-    """The statuses from which a call may move to ``dst`` (for a write's condition)."""
-    return frozenset(src for src, dsts in ALLOWED.items() if dst in dsts)
-
+__all__ = [
+    "ALLOWED",
+    "REFUSED",
+    "Decision",
+    "DialNext",
+    "Finish",
+    "LegResult",
+    "RetryLater",
+    "can_move",
+    "decide",
+    "sources_of",
+]
 
 REFUSED: Final = "REFUSED"
 """A leg that was never placed: the gateway refused it (or stayed unavailable), or no DID."""

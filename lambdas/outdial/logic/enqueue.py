@@ -1,0 +1,207 @@
+"""Persisting and enqueueing an accepted request, and taking back one that could not be.
+
+Acceptance (``accept_calls.py``) has reserved the balance and claimed the request's checksum
+(marked pending dispatch); this writes the calls and the request, creates the schedules of
+later calls, sends the due ones to the dial queue, then clears the mark. A failure before any
+message may have gone out takes the request back (``roll_back``); after, the request stands and
+the sweeper finishes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from outdial.adapters.call_repository import DynamoCallRepository
+from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
+from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.contract import DIAL_GROUP_SIZE
+from outdial.logic.ports import CallRepository
+from outdial.logic.validation import ValidCall
+from outdial.models.calls import CallStatus
+from outdial.models.config import FlowView
+from outdial.observability import logger
+from outdial.settings import get_settings
+
+
+@dataclass
+class Services:
+    """The adapters acceptance talks to (tests hand in their own)."""
+
+    config: ConfigStore = field(default_factory=ConfigStore)
+    calls: CallsStore = field(default_factory=CallsStore)
+    repository: CallRepository = field(default_factory=DynamoCallRepository)
+    queue: DialQueue = field(default_factory=DialQueue)
+    scheduler: Scheduler = field(default_factory=Scheduler)
+
+
+@dataclass(frozen=True)
+class EnqueuePlan:
+    messages: list[DialMessage]
+    schedules: dict[datetime, list[str]]  # due second (UTC) -> call ids
+
+
+def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> EnqueuePlan:
+    """Place each ``(call id, due at, immediate)``: calls due now go to the queue, up to
+    DIAL_GROUP_SIZE per message; later ones share one schedule per start second."""
+    min_lead = get_settings().schedule_min_lead_seconds
+    soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
+    schedules: dict[datetime, list[str]] = defaultdict(list)
+    for call_id, due_at, immediate in calls:
+        lead = (due_at - now).total_seconds()
+        if immediate or lead < min_lead:
+            soon[max(0, round(lead))].append(call_id)
+        else:
+            schedules[due_at.replace(microsecond=0)].append(call_id)
+    messages = [
+        DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
+        for delay, ids in soon.items()
+        for i in range(0, len(ids), DIAL_GROUP_SIZE)
+    ]
+    return EnqueuePlan(messages, dict(schedules))
+
+
+def dispatch(
+    services: Services,
+    checksum: str,
+    request_id: str,
+    valid: list[tuple[str, ValidCall]],
+    view: FlowView,
+    api_version: str,
+    response: dict[str, Any],
+    amount: Decimal,
+    now: datetime,
+) -> int:
+    """Write, schedule and enqueue the accepted calls, then clear the request's pending mark;
+    returns how many schedules were made. Raises (after taking the request back, when no
+    message may have gone out) if that fails."""
+    account = view.account
+    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
+    schedule_of = {
+        call_id: schedule_name(request_id, due_at)
+        for due_at, call_ids in plan.schedules.items()
+        for call_id in call_ids
+    }
+    items = [
+        call_item(call_id, call, request_id, view, api_version, account.cost_per_call, now)
+        | {"schedule": schedule_of.get(call_id)}
+        for call_id, call in valid
+    ]
+    items.append(request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    created: list[str] = []
+    sending = False
+    try:
+        services.calls.put_items(items)
+        for due_at, call_ids in plan.schedules.items():
+            name = schedule_name(request_id, due_at)
+            services.scheduler.create(name, due_at, call_ids)
+            created.append(name)
+        sending = True
+        services.queue.send(plan.messages)
+    except Exception as exc:
+        maybe_sent = not isinstance(exc, EnqueueError) or exc.maybe_sent
+        if sending and maybe_sent:
+            # A dialer may already hold some of these calls: taking them back could dial them
+            # twice (once now, once for the retry). The request stands; its claim stays marked
+            # and the sweeper queues whatever was not.
+            logger.exception(
+                "queueing failed part-way; the sweeper finishes it", request_id=request_id
+            )
+            raise
+        logger.exception("accepting request failed; undoing it", request_id=request_id)
+        for name in created:
+            services.scheduler.delete(name)
+        roll_back(services, checksum, request_id, [c for c, _ in valid], account.account_id, amount)
+        raise
+    try:
+        services.calls.mark_dispatched(checksum, request_id)
+    except AdapterError:
+        # Accepted and enqueued all the same; the sweeper will find the mark and enqueue the
+        # calls again, which the dialer takes once.
+        logger.warning("could not mark request dispatched", request_id=request_id)
+    return len(plan.schedules)
+
+
+def roll_back(
+    services: Services,
+    checksum: str,
+    request_id: str,
+    call_ids: list[str],
+    account_id: str,
+    amount: Decimal,
+) -> bool:
+    """Take back a request no dialer has seen: delete its calls that still wait (each only while
+    it waits: a cancel may be taking it) and its request row, then release its claim and refund
+    what is still reserved, in one transaction. Calls no longer waiting keep their own
+    settlement (a cancel refunded its call). Idempotent; False if the claim was already gone.
+
+    Dial messages already sent for deleted calls are dropped by the dialer.
+    """
+    pks = [call_pk(call_id) for call_id in call_ids]
+    for call_id in call_ids:
+        services.repository.withdraw(call_id)
+    services.calls.delete_items([request_pk(request_id)])
+    kept = services.calls.get_many(pks)
+    dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
+    if dialling:
+        raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")
+    refund = amount / len(call_ids) * (len(call_ids) - len(kept)) if call_ids else amount
+    return services.calls.release_and_refund(checksum, request_id, account_id, refund)
+
+
+class RollBackRefused(Exception):
+    """A request some of whose calls a dialer already holds cannot be taken back."""
+
+
+def call_item(
+    call_id: str,
+    call: ValidCall,
+    request_id: str,
+    view: FlowView,
+    api_version: str,
+    cost: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    retention = timedelta(days=get_settings().call_retention_days)
+    return {
+        "pk": call_pk(call_id),
+        "phonon-uuid": call_id,
+        "request-id": request_id,
+        "flow-id": view.flow.flow_id,
+        "account-id": view.account.account_id,
+        "api-version": api_version,
+        "client-identifier": call.client_identifier,
+        "start-time": call.start_time.isoformat(),
+        "due-at": call.due_at.isoformat(),
+        "contact-numbers": list(call.contact_numbers),
+        "keys": [{"name": name, "value": value} for name, value in call.keys],
+        "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,
+        "cost": cost,
+        "attempt": 1,
+        "number-index": 0,
+        "legs": {},
+        "created-at": now.isoformat(),
+        "expires-at": int((call.due_at + retention).timestamp()),
+    }
+
+
+def request_item(
+    request_id: str, view: FlowView, response: dict[str, Any], call_ids: list[str], now: datetime
+) -> dict[str, Any]:
+    return {
+        "pk": request_pk(request_id),
+        "request-id": request_id,
+        "flow-id": view.flow.flow_id,
+        "call-ids": call_ids,
+        "call-details": json.dumps(response["call-details"]),
+        "created-at": now.isoformat(),
+        "expires-at": int((now + timedelta(days=get_settings().call_retention_days)).timestamp()),
+    }

@@ -1,0 +1,169 @@
+"""Legs: one attempt of one number of a call, and the event that says how it ended (SPEC §4).
+
+Domain types shared by the dialer's logic, the state machine and every gateway adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from outdial.contract import LegOutcome
+
+__all__ = [
+    "EVENT_FIELDS",
+    "LEG_ALLOWED",
+    "Leg",
+    "LegEvent",
+    "LegOutcome",
+    "LegState",
+    "leg_sources_of",
+]
+
+
+class LegState(StrEnum):
+    """Where a leg's item stands: claimed by a dialer, taken by the gateway, or over."""
+
+    CLAIMED = "CLAIMED"
+    PLACED = "PLACED"
+    ENDED = "ENDED"
+
+
+LEG_ALLOWED: Final[dict[LegState, frozenset[LegState]]] = {
+    # CLAIMED → CLAIMED: a claim whose dialer died is taken over (same idempotency key). A leg
+    # ends from CLAIMED when it was never placed (refused, no DID) or its event beat the write.
+    LegState.CLAIMED: frozenset({LegState.CLAIMED, LegState.PLACED, LegState.ENDED}),
+    LegState.PLACED: frozenset({LegState.ENDED}),
+    LegState.ENDED: frozenset(),
+}
+"""For each leg state, the states its item may move to (an outcome is applied once)."""
+
+
+def leg_sources_of(dst: LegState) -> frozenset[LegState]:
+    """The leg states from which a leg may move to ``dst`` (for a write's condition)."""
+    return frozenset(src for src, dsts in LEG_ALLOWED.items() if dst in dsts)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One dial: attempt ``attempt`` (1-based) of call ``call_id`` to its number ``number_index``
+    (0-based). ``leg_id`` is unique per (call, attempt, number) and is the idempotency key.
+
+    ``ring_seconds`` is how long the gateway should ring before giving up (NO_ANSWER);
+    ``callback_url`` is where the gateway posts the outcome (None when it is configured there).
+    """
+
+    leg_id: str
+    call_id: str
+    attempt: int
+    number_index: int
+    from_did: str
+    to_number: str
+    variables: dict[str, str]
+    ring_seconds: float
+    callback_url: str | None = None
+
+
+EVENT_FIELDS = ("event-id", "leg-id", "outcome", "duration-seconds", "started-at", "ended-at")
+"""The keys of a gateway event's JSON body (unknown extra keys are ignored)."""
+
+_MAX_ID_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class LegEvent:
+    """How a leg ended, reported by gateway ``gateway_id``.
+
+    ``started_at`` is when the leg was placed, ``ended_at`` when it ended (both aware);
+    ``duration_seconds`` is the talk time (0 unless ANSWERED). ``event_id`` is the gateway's id
+    for this report: a repeated delivery carries the same one, so duplicates can be dropped.
+    """
+
+    gateway_id: str
+    leg_id: str
+    outcome: LegOutcome
+    duration_seconds: int
+    started_at: datetime
+    ended_at: datetime
+    event_id: str
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None or self.ended_at.tzinfo is None:
+            raise ValueError("started-at and ended-at must carry a UTC offset")
+        if self.ended_at < self.started_at:
+            raise ValueError("ended-at is before started-at")
+        if self.duration_seconds < 0:
+            raise ValueError("duration-seconds must not be negative")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body a gateway posts to ``POST /gateway/events/{gateway-id}`` (the id is in the
+        path, not the body)."""
+        return {
+            "event-id": self.event_id,
+            "leg-id": self.leg_id,
+            "outcome": self.outcome.value,
+            "duration-seconds": self.duration_seconds,
+            "started-at": self.started_at.isoformat(),
+            "ended-at": self.ended_at.isoformat(),
+        }
+
+    def to_json(self) -> str:
+        """``to_dict`` as compact JSON."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, gateway_id: str, body: str | bytes) -> LegEvent:
+        """Parse a gateway event body posted for ``gateway_id``; ValueError says what is wrong."""
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"event body is not JSON: {exc}") from exc
+        return cls.from_dict(gateway_id, data)
+
+    @classmethod
+    def from_dict(cls, gateway_id: str, data: Any) -> LegEvent:
+        """Like ``from_json`` for an already parsed body."""
+        if not isinstance(data, dict):
+            raise ValueError("event body must be a JSON object")
+        missing = [key for key in EVENT_FIELDS if key not in data]
+        if missing:
+            raise ValueError(f"event lacks {', '.join(missing)}")
+        outcome = data["outcome"]
+        if not isinstance(outcome, str) or outcome not in LegOutcome.__members__:
+            raise ValueError(f"outcome must be one of {', '.join(LegOutcome)}, not {outcome!r}")
+        duration = data["duration-seconds"]
+        # bool is an int in Python, but true is no duration.
+        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
+            raise ValueError("duration-seconds must be a non-negative integer")
+        return cls(
+            gateway_id=gateway_id,
+            leg_id=_identifier(data, "leg-id"),
+            outcome=LegOutcome(outcome),
+            duration_seconds=duration,
+            started_at=_timestamp(data, "started-at"),
+            ended_at=_timestamp(data, "ended-at"),
+            event_id=_identifier(data, "event-id"),
+        )
+
+
+def _identifier(data: dict[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID_LENGTH:
+        raise ValueError(f"{key} must be a non-empty string of at most {_MAX_ID_LENGTH} chars")
+    return value
+
+
+def _timestamp(data: dict[str, Any], key: str) -> datetime:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be an ISO-8601 string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{key} {value!r} is not ISO-8601") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"{key} {value!r} has no UTC offset")
+    return moment

@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants as c
 from outdial.contract import WEBHOOK_MAX_AGE_SECONDS as MAX_AGE_SECONDS
-from outdial.handlers.webhooks import backoff_seconds
+from outdial.logic.delivery_policy import backoff_seconds
 from tests.infra.conftest import Synthesized
 
 CASES = {

@@ -1,10 +1,10 @@
 """The webhooks Lambda, fed by the SQS webhook queue: one signed delivery per terminal call.
 
-Delivery is at least once (SPEC §4). A message the receiver could not take now (timeout, 5xx,
-408/429) is reported as a batch item failure after its visibility is stretched to an exponential
-backoff, so SQS itself brings it back later. A message the receiver will never take (other 4xx),
-or one still failing 24 h after it was sent, is moved to the webhook DLQ here and reported as
-done: the queue's own redrive policy is only the safety net for messages this handler keeps
+Delivery is at least once (SPEC §4); what follows an attempt is decided in
+``logic/delivery_policy.py``. A message the receiver could not take now (timeout, 5xx, 408/429)
+is reported as a batch item failure after its visibility is stretched to an exponential backoff,
+so SQS itself brings it back later. A message the receiver will never take (other 4xx), or one
+still failing 24 h after it was sent, is moved to the webhook DLQ here and reported as done: the queue's own redrive policy is only the safety net for messages this handler keeps
 crashing on. It is a queue and a function of its own, so a slow receiver never slows dialling.
 """
 
@@ -25,13 +25,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
-from outdial.contract import WEBHOOK_MAX_AGE_SECONDS, Metric
+from outdial.contract import Metric
+from outdial.logic.delivery_policy import DeadLetter, Done, next_step
 from outdial.logic.notify import Notified, NotifyServices, notify
 from outdial.observability import count, logger, metrics, tracer
 from outdial.process import process_cached
 
-BASE_BACKOFF_SECONDS = 30
-MAX_BACKOFF_SECONDS = 2 * 3600
 # Worst case of one attempt: the webhook client's connect + read timeouts (2 + 5 s) plus a few
 # reads. With less than this left, an attempt could be cut off by the Lambda timeout, which
 # would fail the whole batch; leaving the record for its next receive is cheaper.
@@ -59,14 +58,6 @@ class WebhookServices:
 def services() -> WebhookServices:
     """The adapters, made on first use (their boto3 clients on first call)."""
     return WebhookServices()
-
-
-def backoff_seconds(receive_count: int, remaining_seconds: float) -> int:
-    """How long the message stays hidden before its next try: ``30 s * 2^(n-1)``, at most 2 h,
-    and never past the 24 h deadline (so the last try lands near it, not up to 2 h after)."""
-    exponent = min(max(receive_count, 1) - 1, 16)  # 2^16 * 30 s is far past the cap already
-    delay = min(BASE_BACKOFF_SECONDS * 2**exponent, MAX_BACKOFF_SECONDS)
-    return max(1, min(delay, int(remaining_seconds)))
 
 
 def _failure(reason: str) -> None:
@@ -114,19 +105,15 @@ def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent
     except AdapterError as exc:
         logger.warning("webhook not attempted", error=str(exc))
         outcome = Notified.RETRY
-    if outcome is Notified.DELIVERED:
-        _delivered()
+    step = next_step(outcome, receive_count, current.clock() - sent_ms / 1000)
+    if isinstance(step, Done):
+        if step.delivered:
+            _delivered()
         return
-    if outcome in (Notified.NO_WEBHOOK, Notified.NO_CALL):
+    if isinstance(step, DeadLetter):
+        _dead_letter(record, step.reason, receive_count, sent_ms)
         return
-    if outcome is Notified.REJECTED:
-        _dead_letter(record, "rejected", receive_count, sent_ms)
-        return
-    age = current.clock() - sent_ms / 1000
-    if age >= WEBHOOK_MAX_AGE_SECONDS:
-        _dead_letter(record, "expired", receive_count, sent_ms)
-        return
-    delay = backoff_seconds(receive_count, WEBHOOK_MAX_AGE_SECONDS - age)
+    delay = step.seconds
     try:
         current.queue.postpone(record.receipt_handle, delay)
     except AdapterError as exc:

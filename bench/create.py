@@ -215,12 +215,13 @@ def main() -> None:
     from outdial.adapters import aws
     from outdial.local.embedded_aws import make_dynamodb_writes_atomic, provision, use
     from outdial.logic.configure import apply_config, check_config
+    from outdial.process import reset_process_state
 
     imports = cold_imports()
     make_dynamodb_writes_atomic()
     results = []
     with mock_aws():
-        aws.reset_clients()
+        reset_process_state()
         use(provision())
         document = config_document()
         document["accounts"][0]["balance"] = 10**9

@@ -18,14 +18,6 @@ ALARM_EMAIL = "ops@example.com"
 GATEWAY_ID = "carrier-1"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With ``pytest -n``, every infra test runs on one worker: they share one synthesis."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("synth"))
-
-
 def cdk_json_context() -> dict[str, Any]:
     """The context `make synth` uses (the CLI passes cdk.json's; a bare App does not)."""
     return dict(json.loads((c.ROOT / "cdk.json").read_text())["context"])

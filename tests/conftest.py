@@ -112,6 +112,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         api.idempotency_keys,
         api.queries,
         api.rescheduler,
+        api.webhook_replay,
         api.gateway_events,
         dialer.dialer,
     ):

@@ -1,4 +1,5 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, webhook secrets and
+redrive."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from outdial import cli_webhooks
 from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
 
 
@@ -29,9 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
 
+    cli_webhooks.add_commands(commands)
+
     args = parser.parse_args(argv)
     if args.command == "config":
         return _config(args.config_command, args.file)
+    if args.command in ("webhook-secret", "webhooks"):
+        return cli_webhooks.run(args)
     return _serve(args.port, args.config)
 
 

@@ -23,6 +23,17 @@ _BATCH = 10  # SQS's batch maximum
 CALL_ENDED, LEG_ENDED = "call.ended", "leg.ended"
 
 
+def call_ended_event_id(phonon_uuid: str, status: str) -> str:
+    """The ``event-id`` of a call's ``call.ended`` event: stable, one per call (its replay
+    carries the same)."""
+    return f"{phonon_uuid}:{status}"
+
+
+def leg_ended_event_id(leg_id: str) -> str:
+    """The ``event-id`` of a leg's ``leg.ended`` event: stable, one per leg."""
+    return f"{leg_id}:{LEG_ENDED}"
+
+
 @dataclass(frozen=True)
 class WebhookMessage:
     """What a webhook queue message names: the call, the event's id and type, and for a

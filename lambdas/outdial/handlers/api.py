@@ -3,6 +3,7 @@
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -35,9 +36,10 @@ from outdial.logic.gateway_events import GatewayEvents
 from outdial.logic.queries import Queries
 from outdial.logic.reschedule import Rescheduler
 from outdial.logic.validation import require
+from outdial.logic.webhook_replay import WebhookReplay
 from outdial.models.codes import Code
 from outdial.models.config import FlowView
-from outdial.models.requests import CreateCallsBody, PullBody, RescheduleBody
+from outdial.models.requests import CreateCallsBody, PullBody, ReplayBody, RescheduleBody
 from outdial.observability import count, logger, metrics, tracer
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
@@ -71,6 +73,11 @@ def rescheduler() -> Rescheduler:
 
 
 @lru_cache(maxsize=1)
+def webhook_replay() -> WebhookReplay:
+    return WebhookReplay(queries=queries())
+
+
+@lru_cache(maxsize=1)
 def gateway_events() -> GatewayEvents:
     return GatewayEvents()
 
@@ -100,10 +107,8 @@ def create() -> Response[str]:
     return respond(reply.code, reply.body, headers=reply.headers)
 
 
-@app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
-@tracer.capture_method
-def pull() -> Response[str]:
-    body = parse_body(raw_body(app), PullBody)
+def _uuids_request(body: PullBody | ReplayBody) -> tuple[FlowView, list[Any]]:
+    """A body naming calls by phonon-uuid, checked as the Pull API is: 1, 2, then 4-7."""
     require(
         {
             "security-id": body.security_id,
@@ -113,8 +118,23 @@ def pull() -> Response[str]:
     )
     assert body.security_id and body.flow_id and body.phonon_uuids is not None
     view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
-    data = queries().pull(view.flow.flow_id, body.phonon_uuids, body.fetch_attempt == "LAST")
+    return view, body.phonon_uuids
+
+
+@app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
+@tracer.capture_method
+def pull() -> Response[str]:
+    body = parse_body(raw_body(app), PullBody)
+    view, uuids = _uuids_request(body)
+    data = queries().pull(view.flow.flow_id, uuids, body.fetch_attempt == "LAST")
     return respond(Code.SUCCESS, Code.SUCCESS.body(data=data))
+
+
+@app.post("/outbound/webhooks/replay", summary="Queue the call.ended webhooks of ended calls again")
+def replay_webhooks() -> Response[str]:
+    view, uuids = _uuids_request(parse_body(raw_body(app), ReplayBody))
+    queued = webhook_replay().replay(view.flow.flow_id, uuids)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(queued=queued), status=HTTPStatus.ACCEPTED)
 
 
 def _header_view() -> FlowView:

@@ -41,7 +41,13 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.webhook_queue import LEG_ENDED, WebhookMessage, WebhookQueue
+from outdial.adapters.webhook_queue import (
+    LEG_ENDED,
+    WebhookMessage,
+    WebhookQueue,
+    call_ended_event_id,
+    leg_ended_event_id,
+)
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.transitions import (
     REFUSED,
@@ -515,7 +521,7 @@ class Dialer:
             return
         leg_id = leg["leg-id"]
         self.webhooks.send_message(
-            WebhookMessage(call["phonon-uuid"], f"{leg_id}:{LEG_ENDED}", LEG_ENDED, leg_id)
+            WebhookMessage(call["phonon-uuid"], leg_ended_event_id(leg_id), LEG_ENDED, leg_id)
         )
         self.calls.update(leg_pk(leg_id), {"notified": True})
 
@@ -523,5 +529,7 @@ class Dialer:
         """Queue the customer's webhook for a terminal call, until that has been recorded."""
         if call.get("notified"):
             return
-        self.webhooks.send(call["phonon-uuid"], f"{call['phonon-uuid']}:{call['status']}")
+        self.webhooks.send(
+            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+        )
         self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})

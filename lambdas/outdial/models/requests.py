@@ -50,3 +50,11 @@ class RescheduleBody(_Body):
     start_time: Any = Field(
         None, alias="start-time", examples=["2026-12-01T11:30:00+05:30"], description="as in §2"
     )
+
+
+class ReplayBody(_Body):
+    """``POST /outbound/webhooks/replay``."""
+
+    security_id: StrictStr | None = Field(None, alias="security-id")
+    flow_id: StrictStr | None = Field(None, alias="flow-id")
+    phonon_uuids: list[Any] | None = Field(None, alias="phonon-uuids")

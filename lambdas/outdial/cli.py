@@ -1,4 +1,5 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, and the operator commands
+(`balance`, `secret`, `dial-queue`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from outdial import operator_commands
 from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
 
 
@@ -29,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
 
+    operator_commands.register(commands)
+
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     if args.command == "config":
         return _config(args.config_command, args.file)
     return _serve(args.port, args.config)
@@ -48,8 +54,10 @@ def _config(command: str, file: Path) -> int:
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if command == "apply":
-        written = apply_config(checked)
-        print(f"{file}: applied ({written} items)")
+        applied = apply_config(checked)
+        for warning in applied.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{file}: applied ({applied.written} items)")
     else:
         print(f"{file}: valid")
     return 0

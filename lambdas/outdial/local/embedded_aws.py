@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from outdial.adapters import aws
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES
 from outdial.adapters.tables import TTL_ATTRIBUTE, create_table_kwargs
 from outdial.settings import Settings, get_settings
 
@@ -19,7 +20,7 @@ ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
 # Receives before SQS moves a message to its DLQ: a dial message that keeps failing is poison
 # after a few; a webhook is retried with backoff for 24 h (about 20 receives) before that.
-MAX_RECEIVES = {"dial": 5, "webhook": 25}
+MAX_RECEIVES = {"dial": DIAL_MAX_RECEIVES, "webhook": 25}
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,15 @@ def test_data_the_handlers_never_import_stays_source_only(bundle: Path) -> None:
     assert list(geodata.glob("*.py")) and not list(geodata.rglob("*.pyc"))
 
 
+def test_time_zone_data_for_calling_windows_ships_with_its_bytecode(bundle: Path) -> None:
+    # Given phonenumbers' time-zone data, which calling windows read for the recipient's zone
+    tzdata = bundle / "phonenumbers" / "tzdata"
+    # Then it is in the bundle, compiled like every module the handlers import
+    assert (bundle / "phonenumbers" / "timezone.py").is_file()
+    assert (tzdata / "data0.py").is_file()
+    assert (tzdata / "__pycache__" / "data0.cpython-312.pyc").is_file()
+
+
 def test_a_pyodide_of_another_python_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -139,3 +139,36 @@ def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None
             time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
         else:
             raise AdapterError(f"batch write to {table}: items still unprocessed")
+
+
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum keys per request
+
+
+def batch_get(
+    client: Any, table: str, pks: list[str], *, consistent: bool = False, keys_only: bool = False
+) -> list[dict[str, Any]]:
+    """The items of ``pks`` that exist, read with ``BatchGetItem`` 100 keys a request (retrying
+    unprocessed keys), as plain dicts. Raises ``AdapterError``."""
+    found: list[dict[str, Any]] = []
+    unique = list(dict.fromkeys(pks))
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            "Keys": [key(pk) for pk in unique[start : start + BATCH_GET_LIMIT]],
+            "ConsistentRead": consistent,
+        }
+        if keys_only:
+            request |= {"ProjectionExpression": "#pk", "ExpressionAttributeNames": {"#pk": "pk"}}
+        pending: dict[str, Any] | None = {table: request}
+        for round_ in range(_MAX_UNPROCESSED_ROUNDS):
+            try:
+                result = client.batch_get_item(RequestItems=pending)
+            except ClientError as exc:
+                raise AdapterError(f"batch read of {table}: {exc}") from exc
+            found += [from_item(i) for i in result["Responses"].get(table, [])]
+            pending = result.get("UnprocessedKeys") or None
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
+        else:
+            raise AdapterError(f"batch read of {table}: keys still unprocessed")
+    return found

@@ -23,11 +23,13 @@ from outdial.handlers.openapi import openapi_document
 from outdial.logic.accept_calls import Outcome, Services, create_calls
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call
+from outdial.logic.dnc import DncList, require_bulk
 from outdial.logic.gateway_events import GatewayEvents
 from outdial.logic.queries import Queries
 from outdial.logic.validation import require
 from outdial.models.codes import Code, ContractError
-from outdial.models.requests import CreateCallsBody, PullBody
+from outdial.models.config import FlowView
+from outdial.models.requests import CreateCallsBody, DncBulkBody, PullBody
 from outdial.observability import count, logger, metrics, tracer
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
@@ -49,6 +51,11 @@ def queries() -> Queries:
 @lru_cache(maxsize=1)
 def gateway_events() -> GatewayEvents:
     return GatewayEvents()
+
+
+@lru_cache(maxsize=1)
+def dnc_list() -> DncList:
+    return DncList()
 
 
 def config() -> ConfigStore:
@@ -87,14 +94,17 @@ def pull() -> Response[str]:
     return respond(Code.SUCCESS, Code.SUCCESS.body(data=data))
 
 
-def _header_flow() -> str:
+def _header_view() -> FlowView:
     """The REST routes' authentication: ``x-flow-id`` and ``x-security-id``, then checks 4-7."""
     headers = app.current_event.headers
     flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
     require({"x-flow-id": flow_id, "x-security-id": security_id})
     assert flow_id and security_id
-    view = authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
-    return view.flow.flow_id
+    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+
+
+def _header_flow() -> str:
+    return _header_view().flow.flow_id
 
 
 @app.get("/outbound/calls/<phonon_uuid>", summary="One call's status and legs")
@@ -113,6 +123,35 @@ def cancel_call(phonon_uuid: str) -> Response[str]:
 def get_request(request_id: str) -> Response[str]:
     request = queries().request(_header_flow(), request_id)
     return respond(Code.SUCCESS, Code.SUCCESS.body(**request))
+
+
+@app.put("/outbound/dnc/<number>", summary="Put a number on the account's do-not-call list")
+def dnc_add(number: str) -> Response[str]:
+    entry = dnc_list().add(_header_view(), number, datetime.now(UTC))
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.delete("/outbound/dnc/<number>", summary="Take a number off the do-not-call list")
+def dnc_remove(number: str) -> Response[str]:
+    entry = dnc_list().remove(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.get("/outbound/dnc/<number>", summary="Whether a number is on the do-not-call list")
+def dnc_lookup(number: str) -> Response[str]:
+    entry = dnc_list().lookup(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.post("/outbound/dnc", summary="Add or remove up to 500 numbers on the do-not-call list")
+def dnc_bulk() -> Response[str]:
+    body = parse_body(raw_body(app), DncBulkBody)
+    require_bulk(body)
+    assert body.security_id and body.flow_id
+    now = datetime.now(UTC)
+    view = authorize(body.flow_id, body.security_id, source_ip(app), now, config())
+    changed = dnc_list().bulk(view, body, now)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(count=changed))
 
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")

@@ -18,6 +18,7 @@ from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler, schedule_name
 from outdial.logic.authorize import authorize
+from outdial.logic.policy import Policy
 from outdial.logic.validation import (
     CallRules,
     RejectedCall,
@@ -48,6 +49,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ def create_calls(
         required_keys=frozenset(view.flow.required_keys),
         phone_whitelist=frozenset(account.phone_whitelist) if body.api_version == "TEST" else None,
     )
-    results = validate_calls(body.calls, rules)
+    # Check 13, then the account's do-not-call list and caps and the flow's window (SPEC §9).
+    results = services.policy.screen(validate_calls(body.calls, rules), view)
     checksum = checksum_pk(view.flow.flow_id, hashlib.sha256(raw).hexdigest())
     now_epoch = int(now.timestamp())
     rejected = tuple(r.code for r in results if isinstance(r, RejectedCall))
@@ -292,6 +295,7 @@ def _call_item(
         "client-identifier": call.client_identifier,
         "start-time": call.start_time.isoformat(),
         "due-at": call.due_at.isoformat(),
+        "next-dial-at": None if call.immediate else call.due_at.isoformat(),
         "contact-numbers": list(call.contact_numbers),
         "keys": [{"name": name, "value": value} for name, value in call.keys],
         "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,

@@ -40,6 +40,8 @@ class Code(Enum):
     # outdial's own codes (6xx), listed in the README.
     NOT_FOUND = _Code(601, "Route Not Found", 404)
     CANCEL_TOO_LATE = _Code(602, "Call Can No Longer Be Cancelled", 409)
+    NUMBER_ON_DNC = _Code(604, "Number On Do-Not-Call List", 400)
+    FREQUENCY_CAP_EXCEEDED = _Code(605, "Frequency Cap Exceeded", 429)
 
     @property
     def code(self) -> int:

@@ -6,6 +6,11 @@ and cold import times in fresh interpreters given Lambda's environment: the api 
 with bytecode (as the Lambda asset ships it), the same from sources only (what the bytecode
 saves), and the bare libraries it is built on (the floor no handler code can go below).
 
+The ten-number scenarios give every call ten numbers of its own (5,000 distinct numbers a
+request): what the do-not-call scrub reads (one BatchGetItem per 100 numbers), and with an
+account's frequency cap what the cap check adds (as many again), against the one-number
+scenarios, whose calls share one number.
+
     .venv/bin/python bench/create.py [--requests 10]
 """
 
@@ -155,8 +160,18 @@ def drain_dial_queue() -> None:
         queue._messages.clear()
 
 
+def ten_numbers(request: int, index: int) -> list[str]:
+    """Ten Indian mobile numbers no other call of the run has."""
+    first = (request * CALLS + index) * 10
+    return [f"98{(first + j) * 37:08d}" for j in range(10)]
+
+
 def run_scenario(
-    name: str, start_time: Any, requests: int, counter: RequestCounter
+    name: str,
+    start_time: Any,
+    requests: int,
+    counter: RequestCounter,
+    numbers: Any = None,
 ) -> dict[str, Any]:
     from outdial.handlers import api
     from outdial.local.apigateway import LambdaContext
@@ -166,7 +181,10 @@ def run_scenario(
     per_request: list[Counter[str]] = []
     for n in range(requests):
         calls = [
-            call(**{"client-identifier": f"{name}-{n}-{i}", "start-time": start_time()})
+            call(
+                **{"client-identifier": f"{name}-{n}-{i}", "start-time": start_time()},
+                **({"contact-numbers": numbers(n, i)} if numbers else {}),
+            )
             for i in range(CALLS)
         ]
         event = api_event("POST", "/outbound/create", create_body(calls))
@@ -233,6 +251,13 @@ def main() -> None:
             run_scenario("immediate", lambda: datetime.now(UTC).isoformat(), args.requests, counter)
         )
         results.append(run_scenario("one-future-time", lambda: future, args.requests, counter))
+        now = lambda: datetime.now(UTC).isoformat()  # noqa: E731
+        results.append(run_scenario("ten-numbers-dnc", now, args.requests, counter, ten_numbers))
+        document["accounts"][0]["max-calls-per-number-per-day"] = 3
+        apply_config(check_config(document))
+        results.append(
+            run_scenario("ten-numbers-dnc-and-cap", now, args.requests, counter, ten_numbers)
+        )
     import resource
 
     print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +10,8 @@ from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import BATCH_GET_LIMIT, batch_get, batch_write, from_item, key
+from outdial.adapters.tables import batch_get_parallel, batch_write, from_item, key
 from outdial.settings import get_settings
-
-# Parallel BatchGetItem requests when screening a whole request (500 calls x 10 numbers is 50
-# requests: in parallel they take about as long as a few).
-READ_THREADS = 8
 
 
 def dnc_pk(account_id: str, number: str) -> str:
@@ -79,20 +74,8 @@ class DncStore:
     def listed(self, account_id: str, numbers: Iterable[str]) -> set[str]:
         """Which of ``numbers`` are on the list: ``BatchGetItem`` of keys only, 100 a request,
         the requests in parallel."""
-        pks = [dnc_pk(account_id, n) for n in dict.fromkeys(numbers)]
-        if not pks:
-            return set()
-        chunks = [pks[i : i + BATCH_GET_LIMIT] for i in range(0, len(pks), BATCH_GET_LIMIT)]
-        client = self.client  # made once, shared by the threads (boto3 clients are thread-safe)
-
-        def read(chunk: list[str]) -> list[dict[str, Any]]:
-            return batch_get(client, self.table, chunk, keys_only=True)
-
-        if len(chunks) == 1:
-            found = read(chunks[0])
-        else:
-            with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(chunks))) as pool:
-                found = [item for items in pool.map(read, chunks) for item in items]
+        pks = [dnc_pk(account_id, n) for n in numbers]
+        found = batch_get_parallel(self.client, self.table, pks, keys_only=True)
         prefix = len(dnc_pk(account_id, ""))
         return {item["pk"][prefix:] for item in found}
 

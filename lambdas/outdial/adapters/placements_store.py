@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import TTL_ATTRIBUTE, batch_get, from_item, key, to_item
+from outdial.adapters.tables import TTL_ATTRIBUTE, batch_get_parallel, from_item, key, to_item
 from outdial.settings import get_settings
 
 
@@ -55,9 +55,11 @@ class PlacementsStore:
         return _placements(values), int(values["version"])
 
     def read_many(self, account_id: str, numbers: Iterable[str]) -> dict[str, Placements]:
-        """Placements of each number that has any (``BatchGetItem``, 100 keys a request)."""
+        """Placements of each number that has any (``BatchGetItem``, 100 keys a request, the
+        requests in parallel)."""
         pks = {placements_pk(account_id, n): n for n in numbers}
-        return {pks[i["pk"]]: _placements(i) for i in batch_get(self.client, self.table, list(pks))}
+        found = batch_get_parallel(self.client, self.table, list(pks))
+        return {pks[item["pk"]]: _placements(item) for item in found}
 
     def write(
         self,

@@ -222,3 +222,17 @@ def test_webhooks_redrive_brings_dead_lettered_events_back(setup: Setup) -> None
     assert moved == 1
     second = webhook_for(setup, phonon_uuid, 2)[1]
     assert json.loads(second.body)["phonon-uuid"] == phonon_uuid
+
+
+def test_the_openapi_document_names_the_controls(setup: Setup) -> None:
+    status, document, _ = http("GET", f"{setup.served.url}/openapi.json")
+    assert status == 200
+    paths = document["paths"]
+    assert "patch" in paths["/outbound/calls/{phonon_uuid}"]
+    assert "post" in paths["/outbound/webhooks/replay"]
+    create_headers = {p["name"] for p in paths["/outbound/create"]["post"]["parameters"]}
+    assert {"Idempotency-Key", "Outdial-Dry-Run"} <= create_headers
+    codes = set(
+        document["components"]["schemas"]["ApiResponse"]["properties"]["api-response-code"]["enum"]
+    )
+    assert {603, 606, 607} <= codes

@@ -12,6 +12,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.models.config import ACCOUNT_SECRET_PREFIX as ACCOUNT_SECRET_PREFIX
@@ -64,9 +65,7 @@ PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
-# A dial message that failed this many receives is a poison message (the leg claim makes retries
-# safe, so a few are fine).
-DIAL_MAX_RECEIVES = 3
+# DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
 # The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
 # up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
 # safety net for a message that keeps crashing the handler, so it must sit above those receives.

@@ -15,6 +15,10 @@ from outdial.settings import get_settings
 
 SEND_BATCH_LIMIT = 10  # SQS SendMessageBatch maximum entries
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
+# Receives before SQS moves a dial message to its dead-letter queue (the stack and `outdial
+# serve` alike). Every step of dialling is conditional, so a retry repeats nothing; five rides
+# out a burst of throttling or conflicts before `outdial dial-queue redrive` is needed.
+DIAL_MAX_RECEIVES = 5
 
 
 def dial_message(call_ids: Sequence[str], dispatch: Mapping[str, str] | None = None) -> str:

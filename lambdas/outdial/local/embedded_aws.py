@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from outdial.adapters import aws
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES
 from outdial.adapters.tables import TTL_ATTRIBUTE, create_table_kwargs
 from outdial.settings import Settings, get_settings
 
@@ -21,7 +22,7 @@ PREFIX = "outdial"  # of every resource `outdial serve` makes
 WEBHOOK_QUEUE_NAME = f"{PREFIX}-webhook"  # and its DLQ, f"{WEBHOOK_QUEUE_NAME}-dlq"
 # Receives before SQS moves a message to its DLQ: a dial message that keeps failing is poison
 # after a few; a webhook is retried with backoff for 24 h (about 20 receives) before that.
-MAX_RECEIVES = {"dial": 5, "webhook": 25}
+MAX_RECEIVES = {"dial": DIAL_MAX_RECEIVES, "webhook": 25}
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,7 @@ def test_webhooks_redrive_brings_dead_lettered_events_back(setup: Setup) -> None
         while not moved and time.monotonic() < deadline:
             result = outdial(setup.served, "webhooks", "redrive")
             assert result.returncode == 0, result.stderr
-            moved = int(result.stdout.split()[1])
+            moved = json.loads(result.stdout)["moved"]
         # Then the refused event is delivered again, and taken
         assert moved == 1
         again = webhook_for(setup, phonon_uuid, 3, None)[2]

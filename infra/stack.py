@@ -155,10 +155,6 @@ class OutdialStack(Stack):
                 queues.webhooks.queue_url,
                 "OUTDIAL_WEBHOOK_QUEUE_URL for `outdial webhooks redrive`",
             ),
-            WebhookDlqUrl=(
-                queues.webhooks_dlq.queue_url,
-                "OUTDIAL_WEBHOOK_DLQ_URL for `outdial webhooks redrive`",
-            ),
             ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(

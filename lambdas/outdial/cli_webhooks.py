@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -75,32 +76,33 @@ def rotate(account_id: str, keep_previous: timedelta) -> int:
 
 
 def redrive() -> int:
-    from outdial.adapters.webhook_queue import WebhookQueue
-    from outdial.settings import get_settings
+    from outdial.adapters.dead_letters import DeadLetters
+    from outdial.adapters.errors import AdapterError
 
-    settings = get_settings()
-    queue_url, dlq_url = settings.webhook_queue_url, settings.webhook_dlq_url
-    if not queue_url or not dlq_url:
-        queue_url, dlq_url = _local_queues()
-    moved = WebhookQueue(queue_url=queue_url, dlq_url=dlq_url).redrive()
-    print(f"moved {moved} webhook events back to delivery")
+    try:
+        moved = DeadLetters(webhook_queue_url()).redrive()
+    except AdapterError as error:
+        print(
+            f"error: {error}\nhint: set OUTDIAL_WEBHOOK_QUEUE_URL to the stack's output "
+            "WebhookQueueUrl",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps({"moved": moved}))
     return 0
 
 
-def _local_queues() -> tuple[str, str]:
-    """Without OUTDIAL_WEBHOOK_QUEUE_URL and OUTDIAL_WEBHOOK_DLQ_URL (the stack's outputs),
-    the queues `outdial serve` makes, at the endpoint boto3 points at."""
+def webhook_queue_url() -> str:
+    """The webhook queue: ``OUTDIAL_WEBHOOK_QUEUE_URL``, else the one `outdial serve` makes."""
     from outdial.adapters import aws
-    from outdial.local.embedded_aws import WEBHOOK_QUEUE_NAME  # no moto: names only
+    from outdial.adapters.errors import AdapterError
+    from outdial.local.embedded_aws import WEBHOOK_QUEUE_NAME  # names only: no moto
+    from outdial.settings import get_settings
 
-    sqs = aws.client("sqs")
+    configured = get_settings().webhook_queue_url
+    if configured:
+        return configured
     try:
-        return (
-            sqs.get_queue_url(QueueName=WEBHOOK_QUEUE_NAME)["QueueUrl"],
-            sqs.get_queue_url(QueueName=f"{WEBHOOK_QUEUE_NAME}-dlq")["QueueUrl"],
-        )
+        return str(aws.client("sqs").get_queue_url(QueueName=WEBHOOK_QUEUE_NAME)["QueueUrl"])
     except Exception as exc:
-        raise SystemExit(
-            "error: set OUTDIAL_WEBHOOK_QUEUE_URL and OUTDIAL_WEBHOOK_DLQ_URL (the stack outputs "
-            f"WebhookQueueUrl and WebhookDlqUrl): {exc}"
-        ) from None
+        raise AdapterError(f"no webhook queue named {WEBHOOK_QUEUE_NAME}: {exc}") from exc

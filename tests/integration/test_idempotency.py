@@ -321,3 +321,24 @@ class TestKilledHoldingTheKey:
         assert (status, answer["api-response-code"]) == (200, 200)
         assert "Idempotent-Replayed" not in headers
         assert balance() == FULL_BALANCE - 1
+
+    def test_a_request_killed_before_it_claimed_anything_frees_its_key_with_the_lease(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a request killed holding its key, before it claimed the body's checksum
+        from outdial.adapters.calls_store import CallsStore
+
+        monkeypatch.setattr(CallsStore, "claim_checksum", dies)
+        body = create_body()
+        event = api_event("POST", "/outbound/create", body, headers={"Idempotency-Key": "early"})
+        with pytest.raises(Killed):
+            invoke(event)
+        monkeypatch.undo()
+        # When a retry comes within the lease, Then the key is in use
+        assert post(body, "early")[1]["api-response-code"] == 607
+        # When the lease has run out, Then the retry is processed, no sweeper needed
+        expire_leases()
+        status, answer, headers = post(body, "early")
+        assert (status, answer["api-response-code"]) == (200, 200)
+        assert "Idempotent-Replayed" not in headers
+        assert len(rows("CALL#")) == 1

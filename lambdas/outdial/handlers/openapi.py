@@ -31,6 +31,50 @@ REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/outbound/dnc", "post"): DncBulkBody,
 }
 
+_AUTH_HEADERS = [
+    {"name": "x-flow-id", "in": "header", "required": True, "schema": {"type": "string"}},
+    {"name": "x-security-id", "in": "header", "required": True, "schema": {"type": "string"}},
+]
+
+# Headers the resolver cannot see (our code reads them), and what each operation adds to the
+# contract's codes.
+HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("/outbound/create", "post"): [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "1-255 printable ASCII characters, per flow. The first answer that is "
+            "not a 5xx is kept 24 h and replayed (response header Idempotent-Replayed: true) to "
+            "the same body; another body gets 603, a request while the first is still being "
+            "processed 607.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+        {
+            "name": "Outdial-Dry-Run",
+            "in": "header",
+            "required": False,
+            "description": "true: run every check and answer as the real request would, with "
+            "null request-id and phonon-uuids; nothing is written, reserved or scheduled "
+            "(response header Outdial-Dry-Run: true). Anything but true/false is 400.",
+            "schema": {"type": "string", "enum": ["true", "false"]},
+        },
+    ],
+    ("/outbound/calls/{phonon_uuid}", "patch"): _AUTH_HEADERS,
+    ("/outbound/calls/{phonon_uuid}", "get"): _AUTH_HEADERS,
+    ("/outbound/calls/{phonon_uuid}", "delete"): _AUTH_HEADERS,
+    ("/outbound/requests/{request_id}", "get"): _AUTH_HEADERS,
+}
+
+DESCRIPTIONS: dict[tuple[str, str], str] = {
+    ("/outbound/calls/{phonon_uuid}", "patch"): "Moves a SCHEDULED or QUEUED call to the body's "
+    "start-time (rules of a call's start-time on create): 200 with the call. A call dialling or "
+    "ended: 606 (HTTP 409) with the call; a bad start-time: 400; missing: 210.",
+    ("/outbound/webhooks/replay", "post"): "Queues the call.ended webhook of each ended call "
+    "again, with its original event-id: HTTP 202, api-response-code 200, queued: n. None ended: "
+    "213. Body checked like the Pull API (at most 500 phonon-uuids, else 303).",
+}
+
 _RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["api-response-code", "api-response-message"],
@@ -82,6 +126,11 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
     components["ConfigFile"] = config
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
+            parameters = [*operation.get("parameters", []), *HEADERS.get((path, method), [])]
+            if parameters:
+                operation["parameters"] = parameters
+            if (path, method) in DESCRIPTIONS:
+                operation["description"] = DESCRIPTIONS[(path, method)]
             model = REQUEST_BODIES.get((path, method))
             if model is not None:
                 components[model.__name__] = model.model_json_schema(by_alias=True)

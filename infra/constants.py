@@ -12,7 +12,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters import tables
 from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
+from outdial.adapters.gateways.base import LegOutcome
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
@@ -61,6 +63,11 @@ CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the 
 PENDING_INDEX = "pending-dispatch"
 PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
+# The calls table's sparse index of calls DIALING, by when their current leg's outcome is due
+# (outdial.adapters.tables): the sweeper's reconciler queries it for overdue calls, shard by shard.
+DEADLINE_INDEX = tables.DEADLINE_INDEX
+DEADLINE_PARTITION_KEY = tables.DEADLINE_PARTITION_KEY  # STRING
+DEADLINE_SORT_KEY = tables.DEADLINE_SORT_KEY  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
 # DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
@@ -141,7 +148,7 @@ ROUTES = (
 # --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
-LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
 # DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
 DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
 SCHEDULE_LAG_LIMIT_SECONDS = 60

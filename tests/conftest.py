@@ -105,9 +105,9 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    from outdial.handlers import api, dialer
+    from outdial.handlers import api, dialer, sweeper
 
-    for cached in (api.services, api.queries, api.gateway_events, dialer.dialer):
+    for cached in (api.services, api.queries, api.gateway_events, dialer.dialer, sweeper.dialer):
         cached.cache_clear()
     return made
 

@@ -12,6 +12,9 @@ from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import (
+    DEADLINE_INDEX,
+    DEADLINE_PARTITION_KEY,
+    DEADLINE_SORT_KEY,
     PARTITION_KEY,
     PENDING_INDEX,
     PENDING_PARTITION_KEY,
@@ -172,23 +175,40 @@ class CallsStore:
     def pending_dispatches(self, claimed_before: int, limit: int) -> list[str]:
         """Checksums still pending dispatch that were claimed before ``claimed_before`` (epoch
         seconds), oldest first, at most ``limit``."""
+        return self._keys_before(
+            PENDING_INDEX,
+            (PENDING_PARTITION_KEY, PENDING_VALUE),
+            PENDING_SORT_KEY,
+            claimed_before,
+            limit,
+        )
+
+    def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]:
+        """Keys of DIALING calls in deadline shard ``shard`` whose current leg's outcome was due
+        before ``before`` (epoch seconds), most overdue first, at most ``limit``."""
+        return self._keys_before(
+            DEADLINE_INDEX, (DEADLINE_PARTITION_KEY, shard), DEADLINE_SORT_KEY, before, limit
+        )
+
+    def _keys_before(
+        self, index: str, partition: tuple[str, str], sort_key: str, before: int, limit: int
+    ) -> list[str]:
+        """Keys in one partition of a sparse keys-only index whose number ``sort_key`` is below
+        ``before``, lowest first, at most ``limit``."""
         try:
             result = self.client.query(
                 TableName=self.calls_table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="#pending = :pending AND #claimed < :before",
-                ExpressionAttributeNames={
-                    "#pending": PENDING_PARTITION_KEY,
-                    "#claimed": PENDING_SORT_KEY,
-                },
+                IndexName=index,
+                KeyConditionExpression="#p = :p AND #s < :before",
+                ExpressionAttributeNames={"#p": partition[0], "#s": sort_key},
                 ExpressionAttributeValues={
-                    ":pending": {"S": PENDING_VALUE},
-                    ":before": {"N": str(claimed_before)},
+                    ":p": {"S": partition[1]},
+                    ":before": {"N": str(before)},
                 },
                 Limit=limit,
             )
         except ClientError as exc:
-            raise AdapterError(f"listing pending dispatches: {exc}") from exc
+            raise AdapterError(f"querying {index}: {exc}") from exc
         return [item[PARTITION_KEY]["S"] for item in result.get("Items", [])]
 
     def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
@@ -315,8 +335,10 @@ class CallsStore:
         condition: str | None = None,
         condition_values: dict[str, Any] | None = None,
         table: str | None = None,
+        remove: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
-        """``SET`` each of ``values`` (a dotted name sets inside a map) if ``condition`` holds.
+        """``SET`` each of ``values`` (a dotted name sets inside a map) and ``REMOVE`` each of
+        ``remove`` if ``condition`` holds.
 
         Returns the item after the update, or None when the condition failed.
         """
@@ -334,7 +356,7 @@ class CallsStore:
         request: dict[str, Any] = {
             "TableName": table or self.calls_table,
             "Key": key(pk),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": "SET " + ", ".join(sets) + _remove_clause(remove, names),
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
@@ -377,6 +399,7 @@ class CallsStore:
         condition_values: dict[str, Any],
         account_id: str,
         refund: Decimal,
+        remove: tuple[str, ...] = (),
     ) -> bool:
         """Move a call to its end and give its reservation back, both or neither.
 
@@ -397,7 +420,7 @@ class CallsStore:
                         "Update": {
                             "TableName": self.calls_table,
                             "Key": key(pk),
-                            "UpdateExpression": f"SET {sets}",
+                            "UpdateExpression": f"SET {sets}" + _remove_clause(remove, names),
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
@@ -412,6 +435,15 @@ class CallsStore:
                 return False
             raise AdapterError(f"finishing {pk}: {exc}") from exc
         return True
+
+
+def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
+    """`` REMOVE #r0, ...`` for ``attributes`` (their aliases added to ``names``), or ""."""
+    if not attributes:
+        return ""
+    for index, attribute in enumerate(attributes):
+        names[f"#r{index}"] = attribute
+    return " REMOVE " + ", ".join(f"#r{index}" for index in range(len(attributes)))
 
 
 def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:

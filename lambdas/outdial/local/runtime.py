@@ -29,6 +29,8 @@ WEBHOOK_BATCH_SIZE = 10
 WEBHOOK_VISIBILITY_SECONDS = 60
 WEBHOOK_CONCURRENCY = 2
 SWEEP_INTERVAL_SECONDS = 60  # the stack's rule: rate(1 minute)
+# Tests and demos of deadlines shorten the sweeper's period with this variable (seconds).
+SWEEP_INTERVAL_ENV = "OUTDIAL_SWEEP_INTERVAL_SECONDS"
 
 
 class Worker(Protocol):
@@ -75,6 +77,20 @@ class LocalRuntime:
             self.aws.stop()
 
 
+def sweep_interval() -> float:
+    """The sweeper timer's period: ``OUTDIAL_SWEEP_INTERVAL_SECONDS``, else one minute."""
+    value = os.environ.get(SWEEP_INTERVAL_ENV, "")
+    try:
+        seconds = float(value) if value else SWEEP_INTERVAL_SECONDS
+    except ValueError:
+        raise ValueError(
+            f"{SWEEP_INTERVAL_ENV} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"{SWEEP_INTERVAL_ENV} must lie between 0.1 and 3600 seconds")
+    return seconds
+
+
 def default_workers(resources: Resources) -> list[Worker]:
     """The schedule pump, the two queue pollers and the sweeper's timer, on ``resources``.
 
@@ -101,5 +117,5 @@ def default_workers(resources: Resources) -> list[Worker]:
             concurrency=WEBHOOK_CONCURRENCY,
             name="webhooks",
         ),
-        Timer(sweeper.handler, interval=SWEEP_INTERVAL_SECONDS, name="sweeper"),
+        Timer(sweeper.handler, interval=sweep_interval(), name="sweeper"),
     ]

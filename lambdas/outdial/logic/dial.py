@@ -41,6 +41,7 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.tables import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.transitions import (
@@ -67,6 +68,19 @@ LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
+# A PLACED leg whose placing request got no definite answer (a timeout, a 5xx): it may ring.
+UNKNOWN_PLACEMENT = "unknown"
+DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
+# How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
+# before the reconciler dials it itself: the dialer doing so died.
+TAKE_DEADLINE_SECONDS = 300
+DEADLINE_KEYS = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
+
+
+def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
+    """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
+    shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
+    return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -161,7 +175,12 @@ class Dialer:
             self.queue.send([DialMessage((call["phonon-uuid"],), delay_seconds=delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
-        moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
+        take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+        moved = self._move(
+            call,
+            CallStatus.DIALING,
+            {"dialing-at": _iso(now)} | deadline_keys(call["phonon-uuid"], take_by),
+        )
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -188,7 +207,8 @@ class Dialer:
         leg_id = leg_id_of(phonon_uuid, attempt, index)
         logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
-            return  # this leg ended already; its outcome moved the call on
+            self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
+            return
         view = self._flow_view(call["flow-id"])
         number = call["contact-numbers"][index]
         now = self.clock()
@@ -203,12 +223,15 @@ class Dialer:
             "number": number,
             "did": did,
             "state": CLAIMED,
+            "gateway-id": view.gateway.gateway_id if view and view.gateway else None,
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
         if not self.calls.put_new(leg_item) and not self._take_over_stale_claim(leg_id, now):
             logger.info("leg already claimed; not dialling it again")
+            self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
+        due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
         record = {
             "attempt": attempt,
             "number-index": index,
@@ -219,7 +242,10 @@ class Dialer:
             "ended-at": None,
             "duration-seconds": None,
         }
-        self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record, "current-leg": leg_id})
+        self.calls.update(
+            call_pk(phonon_uuid),
+            {f"legs.{leg_id}": record, "current-leg": leg_id} | deadline_keys(phonon_uuid, due),
+        )
         if view is None or did is None or not view.gateway_usable:
             logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
             self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
@@ -236,21 +262,36 @@ class Dialer:
             ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
             callback_url=self._callback_url(view.gateway.gateway_id),
         )
+        placement = None
         try:
-            self._gateway(view.gateway).place(leg)
-        except (GatewayRefused, GatewayUnavailable) as error:
-            logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
+            self.gateway(view.gateway).place(leg)
+        except GatewayRefused as error:
+            logger.warning("gateway refused the leg", error=str(error), to=mask(number))
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
             return
+        except GatewayUnavailable as error:
+            # Not a refusal: the gateway may have taken it (SPEC §11). The leg waits for its
+            # outcome or its deadline; the next number is not dialled meanwhile.
+            logger.warning("leg placement unknown", error=str(error), to=mask(number))
+            count("LegsPlacementUnknown", 1)
+            placement = UNKNOWN_PLACEMENT
         self.calls.update(
             leg_pk(leg_id),
-            {"state": PLACED},
+            {"state": PLACED, "placement": placement, "deadline-at": int(due.timestamp())},
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
-        logger.info("leg placed", to=mask(number), did=did)
+        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
+
+    def _advance_ended(self, leg_id: str) -> None:
+        """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
+        finishing what a crash interrupted; every step is conditional)."""
+        leg = self.calls.get(leg_pk(leg_id))
+        if leg is not None and leg.get("state") == ENDED:
+            logger.info("leg ended before; moving the call on")
+            self.advance(leg)
 
     def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
         """A claim whose dialer died before the gateway took the leg: take it over (the gateway
@@ -266,7 +307,7 @@ class Dialer:
             logger.warning("taking over a stale leg claim; same idempotency key")
         return taken is not None
 
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)
@@ -286,7 +327,8 @@ class Dialer:
     # --- outcomes ---------------------------------------------------------------------------
 
     def apply_event(self, event: LegEvent) -> None:
-        """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
+        """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
+        the gateway that placed the leg may end it."""
         logger.thread_safe_append_keys(leg_id=event.leg_id)
         self._end_leg(
             event.leg_id,
@@ -296,6 +338,18 @@ class Dialer:
             event.duration_seconds,
             placed=True,
             event_id=event.event_id,
+            gateway_id=event.gateway_id,
+        )
+
+    def end_unknown(self, leg_id: str) -> None:
+        """End an overdue leg whose gateway could not say how it went: UNKNOWN, and its call
+        FAILED 206, refunded and reported (SPEC §11)."""
+        now = self.clock()
+        leg = self.calls.get(leg_pk(leg_id)) or {}
+        started = leg.get("claimed-epoch")
+        began = datetime.fromtimestamp(int(started), UTC) if started is not None else now
+        self._end_leg(
+            leg_id, LegOutcome.UNKNOWN, min(began, now), now, 0, placed=True, reason=DEADLINE
         )
 
     def _end_leg(
@@ -309,10 +363,14 @@ class Dialer:
         placed: bool,
         event_id: str | None = None,
         reason: str | None = None,
+        gateway_id: str | None = None,
     ) -> None:
         leg = self.calls.get(leg_pk(leg_id))
         if leg is None:
             logger.warning("outcome for an unknown leg dropped", outcome=outcome.value)
+            return
+        if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
+            logger.warning("outcome from a gateway that did not place the leg dropped")
             return
         ended_leg = self.calls.update(
             leg_pk(leg_id),
@@ -328,6 +386,7 @@ class Dialer:
             },
             condition="#state IN (:claimed, :placed)",
             condition_values={":claimed": CLAIMED, ":placed": PLACED},
+            remove=("deadline-at",),
         )
         if ended_leg is None:
             # Ended before: a repeated event. Carry on only to finish what a crash may have
@@ -336,9 +395,10 @@ class Dialer:
             logger.info("repeated outcome for an ended leg")
         else:
             count("LegsDialled", 1, outcome=outcome.value)
-        self._advance(ended_leg)
+        self.advance(ended_leg)
 
-    def _advance(self, leg: dict[str, Any]) -> None:
+    def advance(self, leg: dict[str, Any]) -> None:
+        """Move the call on from its ended leg ``leg`` (the leg item), if it is still current."""
         phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
         record = {
             "attempt": int(leg["attempt"]),
@@ -382,9 +442,10 @@ class Dialer:
         current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
         condition = "#status = :dialing AND #leg = :leg"
         if isinstance(decision, DialNext):
+            take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
             moved = self.calls.update(
                 call_pk(phonon_uuid),
-                {"number-index": decision.number_index},
+                {"number-index": decision.number_index} | deadline_keys(phonon_uuid, take_by),
                 condition=condition,
                 condition_values=current,
             )
@@ -422,6 +483,7 @@ class Dialer:
             },
             condition=condition,
             condition_values=current,
+            remove=DEADLINE_KEYS,
         )
         logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(decision.at))
 
@@ -447,7 +509,11 @@ class Dialer:
             values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
             # The reservation becomes the charge: nothing to move.
             finished = self.calls.update(
-                call_pk(phonon_uuid), values, condition=condition, condition_values=current
+                call_pk(phonon_uuid),
+                values,
+                condition=condition,
+                condition_values=current,
+                remove=DEADLINE_KEYS,
             )
             done = finished is not None
         else:
@@ -458,6 +524,7 @@ class Dialer:
                 condition_values=current,
                 account_id=call["account-id"],
                 refund=Decimal(str(call.get("cost", 0))),
+                remove=DEADLINE_KEYS,
             )
         if not done:
             return

@@ -110,13 +110,16 @@ Decision = DialNext | RetryLater | Finish
 def decide(after: LegResult) -> Decision:
     """What follows the leg that just ended.
 
-    ANSWERED completes the call. Anything else (a refusal included) moves on to the next number;
+    ANSWERED completes the call; UNKNOWN (the gateway never told) fails it. Anything else (a refusal included) moves on to the next number;
     after the last number, the next attempt is scheduled ``retry_after_seconds`` later while
     ``max_attempts`` allows. With nothing left, the call is NOT_CONNECTED if any leg was ever
     placed, else FAILED: it could not be dialled at all.
     """
     if after.outcome == LegOutcome.ANSWERED:
         return Finish(CallStatus.COMPLETED, connected_number_index=after.number_index)
+    if after.outcome == LegOutcome.UNKNOWN:
+        # The person may be on the line: no further number, no retry (SPEC §11).
+        return Finish(CallStatus.FAILED)
     if after.number_index + 1 < after.numbers:
         return DialNext(attempt=after.attempt, number_index=after.number_index + 1)
     # ``<``, not ``!=``: a flow's max-attempts may have been lowered below a running attempt.

@@ -11,6 +11,7 @@ import pytest
 
 from outdial.adapters import aws
 from outdial.adapters.aws import CONTENTION_MAX_ATTEMPTS
+from outdial.adapters.balances import Balances
 from outdial.adapters.calls_store import CallsStore, call_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.errors import AdapterError
@@ -81,7 +82,7 @@ def test_a_conflicting_refund_is_retried_and_lands_once() -> None:
 )
 def test_contended_single_writes_are_retried(code: str) -> None:
     with Faults(aws.client("dynamodb"), first(5, "UpdateItem", lambda: aws_error(code))) as f:
-        assert CallsStore().reserve("acme", Decimal(3))
+        assert Balances().add("acme", Decimal(-3)) == 997
     assert len(f.injected) == 5
     assert ConfigStore().get_balance("acme") == 997
 
@@ -107,8 +108,8 @@ def test_contention_that_never_ends_is_an_error_after_the_last_attempt() -> None
 
 
 def test_create_answers_despite_conflicts_on_the_balance() -> None:
-    # Given the account's balance contended by other requests (conflicts on its writes)
-    plan = first(4, "UpdateItem", lambda: aws_error("TransactionConflictException"))
+    # Given the account's balance contended by other requests (its reservation conflicts)
+    plan = first(4, "TransactWriteItems", conflict_cancellation)
     with Faults(aws.client("dynamodb"), plan):
         status, body = invoke(api_event("POST", "/outbound/create", create_body()))
     # Then the request is accepted (not a 500) and reserved once

@@ -235,11 +235,13 @@ class TestCheck13PerCall:
 
 
 class TestCheck14Balance:
-    def test_refused_whole_and_nothing_reserved(self, apply: Any, config_doc: Any) -> None:
+    def test_refused_whole_and_nothing_reserved(self) -> None:
+        from decimal import Decimal
+
+        from outdial.adapters.balances import Balances
         from outdial.adapters.config_store import ConfigStore
 
-        config_doc["accounts"][0]["balance"] = 2
-        apply(config_doc)
+        Balances().add("acme", Decimal(-998))  # 2 left
         calls = [call(**{"client-identifier": f"c{i}"}) for i in range(3)]
         assert_code(post(create_body(calls)), Code.INSUFFICIENT_BALANCE)
         assert ConfigStore().get_balance("acme") == 2

@@ -31,6 +31,10 @@ from outdial.models.calls import CallStatus
 from outdial.settings import get_settings
 
 
+class BalanceTooLow(AdapterError):
+    """The account's balance cannot cover the reservation; nothing was written."""
+
+
 def call_pk(phonon_uuid: str) -> str:
     return f"CALL#{phonon_uuid}"
 
@@ -68,22 +72,6 @@ class CallsStore:
     def config_table(self) -> str:
         return self._config_table or get_settings().config_table
 
-    def reserve(self, account_id: str, amount: Decimal) -> bool:
-        """Take ``amount`` from the account's balance if it covers it (one conditional update)."""
-        try:
-            self.client.update_item(
-                TableName=self.config_table,
-                Key=key(account_pk(account_id)),
-                UpdateExpression="SET balance = balance - :amount",
-                ConditionExpression="balance >= :amount",
-                ExpressionAttributeValues={":amount": {"N": str(amount)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise AdapterError(f"reserving balance: {exc}") from exc
-        return True
-
     def refund(self, account_id: str, amount: Decimal) -> None:
         """Give a reservation back."""
         try:
@@ -91,7 +79,7 @@ class CallsStore:
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
-    def claim_checksum(
+    def reserve_and_claim(
         self,
         checksum: str,
         response: dict[str, Any],
@@ -101,19 +89,23 @@ class CallsStore:
         account_id: str,
         amount: Decimal,
     ) -> dict[str, Any] | None:
-        """Record that this checksum's request is accepted, unless it already was.
+        """Reserve ``amount`` from the account's balance and record that this checksum's request
+        is accepted, both or neither (one transaction).
 
-        One conditional put, so of two identical requests racing exactly one claims it. Returns
-        None when claimed, else the first acceptance's response. An expired checksum that TTL
-        has not deleted yet counts as absent.
+        Returns None when both are done; the first acceptance's response when the checksum was
+        claimed already (nothing reserved: of two identical requests racing, exactly one is
+        accepted). Raises ``BalanceTooLow`` when the balance cannot cover ``amount``. An expired
+        checksum that TTL has not deleted yet counts as absent.
 
         The claim is marked pending dispatch (it enters the pending-dispatch index) until
         ``mark_dispatched``; it carries what the sweeper needs to finish or undo the request.
+        The request id is the transaction's idempotency token: a retry after a lost answer is
+        not applied twice.
         """
-        try:
-            self.client.put_item(
-                TableName=self.calls_table,
-                Item=to_item(
+        claim = {
+            "Put": {
+                "TableName": self.calls_table,
+                "Item": to_item(
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
@@ -125,18 +117,36 @@ class CallsStore:
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":now": {"N": str(now_epoch)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        reserve = {
+            "Update": {
+                "TableName": self.config_table,
+                "Key": key(account_pk(account_id)),
+                "UpdateExpression": "SET balance = balance - :amount",
+                "ConditionExpression": "balance >= :amount",
+                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+            }
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[claim, reserve], ClientRequestToken=response["request-id"][:36]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"claiming checksum: {exc}") from exc
-            old = exc.response.get("Item")
-            if old:
-                return json.loads(from_item(old)["response"])
-            return self.get_checksum(checksum, now_epoch) or {}
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") for r in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                old = reasons[0].get("Item")
+                if old:
+                    return json.loads(from_item(old)["response"])
+                return self.get_checksum(checksum, now_epoch) or {}
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise BalanceTooLow(f"{account_id} cannot cover {amount}") from None
+            raise AdapterError(f"reserving and claiming {checksum}: {exc}") from exc
         return None
 
     def mark_dispatched(self, checksum: str, request_id: str) -> None:

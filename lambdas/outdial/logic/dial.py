@@ -527,6 +527,11 @@ class Dialer:
                 remove=DEADLINE_KEYS,
             )
         if not done:
+            # Someone ended it first; or our own write landed and only its answer was lost (a
+            # retry then finds the condition gone). Either way the ended call is reported.
+            ended = self.calls.get_call(phonon_uuid)
+            if ended is not None and CallStatus(ended["status"]).terminal:
+                self._notify_once(ended)
             return
         name = {
             CallStatus.COMPLETED: "CallsCompleted",

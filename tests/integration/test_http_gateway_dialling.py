@@ -34,6 +34,7 @@ from tests.conftest import (
 from tests.fakes import HttpPeer, Reply
 
 EVENT_SECRET = "gw-event-secret-123"
+DIALER_TIMEOUT = 150.0  # the stack's: one leg against a gateway that keeps failing fits
 HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
 
 
@@ -74,7 +75,9 @@ def accept(*numbers: str) -> str:
 
 
 def dial(phonon_uuid: str) -> None:
-    response = dialer_handler.handler(sqs_event([dial_message([phonon_uuid])]), LambdaContext())
+    response = dialer_handler.handler(
+        sqs_event([dial_message([phonon_uuid])]), LambdaContext(timeout_seconds=DIALER_TIMEOUT)
+    )
     assert response["batchItemFailures"] == []
 
 
@@ -99,9 +102,9 @@ def pump_dial_queue() -> None:
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             assert (
-                dialer_handler.handler(sqs_event([message["Body"]]), LambdaContext())[
-                    "batchItemFailures"
-                ]
+                dialer_handler.handler(
+                    sqs_event([message["Body"]]), LambdaContext(timeout_seconds=DIALER_TIMEOUT)
+                )["batchItemFailures"]
                 == []
             )
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

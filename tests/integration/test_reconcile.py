@@ -172,3 +172,34 @@ def _event_bodies(harness: Harness) -> list[str]:
 
     pending, harness.events[:] = list(harness.events), []
     return [event_message(event.gateway_id, event.to_dict()) for event in pending]
+
+
+class TestTimeBudget:
+    def test_calls_that_would_not_fit_go_back_on_the_queue(self, harness: Harness) -> None:
+        from outdial.handlers import dialer as dialer_handler
+        from outdial.local.apigateway import LambdaContext
+        from tests.conftest import sqs_event
+
+        # Given two due calls (their acceptance's own message set aside)
+        first, second = accept("9812345672"), accept("9812345673")
+        purge_dial_queue()
+        # When one message holding both reaches an invocation with 6 s left (under the margin
+        # and one step)
+        context = LambdaContext(timeout_seconds=6)
+        response = dialer_handler.handler(sqs_event([dial_message([first, second])]), context)
+        # Then nothing was dialled, the message succeeded, and both calls are back on the queue
+        assert response["batchItemFailures"] == []
+        assert harness.placed == []
+        harness.settle()
+        assert status_of(first)["status"] == status_of(second)["status"] == "COMPLETED"
+        assert harness.placed_numbers() == ["+919812345672", "+919812345673"]
+
+
+def purge_dial_queue() -> None:
+    from outdial.adapters import aws
+    from outdial.settings import get_settings
+
+    sqs, url = aws.client("sqs"), get_settings().dial_queue_url
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

@@ -24,6 +24,8 @@ from outdial.logic.configure import CheckedConfig, apply_config
 # Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
 DIAL_BATCH_SIZE = 10
 DIAL_VISIBILITY_SECONDS = 60
+# The dialer's own timeout, as the stack's (its time budget is taken from what is left of it).
+DIAL_FUNCTION_TIMEOUT_SECONDS = 150
 DIAL_CONCURRENCY = 4
 WEBHOOK_BATCH_SIZE = 10
 WEBHOOK_VISIBILITY_SECONDS = 60
@@ -106,6 +108,7 @@ def default_workers(resources: Resources) -> list[Worker]:
             dialer.handler,
             batch_size=DIAL_BATCH_SIZE,
             visibility_timeout=DIAL_VISIBILITY_SECONDS,
+            function_timeout=DIAL_FUNCTION_TIMEOUT_SECONDS,
             concurrency=DIAL_CONCURRENCY,
             name="dialer",
         ),

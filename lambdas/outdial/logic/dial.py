@@ -44,6 +44,7 @@ from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.tables import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -126,8 +127,14 @@ class Dialer:
 
     # --- messages ---------------------------------------------------------------------------
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """One dial-queue message: calls to dial, or a gateway's leg outcome."""
+    def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
+        """One dial-queue message: calls to dial, or a gateway's leg outcome, within
+        ``remaining_seconds`` (what is left of the invocation; None: no limit). Calls that would
+        not fit go back on the queue."""
+        with budget(remaining_seconds):
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         if "event" in message:
             self.apply_event(
                 LegEvent.from_dict(str(message.get("gateway-id", "")), message["event"])
@@ -143,8 +150,17 @@ class Dialer:
                 ]
             )
             return
-        for phonon_uuid in ids:
+        for index, phonon_uuid in enumerate(ids):
+            if not fits(STEP_SECONDS):
+                self._requeue(ids[index:])
+                return
             self.dial(phonon_uuid)
+
+    def _requeue(self, ids: list[str]) -> None:
+        """Put calls this invocation has no time left for back on the queue, due now."""
+        self.queue.send([DialMessage(tuple(ids))])
+        count("DialsRequeued", len(ids))
+        logger.info("out of time: calls put back on the queue", calls=len(ids))
 
     # --- dialling ---------------------------------------------------------------------------
 
@@ -210,6 +226,9 @@ class Dialer:
             self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
             return
         view = self._flow_view(call["flow-id"])
+        if not fits(placing_seconds(view.gateway if view else None)):
+            self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
+            return
         number = call["contact-numbers"][index]
         now = self.clock()
         dids = view.flow.enabled_dids if view else []

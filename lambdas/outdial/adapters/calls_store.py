@@ -473,6 +473,8 @@ _BATCH_GET_LIMIT = 100
 _CONDITION_NAMES = {
     "#status": "status",
     "#leg": "current-leg",
+    "#attempt": "attempt",
+    "#index": "number-index",
     "#state": "state",
     "#claimed": "claimed-epoch",
 }

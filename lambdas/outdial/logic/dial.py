@@ -408,9 +408,12 @@ class Dialer:
             remove=("deadline-at",),
         )
         if ended_leg is None:
-            # Ended before: a repeated event. Carry on only to finish what a crash may have
-            # interrupted; every later step is conditional, so nothing happens twice.
-            ended_leg = leg
+            # Ended before: a repeated event (or our own write, whose answer was lost). Carry
+            # on only to finish what a crash may have interrupted; every later step is
+            # conditional, so nothing happens twice.
+            ended_leg = self.calls.get(leg_pk(leg_id))
+            if ended_leg is None or ended_leg.get("state") != ENDED:
+                return
             logger.info("repeated outcome for an ended leg")
         else:
             count("LegsDialled", 1, outcome=outcome.value)
@@ -437,7 +440,18 @@ class Dialer:
         if status.terminal:
             self._notify_once(call)
             return
-        if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
+        # The call's current leg is the one its attempt and number index name (both move before
+        # the next leg is claimed), not the last one recorded: a dialer may have died between
+        # claiming a leg and recording it on the call.
+        position = (int(leg["attempt"]), int(leg["number-index"]))
+        if (
+            status is not CallStatus.DIALING
+            or (
+                int(call["attempt"]),
+                int(call["number-index"]),
+            )
+            != position
+        ):
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
         view = self._flow_view(call["flow-id"])
@@ -458,8 +472,12 @@ class Dialer:
                 now=now,
             )
         )
-        current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
-        condition = "#status = :dialing AND #leg = :leg"
+        current = {
+            ":dialing": CallStatus.DIALING.value,
+            ":attempt": position[0],
+            ":index": position[1],
+        }
+        condition = "#status = :dialing AND #attempt = :attempt AND #index = :index"
         if isinstance(decision, DialNext):
             take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
             moved = self.calls.update(

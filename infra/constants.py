@@ -17,6 +17,7 @@ from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.gateways.base import LegOutcome
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.models.config import ACCOUNT_SECRET_PREFIX as ACCOUNT_SECRET_PREFIX
 from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
 from outdial.models.config import HttpGateway
 from outdial.observability import SERVICE
@@ -56,6 +57,7 @@ TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
 CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 # The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
 # item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
 # all enqueued, so the index holds only requests whose api invocation died in between; the
@@ -106,6 +108,8 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(29)
+# A request holding an Idempotency-Key longer than this died (twice the api's timeout).
+IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
 _GATEWAY_REQUEST_SECONDS = sum(
     int(HttpGateway.model_fields[name].default) for name in ("connect_timeout", "read_timeout")

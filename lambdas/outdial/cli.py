@@ -1,5 +1,5 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, and the operator commands
-(`balance`, `secret`, `dial-queue`)."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, the operator commands
+(`balance`, `secret`, `dial-queue`), webhook secrets and redrive."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from outdial import operator_commands
+from outdial import cli_webhooks, operator_commands
 from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
 
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
 
+    cli_webhooks.add_commands(commands)
     operator_commands.register(commands)
 
     args = parser.parse_args(argv)
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     if args.command == "config":
         return _config(args.config_command, args.file)
+    if args.command in ("webhook-secret", "webhooks"):
+        return cli_webhooks.run(args)
     return _serve(args.port, args.config)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -236,12 +237,10 @@ class TestCheck13PerCall:
 
 class TestCheck14Balance:
     def test_refused_whole_and_nothing_reserved(self) -> None:
-        from decimal import Decimal
-
         from outdial.adapters.balances import Balances
         from outdial.adapters.config_store import ConfigStore
 
-        Balances().add("acme", Decimal(-998))  # 2 left
+        Balances().add("acme", Decimal(-998))
         calls = [call(**{"client-identifier": f"c{i}"}) for i in range(3)]
         assert_code(post(create_body(calls)), Code.INSUFFICIENT_BALANCE)
         assert ConfigStore().get_balance("acme") == 2

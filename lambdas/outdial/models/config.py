@@ -24,6 +24,7 @@ from pydantic import (
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
 
 ApiVersion = Literal["1.0", "TEST"]
+WebhookEvent = Literal["call.ended", "leg.ended"]
 
 
 class _Model(BaseModel):
@@ -47,6 +48,8 @@ class Account(_Model):
     ip_whitelist: list[IPvAnyNetwork] = []
     phone_whitelist: list[E164Number] = []
     webhook_url: HttpUrl | None = None
+    # call.ended is always sent; leg.ended adds one event per leg.
+    webhook_events: list[WebhookEvent] = ["call.ended"]
 
     @field_validator("timezone")
     @classmethod
@@ -132,6 +135,8 @@ class SimulatorGateway(_GatewayCommon):
 
 # The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"
+# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
+ACCOUNT_SECRET_PREFIX = "outdial/accounts/"
 
 
 class HttpGateway(_GatewayCommon):

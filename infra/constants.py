@@ -12,7 +12,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters import tables
 from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
+from outdial.adapters.gateways.base import LegOutcome
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic import policy
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
@@ -64,6 +66,11 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is 
 PENDING_INDEX = "pending-dispatch"
 PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
+# The calls table's sparse index of calls DIALING, by when their current leg's outcome is due
+# (outdial.adapters.tables): the sweeper's reconciler queries it for overdue calls, shard by shard.
+DEADLINE_INDEX = tables.DEADLINE_INDEX
+DEADLINE_PARTITION_KEY = tables.DEADLINE_PARTITION_KEY  # STRING
+DEADLINE_SORT_KEY = tables.DEADLINE_SORT_KEY  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
 # DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
@@ -150,7 +157,7 @@ ROUTES = (
 # --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
-LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
 # SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
 # LegsSkipped's (a number on the do-not-call list, a window that never opens for it).
 DEFER_REASONS = policy.DEFER_REASONS

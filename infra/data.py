@@ -13,24 +13,27 @@ from infra import constants as c
 class Data(Construct):
     """``config``: accounts (with their balance), flow views, gateways.
     ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL;
-    one sparse index of half-enqueued requests for the sweeper."""
+    two sparse indexes for the sweeper: half-enqueued requests, and calls dialling by deadline."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.config = self._table("Config")
         self.calls = self._table("Calls")
-        # Sparse: only checksum items the api marked and has not cleared (a request whose calls
-        # it did not finish enqueueing) carry the keys, so the index is normally empty.
-        self.calls.add_global_secondary_index(
-            index_name=c.PENDING_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=c.PENDING_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=c.PENDING_SORT_KEY, type=dynamodb.AttributeType.NUMBER
-            ),
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,  # the sweeper reads the item
-        )
+        # Sparse, keys only (the sweeper reads the item): only checksum items the api marked and
+        # has not cleared (a request whose calls it did not finish enqueueing) carry the first
+        # index's keys, so it is normally empty; only calls DIALING carry the second's.
+        for index, partition, sort in (
+            (c.PENDING_INDEX, c.PENDING_PARTITION_KEY, c.PENDING_SORT_KEY),
+            (c.DEADLINE_INDEX, c.DEADLINE_PARTITION_KEY, c.DEADLINE_SORT_KEY),
+        ):
+            self.calls.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(
+                    name=partition, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.NUMBER),
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            )
 
         # Grants go through references to the tables that know no index: CDK grants a table's
         # data actions on `<table>/index/*` too as soon as it has one, and only the sweeper
@@ -56,11 +59,14 @@ class Data(Construct):
             table.grant_read_data(grantee)
 
     def grant_query_pending(self, grantee: iam.IGrantable) -> None:
-        """Query the calls table's pending index, and no other index."""
+        """Query the calls table's pending and deadline indexes (the sweeper's), no other."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["dynamodb:Query"],
-            resource_arns=[f"{self.calls.table_arn}/index/{c.PENDING_INDEX}"],
+            resource_arns=[
+                f"{self.calls.table_arn}/index/{index}"
+                for index in (c.PENDING_INDEX, c.DEADLINE_INDEX)
+            ],
         )
 
     def _table(self, construct_id: str) -> dynamodb.Table:

@@ -83,7 +83,7 @@ class OutdialStack(Stack):
             ),
             "sweeper": self._function(
                 "sweeper",
-                "Finishes or rolls back requests the api left half-enqueued",
+                "Finishes half-enqueued requests; ends the calls whose leg is overdue",
                 memory_mb=c.SWEEPER_MEMORY_MB,
                 timeout=c.SWEEPER_TIMEOUT,
             ),
@@ -126,6 +126,7 @@ class OutdialStack(Stack):
             data=data,
             queues=queues,
             scheduling=scheduling,
+            credentials=credentials,
         )
         monitoring = Monitoring(
             self,

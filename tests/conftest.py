@@ -105,7 +105,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    from outdial.handlers import api, dialer
+    from outdial.handlers import api, dialer, sweeper
 
     for cached in (
         api.services,
@@ -116,6 +116,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         api.gateway_events,
         api.dnc_list,
         dialer.dialer,
+        sweeper.dialer,
     ):
         cached.cache_clear()
     return made

@@ -61,7 +61,7 @@ def test_pending_index_names_are_the_codes() -> None:
     )
 
 
-def test_only_the_calls_table_has_the_sparse_keys_only_pending_index(
+def test_only_the_calls_table_has_the_sparse_keys_only_indexes(
     synthesized: Synthesized,
 ) -> None:
     # Given the deployed tables
@@ -69,18 +69,29 @@ def test_only_the_calls_table_has_the_sparse_keys_only_pending_index(
     config = synthesized.resources[synthesized.logical_id(data.config)]["Properties"]
     calls = synthesized.resources[synthesized.logical_id(data.calls)]["Properties"]
 
-    # Then the config table has no index, and the calls table exactly one: keys only, keyed by
-    # the mark (a string) and the claim time (a number), which only marked items carry
+    # Then the config table has no index, and the calls table two, keys only: the pending
+    # dispatches (a mark and its claim time) and the calls dialling (a shard and a deadline),
+    # keys only the marked or dialling items carry
     assert "GlobalSecondaryIndexes" not in config
     assert calls["GlobalSecondaryIndexes"] == [
         {
-            "IndexName": c.PENDING_INDEX,
+            "IndexName": index,
             "KeySchema": [
-                {"AttributeName": c.PENDING_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": c.PENDING_SORT_KEY, "KeyType": "RANGE"},
+                {"AttributeName": partition, "KeyType": "HASH"},
+                {"AttributeName": sort, "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }
+        for index, partition, sort in (
+            (c.PENDING_INDEX, c.PENDING_PARTITION_KEY, c.PENDING_SORT_KEY),
+            (c.DEADLINE_INDEX, c.DEADLINE_PARTITION_KEY, c.DEADLINE_SORT_KEY),
+        )
     ]
     types = {d["AttributeName"]: d["AttributeType"] for d in calls["AttributeDefinitions"]}
-    assert types == {PARTITION_KEY: "S", c.PENDING_PARTITION_KEY: "S", c.PENDING_SORT_KEY: "N"}
+    assert types == {
+        PARTITION_KEY: "S",
+        c.PENDING_PARTITION_KEY: "S",
+        c.PENDING_SORT_KEY: "N",
+        c.DEADLINE_PARTITION_KEY: "S",
+        c.DEADLINE_SORT_KEY: "N",
+    }

@@ -28,6 +28,16 @@ PENDING_PARTITION_KEY = "dispatch"  # one value, PENDING_VALUE: the index holds 
 PENDING_SORT_KEY = "claimed-at"  # epoch seconds
 PENDING_VALUE = "PENDING"
 
+# A sparse index of the calls table: the calls that are DIALING, by when their current leg's
+# outcome is due (SPEC §11). The dialer sets the keys when it takes a call or claims a leg and
+# removes them when the call leaves DIALING; the reconciler queries it for overdue calls. The
+# partition key is spread over DEADLINE_SHARDS values so that no index partition takes more than
+# its share of the legs being claimed and ended.
+DEADLINE_INDEX = "dialing-deadlines"
+DEADLINE_PARTITION_KEY = "deadline-shard"  # "0" .. str(DEADLINE_SHARDS - 1)
+DEADLINE_SORT_KEY = "deadline-at"  # epoch seconds
+DEADLINE_SHARDS = 10
+
 
 def serialize(value: Any) -> dict[str, Any]:
     """One value in DynamoDB's typed JSON (the subset of boto3's TypeSerializer we store:
@@ -94,7 +104,7 @@ def key(pk: str) -> dict[str, Any]:
 
 def create_table_kwargs(name: str, *, pending_index: bool = False) -> dict[str, Any]:
     """``CreateTable`` arguments for one of our tables (on-demand, string partition key), with
-    the pending-dispatch index for the calls table."""
+    the pending-dispatch and dialing-deadlines indexes for the calls table."""
     kwargs: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
@@ -106,15 +116,23 @@ def create_table_kwargs(name: str, *, pending_index: bool = False) -> dict[str, 
             {"AttributeName": PENDING_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": PENDING_SORT_KEY, "AttributeType": "N"},
         ]
+        kwargs["AttributeDefinitions"] += [
+            {"AttributeName": DEADLINE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": DEADLINE_SORT_KEY, "AttributeType": "N"},
+        ]
         kwargs["GlobalSecondaryIndexes"] = [
             {
-                "IndexName": PENDING_INDEX,
+                "IndexName": index,
                 "KeySchema": [
-                    {"AttributeName": PENDING_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": PENDING_SORT_KEY, "KeyType": "RANGE"},
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
+            for index, partition, sort in (
+                (PENDING_INDEX, PENDING_PARTITION_KEY, PENDING_SORT_KEY),
+                (DEADLINE_INDEX, DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY),
+            )
         ]
     return kwargs
 

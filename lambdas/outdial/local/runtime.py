@@ -24,11 +24,15 @@ from outdial.logic.configure import CheckedConfig, apply_config
 # Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
 DIAL_BATCH_SIZE = 10
 DIAL_VISIBILITY_SECONDS = 60
+# The dialer's own timeout, as the stack's (its time budget is taken from what is left of it).
+DIAL_FUNCTION_TIMEOUT_SECONDS = 150
 DIAL_CONCURRENCY = 4
 WEBHOOK_BATCH_SIZE = 10
 WEBHOOK_VISIBILITY_SECONDS = 60
 WEBHOOK_CONCURRENCY = 2
 SWEEP_INTERVAL_SECONDS = 60  # the stack's rule: rate(1 minute)
+# Tests and demos of deadlines shorten the sweeper's period with this variable (seconds).
+SWEEP_INTERVAL_ENV = "OUTDIAL_SWEEP_INTERVAL_SECONDS"
 
 
 class Worker(Protocol):
@@ -75,6 +79,20 @@ class LocalRuntime:
             self.aws.stop()
 
 
+def sweep_interval() -> float:
+    """The sweeper timer's period: ``OUTDIAL_SWEEP_INTERVAL_SECONDS``, else one minute."""
+    value = os.environ.get(SWEEP_INTERVAL_ENV, "")
+    try:
+        seconds = float(value) if value else SWEEP_INTERVAL_SECONDS
+    except ValueError:
+        raise ValueError(
+            f"{SWEEP_INTERVAL_ENV} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"{SWEEP_INTERVAL_ENV} must lie between 0.1 and 3600 seconds")
+    return seconds
+
+
 def default_workers(resources: Resources) -> list[Worker]:
     """The schedule pump, the two queue pollers and the sweeper's timer, on ``resources``.
 
@@ -90,6 +108,7 @@ def default_workers(resources: Resources) -> list[Worker]:
             dialer.handler,
             batch_size=DIAL_BATCH_SIZE,
             visibility_timeout=DIAL_VISIBILITY_SECONDS,
+            function_timeout=DIAL_FUNCTION_TIMEOUT_SECONDS,
             concurrency=DIAL_CONCURRENCY,
             name="dialer",
         ),
@@ -101,5 +120,5 @@ def default_workers(resources: Resources) -> list[Worker]:
             concurrency=WEBHOOK_CONCURRENCY,
             name="webhooks",
         ),
-        Timer(sweeper.handler, interval=SWEEP_INTERVAL_SECONDS, name="sweeper"),
+        Timer(sweeper.handler, interval=sweep_interval(), name="sweeper"),
     ]

@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
+from outdial.adapters.calls_store import (
+    BalanceTooLow,
+    CallsStore,
+    call_pk,
+    checksum_pk,
+    request_pk,
+)
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
@@ -199,15 +205,10 @@ def accept(
         if balance is None or balance < amount:
             raise insufficient
         return Outcome(code, response, accepted=len(valid), rejected=rejected)
-    # The reservation comes first: a duplicate that loses the checksum race refunds its own, and
-    # a request refused for balance never stood as "accepted" for a duplicate to be told about.
-    if not services.calls.reserve(account.account_id, amount):
-        original = services.calls.get_checksum(checksum, now_epoch)
-        if original is not None:
-            return _repeated(original)
-        raise insufficient
+    # The reservation and the checksum claim are one transaction: a duplicate that loses the
+    # race reserves nothing, and a request refused for balance never stood as "accepted".
     try:
-        original = services.calls.claim_checksum(
+        original = services.calls.reserve_and_claim(
             checksum,
             response,
             now_epoch,
@@ -216,15 +217,15 @@ def accept(
             amount=amount,
             idempotency=idempotency,
         )
+    except BalanceTooLow:
+        raise insufficient from None
     except Exception:
-        # The put may have landed all the same: undo the claim with its refund if it did.
-        if not services.calls.release_and_refund(checksum, request_id, account.account_id, amount):
-            services.calls.refund(account.account_id, amount)
+        # The transaction may have landed all the same: undo it (claim and reservation) if so.
+        services.calls.release_and_refund(checksum, request_id, account.account_id, amount)
         raise
     if original is not None and original.get("request-id") != request_id:
-        services.calls.refund(account.account_id, amount)
         return _repeated(original)
-    # (Our own request-id back means a retried put found the claim its first try had made.)
+    # (Our own request-id back means a retried transaction found the claim its first try made.)
 
     plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
     schedule_of = {

@@ -42,6 +42,7 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.tables import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.adapters.webhook_queue import (
     LEG_ENDED,
     WebhookMessage,
@@ -50,6 +51,7 @@ from outdial.adapters.webhook_queue import (
     leg_ended_event_id,
 )
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
 from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
 from outdial.logic.transitions import (
     REFUSED,
@@ -76,6 +78,19 @@ LEG_RETENTION = timedelta(days=7)
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
 SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
+# A PLACED leg whose placing request got no definite answer (a timeout, a 5xx): it may ring.
+UNKNOWN_PLACEMENT = "unknown"
+DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
+# How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
+# before the reconciler dials it itself: the dialer doing so died.
+TAKE_DEADLINE_SECONDS = 300
+DEADLINE_KEYS = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
+
+
+def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
+    """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
+    shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
+    return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -122,8 +137,14 @@ class Dialer:
 
     # --- messages ---------------------------------------------------------------------------
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """One dial-queue message: calls to dial, or a gateway's leg outcome."""
+    def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
+        """One dial-queue message: calls to dial, or a gateway's leg outcome, within
+        ``remaining_seconds`` (what is left of the invocation; None: no limit). Calls that would
+        not fit go back on the queue."""
+        with budget(remaining_seconds):
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         if "event" in message:
             self.apply_event(
                 LegEvent.from_dict(str(message.get("gateway-id", "")), message["event"])
@@ -150,8 +171,19 @@ class Dialer:
                 ]
             )
             return
-        for phonon_uuid in ids:
+        for index, phonon_uuid in enumerate(ids):
+            if not fits(STEP_SECONDS):
+                self._requeue(ids[index:], dispatch)
+                return
             self.dial(phonon_uuid, dispatch.get(phonon_uuid))
+
+    def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None:
+        """Put calls this invocation has no time left for back on the queue, due now (with the
+        dispatch tokens their message carried)."""
+        tokens = tuple((i, (dispatch or {})[i]) for i in ids if i in (dispatch or {}))
+        self.queue.send([DialMessage(tuple(ids), dispatch=tokens)])
+        count("DialsRequeued", len(ids))
+        logger.info("out of time: calls put back on the queue", calls=len(ids))
 
     # --- dialling ---------------------------------------------------------------------------
 
@@ -189,7 +221,12 @@ class Dialer:
             self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
-        moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
+        take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+        moved = self._move(
+            call,
+            CallStatus.DIALING,
+            {"dialing-at": _iso(now)} | deadline_keys(call["phonon-uuid"], take_by),
+        )
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -230,8 +267,12 @@ class Dialer:
         leg_id = leg_id_of(phonon_uuid, attempt, index)
         logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
-            return  # this leg ended already; its outcome moved the call on
+            self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
+            return
         view = self._flow_view(call["flow-id"])
+        if not fits(placing_seconds(view.gateway if view else None)):
+            self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
+            return
         number = call["contact-numbers"][index]
         now = self.clock()
         dids = view.flow.enabled_dids if view else []
@@ -245,12 +286,14 @@ class Dialer:
             "number": number,
             "did": did,
             "state": CLAIMED,
+            "gateway-id": view.gateway.gateway_id if view and view.gateway else None,
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
         fresh = self.calls.put_new(leg_item)
         if not fresh and not self._take_over_stale_claim(leg_id, now):
             logger.info("leg already claimed; not dialling it again")
+            self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
         # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
         # the leg): it is placed again under the same key, as it would have been.
@@ -259,6 +302,7 @@ class Dialer:
             self._defer(call, leg_id, gate, now)
             return
         skip = gate.reason if isinstance(gate, Skip) else None
+        due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
         record = {
             "attempt": attempt,
             "number-index": index,
@@ -269,7 +313,10 @@ class Dialer:
             "ended-at": None,
             "duration-seconds": None,
         }
-        self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record, "current-leg": leg_id})
+        self.calls.update(
+            call_pk(phonon_uuid),
+            {f"legs.{leg_id}": record, "current-leg": leg_id} | deadline_keys(phonon_uuid, due),
+        )
         if skip is not None:
             logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
             self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
@@ -292,23 +339,37 @@ class Dialer:
             ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
             callback_url=self._callback_url(view.gateway.gateway_id),
         )
+        placement = None
         try:
-            self._gateway(view.gateway).place(leg)
-        except (GatewayRefused, GatewayUnavailable) as error:
-            logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
-            if isinstance(error, GatewayRefused):
-                self.policy.uncount(view, number, leg_id)
+            self.gateway(view.gateway).place(leg)
+        except GatewayRefused as error:
+            logger.warning("gateway refused the leg", error=str(error), to=mask(number))
+            self.policy.uncount(view, number, leg_id)
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
             return
+        except GatewayUnavailable as error:
+            # Not a refusal: the gateway may have taken it (SPEC §11). The leg waits for its
+            # outcome or its deadline; the next number is not dialled meanwhile.
+            logger.warning("leg placement unknown", error=str(error), to=mask(number))
+            count("LegsPlacementUnknown", 1)
+            placement = UNKNOWN_PLACEMENT
         self.calls.update(
             leg_pk(leg_id),
-            {"state": PLACED},
+            {"state": PLACED, "placement": placement, "deadline-at": int(due.timestamp())},
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
-        logger.info("leg placed", to=mask(number), did=did)
+        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
+
+    def _advance_ended(self, leg_id: str) -> None:
+        """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
+        finishing what a crash interrupted; every step is conditional)."""
+        leg = self.calls.get(leg_pk(leg_id))
+        if leg is not None and leg.get("state") == ENDED:
+            logger.info("leg ended before; moving the call on")
+            self.advance(leg)
 
     def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None:
         """The leg may not be placed before ``wait.until``: give its claim back and let the
@@ -364,7 +425,7 @@ class Dialer:
             logger.warning("taking over a stale leg claim; same idempotency key")
         return taken is not None
 
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)
@@ -384,7 +445,8 @@ class Dialer:
     # --- outcomes ---------------------------------------------------------------------------
 
     def apply_event(self, event: LegEvent) -> None:
-        """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
+        """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
+        the gateway that placed the leg may end it."""
         logger.thread_safe_append_keys(leg_id=event.leg_id)
         self._end_leg(
             event.leg_id,
@@ -394,6 +456,18 @@ class Dialer:
             event.duration_seconds,
             placed=True,
             event_id=event.event_id,
+            gateway_id=event.gateway_id,
+        )
+
+    def end_unknown(self, leg_id: str) -> None:
+        """End an overdue leg whose gateway could not say how it went: UNKNOWN, and its call
+        FAILED 206, refunded and reported (SPEC §11)."""
+        now = self.clock()
+        leg = self.calls.get(leg_pk(leg_id)) or {}
+        started = leg.get("claimed-epoch")
+        began = datetime.fromtimestamp(int(started), UTC) if started is not None else now
+        self._end_leg(
+            leg_id, LegOutcome.UNKNOWN, min(began, now), now, 0, placed=True, reason=DEADLINE
         )
 
     def _end_leg(
@@ -407,10 +481,14 @@ class Dialer:
         placed: bool,
         event_id: str | None = None,
         reason: str | None = None,
+        gateway_id: str | None = None,
     ) -> None:
         leg = self.calls.get(leg_pk(leg_id))
         if leg is None:
             logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
+            return
+        if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
+            logger.warning("outcome from a gateway that did not place the leg dropped")
             return
         ended_leg = self.calls.update(
             leg_pk(leg_id),
@@ -426,19 +504,24 @@ class Dialer:
             },
             condition="#state IN (:claimed, :placed)",
             condition_values={":claimed": CLAIMED, ":placed": PLACED},
+            remove=("deadline-at",),
         )
         if ended_leg is None:
-            # Ended before: a repeated event. Carry on only to finish what a crash may have
-            # interrupted; every later step is conditional, so nothing happens twice.
-            ended_leg = leg
+            # Ended before: a repeated event (or our own write, whose answer was lost). Carry
+            # on only to finish what a crash may have interrupted; every later step is
+            # conditional, so nothing happens twice.
+            ended_leg = self.calls.get(leg_pk(leg_id))
+            if ended_leg is None or ended_leg.get("state") != ENDED:
+                return
             logger.info("repeated outcome for an ended leg")
         elif outcome == SKIPPED:
             count("LegsSkipped", 1, reason=str(reason))
         else:
             count("LegsDialled", 1, outcome=str(outcome))
-        self._advance(ended_leg)
+        self.advance(ended_leg)
 
-    def _advance(self, leg: dict[str, Any]) -> None:
+    def advance(self, leg: dict[str, Any]) -> None:
+        """Move the call on from its ended leg ``leg`` (the leg item), if it is still current."""
         phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
         record = {
             "attempt": int(leg["attempt"]),
@@ -460,7 +543,18 @@ class Dialer:
         if status.terminal:
             self._notify_once(call)
             return
-        if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
+        # The call's current leg is the one its attempt and number index name (both move before
+        # the next leg is claimed), not the last one recorded: a dialer may have died between
+        # claiming a leg and recording it on the call.
+        position = (int(leg["attempt"]), int(leg["number-index"]))
+        if (
+            status is not CallStatus.DIALING
+            or (
+                int(call["attempt"]),
+                int(call["number-index"]),
+            )
+            != position
+        ):
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
         view = self._flow_view(call["flow-id"])
@@ -488,12 +582,17 @@ class Dialer:
                 attempt_outcomes=frozenset(str(o) for o in this_attempt if o),
             )
         )
-        current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
-        condition = "#status = :dialing AND #leg = :leg"
+        current = {
+            ":dialing": CallStatus.DIALING.value,
+            ":attempt": position[0],
+            ":index": position[1],
+        }
+        condition = "#status = :dialing AND #attempt = :attempt AND #index = :index"
         if isinstance(decision, DialNext):
+            take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
             moved = self.calls.update(
                 call_pk(phonon_uuid),
-                {"number-index": decision.number_index},
+                {"number-index": decision.number_index} | deadline_keys(phonon_uuid, take_by),
                 condition=condition,
                 condition_values=current,
             )
@@ -531,6 +630,7 @@ class Dialer:
             },
             condition=condition,
             condition_values=current,
+            remove=DEADLINE_KEYS,
         )
         logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(at))
 
@@ -554,7 +654,11 @@ class Dialer:
             values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
             # The reservation becomes the charge: nothing to move.
             finished = self.calls.update(
-                call_pk(phonon_uuid), values, condition=condition, condition_values=current
+                call_pk(phonon_uuid),
+                values,
+                condition=condition,
+                condition_values=current,
+                remove=DEADLINE_KEYS,
             )
             done = finished is not None
         else:
@@ -565,8 +669,14 @@ class Dialer:
                 condition_values=current,
                 account_id=call["account-id"],
                 refund=Decimal(str(call.get("cost", 0))),
+                remove=DEADLINE_KEYS,
             )
         if not done:
+            # Someone ended it first; or our own write landed and only its answer was lost (a
+            # retry then finds the condition gone). Either way the ended call is reported.
+            ended = self.calls.get_call(phonon_uuid)
+            if ended is not None and CallStatus(ended["status"]).terminal:
+                self._notify_once(ended)
             return
         name = {
             CallStatus.COMPLETED: "CallsCompleted",

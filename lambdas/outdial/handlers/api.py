@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from outdial.adapters.config_store import ConfigStore
 from outdial.handlers.http import (
     JSON,
+    inbound_post,
     parse_body,
     raw_body,
     register_error_handlers,
@@ -29,7 +30,6 @@ from outdial.logic.validation import require
 from outdial.models.codes import Code, ContractError
 from outdial.models.requests import CreateCallsBody, PullBody
 from outdial.observability import count, logger, metrics, tracer
-from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -117,10 +117,9 @@ def get_request(request_id: str) -> Response[str]:
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")
 def gateway_event(gateway_id: str) -> Response[str]:
-    raw = raw_body(app)
-    signature = app.current_event.headers.get(GATEWAY_SIGNATURE_HEADER)
-    event = gateway_events().receive(gateway_id, raw, signature, int(time.time()))
-    return respond(Code.SUCCESS, Code.SUCCESS.body(**{"event-id": event.event_id}))
+    event = gateway_events().receive(gateway_id, inbound_post(app), int(time.time()))
+    extra = {"event-id": event.event_id} if event is not None else {}
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**extra))
 
 
 @app.get("/health", summary="Liveness")

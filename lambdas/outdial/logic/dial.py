@@ -18,6 +18,7 @@ dials it at most once. Nothing is ever dialled on a second key.
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
 from outdial.adapters.gateways import (
     Gateway,
+    GatewayRateLimited,
     GatewayRefused,
     GatewayUnavailable,
     Leg,
@@ -43,6 +45,7 @@ from outdial.adapters.gateways import (
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.logic.pacing import Pacer
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -53,7 +56,7 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import AnyGateway, FlowView
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 from outdial.settings import get_settings
@@ -66,6 +69,7 @@ EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
+PACED = "PACED"  # claimed, then turned away by the gateway's rate limit: not placed, waits
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
 
 
@@ -83,7 +87,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
+GatewayFactory = Callable[[AnyGateway], Gateway]
 
 
 @dataclass
@@ -97,6 +101,7 @@ class Dialer:
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
+    pacer: Pacer = field(default_factory=Pacer)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -191,9 +196,14 @@ class Dialer:
             return  # this leg ended already; its outcome moved the call on
         view = self._flow_view(call["flow-id"])
         number = call["contact-numbers"][index]
-        now = self.clock()
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
+        if view is not None and view.gateway is not None and view.gateway_usable and did:
+            wait = self.pacer.admit(view.gateway)
+            if wait:
+                self.queue.send([DialMessage((phonon_uuid,), delay_seconds=wait)])
+                return
+        now = self.clock()
         leg_item = {
             "pk": leg_pk(leg_id),
             "leg-id": leg_id,
@@ -202,6 +212,7 @@ class Dialer:
             "number-index": index,
             "number": number,
             "did": did,
+            "gateway-id": view.gateway.gateway_id if view and view.gateway else None,
             "state": CLAIMED,
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
@@ -233,11 +244,15 @@ class Dialer:
             from_did=did,
             to_number=number,
             variables={k["name"]: k["value"] for k in call.get("keys") or []},
-            ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
+            ring_seconds=float(view.gateway.ring_seconds),
             callback_url=self._callback_url(view.gateway.gateway_id),
+            max_call_seconds=view.flow.max_call_seconds,
         )
         try:
-            self._gateway(view.gateway).place(leg)
+            ref = self._gateway(view.gateway).place(leg)
+        except GatewayRateLimited as limited:
+            self._wait_for_pace(phonon_uuid, leg_id, limited)
+            return
         except (GatewayRefused, GatewayUnavailable) as error:
             logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
             self._end_leg(
@@ -246,27 +261,42 @@ class Dialer:
             return
         self.calls.update(
             leg_pk(leg_id),
-            {"state": PLACED},
+            {"state": PLACED, "gateway-ref": ref, "placed-at": _iso(now)},
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
         logger.info("leg placed", to=mask(number), did=did)
 
+    def _wait_for_pace(self, phonon_uuid: str, leg_id: str, limited: GatewayRateLimited) -> None:
+        """The gateway turned the leg away with a rate limit: it was not placed. Its claim is
+        set aside (the next dialer to reach it takes it at once) and the call comes back later."""
+        wait = min(max(1, math.ceil(limited.retry_after or 1)), MAX_DELAY_SECONDS)
+        self.calls.update(
+            leg_pk(leg_id),
+            {"state": PACED},
+            condition="#state = :claimed",
+            condition_values={":claimed": CLAIMED},
+        )
+        self.queue.send([DialMessage((phonon_uuid,), delay_seconds=wait)])
+        count("LegsPaced", 1, reason="rate-limited")
+        logger.info("gateway rate-limited the leg; it waits", wait_seconds=wait)
+
     def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
         """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout."""
+        dedupes by the leg id) once it is older than the claim timeout. A leg set aside by a
+        rate limit is taken at once."""
         stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
         taken = self.calls.update(
             leg_pk(leg_id),
-            {"claimed-epoch": int(now.timestamp())},
-            condition="#state = :claimed AND #claimed < :stale",
-            condition_values={":claimed": CLAIMED, ":stale": stale},
+            {"claimed-epoch": int(now.timestamp()), "state": CLAIMED},
+            condition="(#state = :claimed AND #claimed < :stale) OR #state = :paced",
+            condition_values={":claimed": CLAIMED, ":stale": stale, ":paced": PACED},
         )
         if taken is not None:
             logger.warning("taking over a stale leg claim; same idempotency key")
         return taken is not None
 
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def _gateway(self, config: AnyGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)
@@ -322,7 +352,8 @@ class Dialer:
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": _iso(started),
+                # When the leg was placed, if it was (after any wait for pace).
+                "started-at": leg.get("placed-at") or _iso(started),
                 "ended-at": _iso(ended),
                 "duration-seconds": duration,
             },

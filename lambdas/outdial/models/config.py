@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -95,6 +96,8 @@ class FlowSettings(_Model):
     required_keys: list[KeyName] = []
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     retry_after_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 900
+    # The gateway is asked to cut a connected leg there (Twilio and Exotel stop at 4 h).
+    max_call_seconds: Annotated[int, Field(ge=1, le=14400)] = 3600
     valid_until: AwareDatetime | None = None
 
     @property
@@ -108,12 +111,23 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
-class SimulatorGateway(_Model):
-    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+CallsPerSecond = Annotated[int, Field(ge=1, le=1000)]
+"""How many legs a gateway may be handed in any one second, across every dialer (SPEC §8)."""
+
+
+class _GatewayModel(_Model):
+    """What every gateway kind takes."""
 
     gateway_id: str
-    kind: Literal["simulator"]
     enabled: bool = True
+    # None: no pace (the simulator and http gateways unless configured).
+    calls_per_second: CallsPerSecond | None = None
+
+
+class SimulatorGateway(_GatewayModel):
+    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+
+    kind: Literal["simulator"]
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
@@ -121,37 +135,93 @@ class SimulatorGateway(_Model):
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"
 
 
-class HttpGateway(_Model):
+def _readable_secret(value: str) -> str:
+    """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside the
+    prefix the functions may read."""
+    name = (
+        value.split(":secret:", 1)[1] if value.startswith("arn:") and ":secret:" in value else value
+    )
+    if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+        raise ValueError(
+            f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
+            "the functions may read)"
+        )
+    return value
+
+
+GatewaySecretId = Annotated[str, AfterValidator(_readable_secret)]
+"""A Secrets Manager name or ARN under the gateway prefix."""
+
+
+class HttpGateway(_GatewayModel):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
-    gateway_id: str
     kind: Literal["http"]
-    enabled: bool = True
     url: HttpUrl
-    secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
+    secret_id: GatewaySecretId = Field(
+        description="Secrets Manager name or ARN of {token, event-secret}"
+    )
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
 
-    @field_validator("secret_id")
-    @classmethod
-    def _readable_secret(cls, value: str) -> str:
-        """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside
-        the prefix the functions may read."""
-        name = (
-            value.split(":secret:", 1)[1]
-            if value.startswith("arn:") and ":secret:" in value
-            else value
-        )
-        if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
-            raise ValueError(
-                f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
-                "the functions may read)"
-            )
-        return value
+
+class _CarrierGateway(_GatewayModel):
+    """A real carrier's REST API (SPEC §8): its credentials in Secrets Manager, the carrier-side
+    flow at ``flow-url``, outcomes posted to ``{callback-base-url}/gateway/events/{gateway-id}``."""
+
+    secret_id: GatewaySecretId
+    flow_url: HttpUrl
+    callback_base_url: HttpUrl
+    ring_seconds: Annotated[int, Field(ge=1, le=600)] = 60
+    connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
+    read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+
+    @property
+    def api_root(self) -> str:
+        """``api-base`` without a trailing slash."""
+        return str(getattr(self, "api_base", "")).rstrip("/")
+
+    def callback_url(self, query: str) -> str:
+        """Where the carrier posts a leg's outcome: this API's events route, ``query`` appended."""
+        base = str(self.callback_base_url).rstrip("/")
+        return f"{base}/gateway/events/{self.gateway_id}?{query}"
 
 
-Gateway = Annotated[SimulatorGateway | HttpGateway, Field(discriminator="kind")]
+class TwilioGateway(_CarrierGateway):
+    """Twilio's Programmable Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["twilio"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.twilio.com")
+    calls_per_second: CallsPerSecond | None = 1
+
+
+class PlivoGateway(_CarrierGateway):
+    """Plivo's Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["plivo"]
+    auth_id: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.plivo.com")
+    calls_per_second: CallsPerSecond | None = 2
+
+
+class ExotelGateway(_CarrierGateway):
+    """Exotel's voice v1 API; secret ``{"api-key", "api-token", "event-secret"}``."""
+
+    kind: Literal["exotel"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.in.exotel.com")
+    # Exotel's TimeOut: the flow rings at most a minute.
+    ring_seconds: Annotated[int, Field(ge=1, le=60)] = 60
+    # 200 voice API requests a minute.
+    calls_per_second: CallsPerSecond | None = 3
+
+
+CarrierGateway = TwilioGateway | PlivoGateway | ExotelGateway
+AnyGateway = SimulatorGateway | HttpGateway | TwilioGateway | PlivoGateway | ExotelGateway
+Gateway = Annotated[AnyGateway, Field(discriminator="kind")]
+GATEWAY_KINDS = ("simulator", "http", "twilio", "plivo", "exotel")
 
 
 class ConfigFile(_Model):

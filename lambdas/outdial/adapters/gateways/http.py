@@ -23,7 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
 
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg
+from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg, LegEvent
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.models.config import HttpGateway
 from outdial.models.phone import mask
@@ -121,7 +121,7 @@ class HttpGatewayAdapter:
             separators=(",", ":"),
         ).encode()
 
-    def place(self, leg: Leg) -> None:
+    def place(self, leg: Leg) -> str | None:
         """POST ``leg``; return once the gateway answered 2xx.
 
         Raises ``GatewayRefused`` on a 4xx other than 408/409/429 (a 401 is first retried once
@@ -137,6 +137,11 @@ class HttpGatewayAdapter:
             attempts = self._place(leg)
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
+        return None
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """The http protocol has no state query: it cannot say."""
+        return None
 
     def _token(self, refresh: bool) -> str:
         if refresh:

@@ -56,7 +56,7 @@ class SimulatorGatewayAdapter:
         self._emit = emit
         self._clock = clock
 
-    def place(self, leg: Leg) -> None:
+    def place(self, leg: Leg) -> str | None:
         """Accept ``leg`` and emit its outcome; raises ``GatewayRefused`` for a last digit 9."""
         outcome = simulated_outcome(leg.to_number)
         if outcome is None:
@@ -86,5 +86,11 @@ class SimulatorGatewayAdapter:
             to=mask(leg.to_number),
             outcome=outcome.value,
             delay_seconds=delay,
+            placed_at=started.isoformat(timespec="milliseconds"),
         )
         self._emit(event, delay)
+        return None
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """The simulator keeps no state: it cannot say."""
+        return None

@@ -374,3 +374,49 @@ def test_exotel_callbacks_in_every_encoding(world: World, encoding: str) -> None
     finally:
         fake.encoding = "json"
     assert [c["status"] for c in calls] == ["COMPLETED", "NOT_CONNECTED"]
+
+
+def test_config_check_refuses_a_carrier_missing_its_essentials(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+
+    # Given a file with an exotel gateway lacking its account and ringing over a minute,
+    # and a twilio gateway lacking its callback base URL
+    document = config_document()
+    document["gateways"] += [
+        {
+            "gateway-id": "ex",
+            "kind": "exotel",
+            "secret-id": "outdial/gateways/ex",
+            "flow-url": "https://flows.example.test/x",
+            "callback-base-url": PUBLIC,
+            "ring-seconds": 90,
+        },
+        {
+            "gateway-id": "tw",
+            "kind": "twilio",
+            "account-sid": "AC1",
+            "secret-id": "outdial/gateways/tw",
+            "flow-url": "https://flows.example.test/x",
+        },
+    ]
+    path = tmp_path / "outdial.json"
+    path.write_text(json.dumps(document))
+    # When it is checked
+    result = subprocess.run(
+        [sys.executable, "-m", "outdial.cli", "config", "check", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then it is refused, each problem at its path
+    assert result.returncode == 1
+    for problem in (
+        "$.gateways[1].account-sid",
+        "$.gateways[1].ring-seconds",
+        "$.gateways[2].callback-base-url",
+    ):
+        assert problem in result.stderr

@@ -6,7 +6,8 @@ its error 20429), records every placement with the moment it arrived, and, when 
 posts the carrier's callback to the URL it was given, signed the carrier's way by the carrier's
 own SDK (Exotel signs nothing). Callback URLs name outdial's public ``callback-base-url``;
 ``deliver_to`` maps them onto the server actually listening (a test's ``outdial serve``), as a
-load balancer would, while the signature still covers the public URL.
+load balancer would, while the signature still covers the public URL; without it, no callback is
+posted (the fake's calls still end, for lookups).
 
 Outcome by the dialled number's last digit, like the simulator: ``7`` busy, ``8`` no-answer,
 ``4`` failed, ``9`` refused at placing (HTTP 400), anything else answered for ``talk_seconds``.
@@ -66,7 +67,8 @@ class FakeCarrier:
     calls_per_second: int = 100
     ring_seconds: float = 0.3
     talk_seconds: int = 2
-    deliver_to: Callable[[str], str] = lambda url: url
+    # Maps a callback URL onto the server to post it to; None: callbacks are not posted.
+    deliver_to: Callable[[str], str] | None = None
     placements: list[Placement] = field(default_factory=list)
     calls: dict[str, FakeCall] = field(default_factory=dict)
     callbacks: list[tuple[str, int]] = field(default_factory=list)  # (url, outdial's status)
@@ -131,7 +133,7 @@ class FakeCarrier:
 
     def _end(self, call: FakeCall, outcome: str, talk: int) -> None:
         call.status, call.duration, call.ended_at = outcome, talk, time.time()
-        if call.callback_url:
+        if call.callback_url and self.deliver_to is not None:
             self.post_callback(call)
 
     def post_callback(self, call: FakeCall) -> int:
@@ -140,6 +142,7 @@ class FakeCarrier:
         return self.deliver(call.callback_url, body, headers)
 
     def deliver(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        assert self.deliver_to is not None, "callbacks go nowhere but where deliver_to says"
         request = urllib.request.Request(
             self.deliver_to(url), data=body, headers=headers, method="POST"
         )

@@ -198,11 +198,6 @@ class Dialer:
         number = call["contact-numbers"][index]
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
-        if view is not None and view.gateway is not None and view.gateway_usable and did:
-            wait = self.pacer.admit(view.gateway)
-            if wait:
-                self.queue.send([DialMessage((phonon_uuid,), delay_seconds=wait)])
-                return
         now = self.clock()
         leg_item = {
             "pk": leg_pk(leg_id),
@@ -248,10 +243,21 @@ class Dialer:
             callback_url=self._callback_url(view.gateway.gateway_id),
             max_call_seconds=view.flow.max_call_seconds,
         )
+        gateway = self._gateway(view.gateway)
+        # The slot is taken last, right before the leg leaves, so the leg is placed in the
+        # second it was admitted to.
+        wait = self.pacer.admit(view.gateway)
+        if wait:
+            self._wait_for_pace(phonon_uuid, leg_id, wait)
+            return
+        now = self.clock()
         try:
-            ref = self._gateway(view.gateway).place(leg)
+            ref = gateway.place(leg)
         except GatewayRateLimited as limited:
-            self._wait_for_pace(phonon_uuid, leg_id, limited)
+            retry = math.ceil(limited.retry_after or 1)
+            count("LegsPaced", 1, gateway_id=view.gateway.gateway_id)
+            logger.info("gateway rate-limited the leg; it waits", wait_seconds=retry)
+            self._wait_for_pace(phonon_uuid, leg_id, retry)
             return
         except (GatewayRefused, GatewayUnavailable) as error:
             logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
@@ -267,19 +273,18 @@ class Dialer:
         )
         logger.info("leg placed", to=mask(number), did=did)
 
-    def _wait_for_pace(self, phonon_uuid: str, leg_id: str, limited: GatewayRateLimited) -> None:
-        """The gateway turned the leg away with a rate limit: it was not placed. Its claim is
-        set aside (the next dialer to reach it takes it at once) and the call comes back later."""
-        wait = min(max(1, math.ceil(limited.retry_after or 1)), MAX_DELAY_SECONDS)
+    def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None:
+        """The leg was not placed (over the gateway's pace, or turned away by its rate limit):
+        its claim is set aside, for the next dialer to reach it to take at once, and the call
+        comes back to the queue ``wait`` seconds later."""
         self.calls.update(
             leg_pk(leg_id),
             {"state": PACED},
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
-        self.queue.send([DialMessage((phonon_uuid,), delay_seconds=wait)])
-        count("LegsPaced", 1, reason="rate-limited")
-        logger.info("gateway rate-limited the leg; it waits", wait_seconds=wait)
+        delay = min(max(1, wait), MAX_DELAY_SECONDS)
+        self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
 
     def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
         """A claim whose dialer died before the gateway took the leg: take it over (the gateway

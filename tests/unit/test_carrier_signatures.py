@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from outdial.adapters.gateways import plivo, twilio
 
-CASES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CASES = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _host = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,5}){1,2}", fullmatch=True)
 _port = st.sampled_from([None, 80, 443, 8080, 8443, 1, 65535])

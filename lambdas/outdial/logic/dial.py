@@ -69,7 +69,8 @@ EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
-PACED = "PACED"  # claimed, then turned away by the gateway's rate limit: not placed, waits
+PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
+UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
 
 
@@ -212,7 +213,10 @@ class Dialer:
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
-        if not self.calls.put_new(leg_item) and not self._take_over_stale_claim(leg_id, now):
+        gateway_config = view.gateway if view else None
+        if not self.calls.put_new(leg_item) and not self._take_over_claim(
+            leg_id, now, gateway_config
+        ):
             logger.info("leg already claimed; not dialling it again")
             return
         record = {
@@ -286,19 +290,45 @@ class Dialer:
         delay = min(max(1, wait), MAX_DELAY_SECONDS)
         self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
 
-    def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
-        """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout. A leg set aside by a
-        rate limit is taken at once."""
+    def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
+        """Whether this dialer may place a leg someone claimed before: one set aside to wait
+        for pace, at once; one whose dialer died before the gateway answered, once the claim is
+        older than the claim timeout, and only if the gateway dedupes by the leg id. A carrier
+        does not: its leg may have been placed, so it is never posted again; it waits for its
+        callback or its deadline as a placement unknown."""
         stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
+        if gateway is not None and not gateway.idempotent_placing:
+            if self._take_over(leg_id, now, "#state = :paced", {":paced": PACED}):
+                return True
+            unknown = self.calls.update(
+                leg_pk(leg_id),
+                {"state": PLACED, "placement": UNKNOWN_PLACEMENT},
+                condition="#state = :claimed AND #claimed < :stale",
+                condition_values={":claimed": CLAIMED, ":stale": stale},
+            )
+            if unknown is not None:
+                logger.warning(
+                    "an interrupted carrier leg is never posted again: placement unknown"
+                )
+            return False
+        return self._take_over(
+            leg_id,
+            now,
+            "(#state = :claimed AND #claimed < :stale) OR #state = :paced",
+            {":claimed": CLAIMED, ":stale": stale, ":paced": PACED},
+        )
+
+    def _take_over(
+        self, leg_id: str, now: datetime, condition: str, values: dict[str, Any]
+    ) -> bool:
         taken = self.calls.update(
             leg_pk(leg_id),
             {"claimed-epoch": int(now.timestamp()), "state": CLAIMED},
-            condition="(#state = :claimed AND #claimed < :stale) OR #state = :paced",
-            condition_values={":claimed": CLAIMED, ":stale": stale, ":paced": PACED},
+            condition=condition,
+            condition_values=values,
         )
         if taken is not None:
-            logger.warning("taking over a stale leg claim; same idempotency key")
+            logger.warning("taking over a leg claim; same idempotency key")
         return taken is not None
 
     def _gateway(self, config: AnyGateway) -> Gateway:

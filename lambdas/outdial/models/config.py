@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -118,6 +118,10 @@ CallsPerSecond = Annotated[int, Field(ge=1, le=1000)]
 class _GatewayModel(_Model):
     """What every gateway kind takes."""
 
+    # Whether a leg may be handed to the gateway again under the same key (it dedupes by the
+    # leg id): the carriers take no idempotency key, so theirs never are.
+    idempotent_placing: ClassVar[bool] = True
+
     gateway_id: str
     enabled: bool = True
     # None: no pace (the simulator and http gateways unless configured).
@@ -169,6 +173,8 @@ class HttpGateway(_GatewayModel):
 class _CarrierGateway(_GatewayModel):
     """A real carrier's REST API (SPEC §8): its credentials in Secrets Manager, the carrier-side
     flow at ``flow-url``, outcomes posted to ``{callback-base-url}/gateway/events/{gateway-id}``."""
+
+    idempotent_placing: ClassVar[bool] = False
 
     secret_id: GatewaySecretId
     flow_url: HttpUrl

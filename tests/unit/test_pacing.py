@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from outdial.logic.pacing import Pacer
+import pytest
+
+from outdial.logic.pacing import Pacer, window
 from outdial.models.config import SimulatorGateway
 
 
@@ -27,7 +29,7 @@ class Slots:
         return self.waiting[gateway_id, second]
 
 
-def gateway(cps: int | None) -> SimulatorGateway:
+def gateway(cps: float | None) -> SimulatorGateway:
     return SimulatorGateway(gateway_id="g", kind="simulator", calls_per_second=cps)
 
 
@@ -90,3 +92,31 @@ def test_no_second_holds_more_than_its_slots_over_a_long_burst() -> None:
     per_second: Any = Counter(int(t) for t in placed)
     assert max(per_second.values()) <= 5
     assert max(per_second) - min(per_second) >= 19
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [(1, (1, 1)), (5, (1, 5)), (3.5, (1, 3)), (0.5, (2, 1)), (0.3, (4, 1)), (0.25, (4, 1))],
+)
+def test_a_rate_becomes_windows_of_whole_slots(rate: float, expected: tuple[int, int]) -> None:
+    assert window(rate) == expected
+
+
+def test_a_rate_below_one_spaces_legs_out() -> None:
+    # Given a gateway allowed one call every two seconds and legs coming back when told
+    slots, now = Slots(), [10.2]
+    paced = pacer(slots, now)
+    due = [10.2] * 4
+    placed: list[float] = []
+    while due:
+        due.sort()
+        now[0] = max(now[0], due.pop(0))
+        wait = paced.admit(gateway(0.5))
+        if wait:
+            due.append(now[0] + wait)
+        else:
+            placed.append(now[0])
+        now[0] += 0.01
+    # Then no two were placed within the same two-second window
+    windows = [int(t) // 2 for t in placed]
+    assert len(set(windows)) == 4

@@ -1,7 +1,8 @@
-"""Per-gateway, per-second slots in DynamoDB: how many legs each gateway was handed in a second.
+"""Per-gateway slots in DynamoDB: how many legs each gateway was handed in a window of time.
 
-One item per gateway and wall-clock second. Taking a slot is one conditional update (``placed``
-below the gateway's calls-per-second), so every dialer, on any Lambda, shares the same budget.
+One item per gateway and window (named by the epoch second it starts at). Taking a slot is one
+conditional update (``placed`` below the window's slots), so every dialer, on any Lambda, shares
+the same budget.
 A leg refused a slot counts itself in ``waiting``, which tells it its place in the queue.
 Items expire with the table's TTL a few minutes later.
 """
@@ -65,11 +66,13 @@ class PaceStore:
         return int(result["Attributes"][counter]["N"])
 
     def take(self, gateway_id: str, second: int, limit: int) -> bool:
-        """Take one of the ``limit`` slots of ``second``; False when they are all taken."""
+        """Take one of the ``limit`` slots of the window starting at ``second``; False when
+        they are all taken."""
         return self._add(gateway_id, second, "placed", limit) is not None
 
     def wait_in_line(self, gateway_id: str, second: int) -> int:
-        """Count one more leg refused a slot in ``second``; its 1-based place among them."""
+        """Count one more leg refused a slot in the window starting at ``second``; its 1-based
+        place among them."""
         position = self._add(gateway_id, second, "waiting", None)
         assert position is not None
         return position

@@ -1,13 +1,15 @@
 """Pacing legs to a gateway's calls-per-second, across every dialer (SPEC §8).
 
-A leg may be handed to a gateway only in a second whose slots (``calls-per-second`` of them, per
-gateway, in DynamoDB) are not all taken. A leg refused a slot learns its place in line among the
-legs refused in that second and comes back that many seconds' worth of slots later (its call
-is put back on the dial queue with that delay), so a burst spreads over the seconds ahead
-instead of every leg retrying each second.
+Time is cut into windows (a second, or for a rate below one a second as many seconds as one
+call needs) and each window of each gateway has slots in DynamoDB: as many as the rate allows
+in it, rounded down, so no second ever holds more legs than the rate. A leg may be handed to the
+gateway only after taking a slot of the current window. A leg refused a slot learns its place in
+line among the legs refused in that window and comes back that many windows' worth of slots
+later (its call is put back on the dial queue with that delay), so a burst spreads over the
+seconds ahead instead of every leg retrying each second.
 
-A slot is taken only early enough in its second that the placing request leaves within it: in
-the last ``margin`` of a second the leg waits for the next one.
+A slot is taken only early enough in its window that the placing request leaves within it: in
+the last ``margin`` of a window the leg waits for the next one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from outdial.observability import count, logger
 MARGIN_SECONDS = 0.15
 
 
+def window(calls_per_second: float) -> tuple[int, int]:
+    """(window length in seconds, slots in a window) for a rate."""
+    length = 1 if calls_per_second >= 1 else math.ceil(1 / calls_per_second - 1e-9)
+    return length, max(1, math.floor(calls_per_second * length + 1e-9))
+
+
 @dataclass
 class Pacer:
     """Admits legs to gateways at their calls-per-second."""
@@ -36,18 +44,19 @@ class Pacer:
     def admit(self, gateway: AnyGateway) -> int:
         """0 when a leg may be placed through ``gateway`` now; otherwise how many seconds it
         should wait before asking again."""
-        limit = gateway.calls_per_second
-        if limit is None:
+        rate = gateway.calls_per_second
+        if rate is None:
             return 0
+        length, slots = window(rate)
         now = self.clock()
-        second = math.floor(now)
-        if now - second > 1 - self.margin:
-            self.sleep(second + 1 - now)
-            second += 1
-        if self.store.take(gateway.gateway_id, second, limit):
+        start = math.floor(now / length) * length
+        if now - start > length - self.margin:
+            self.sleep(start + length - now)
+            start += length
+        if self.store.take(gateway.gateway_id, start, slots):
             return 0
-        position = self.store.wait_in_line(gateway.gateway_id, second)
-        wait = max(1, math.ceil(position / limit))
+        position = self.store.wait_in_line(gateway.gateway_id, start)
+        wait = max(1, math.ceil(position / slots)) * length
         count("LegsPaced", 1, gateway_id=gateway.gateway_id)
         logger.info("leg waits for pace", gateway_id=gateway.gateway_id, wait_seconds=wait)
         return wait

@@ -111,8 +111,9 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
-CallsPerSecond = Annotated[int, Field(ge=1, le=1000)]
-"""How many legs a gateway may be handed in any one second, across every dialer (SPEC §8)."""
+CallsPerSecond = Annotated[float, Field(gt=0, le=10_000)]
+"""How many legs a gateway may be handed in any one second, across every dialer (SPEC §8); a
+fraction paces slower than one a second (0.5: one every two seconds)."""
 
 
 class _GatewayModel(_Model):

@@ -25,6 +25,7 @@ from pydantic import (
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
 
 ApiVersion = Literal["1.0", "TEST"]
+WebhookEvent = Literal["call.ended", "leg.ended"]
 
 
 class _Model(BaseModel):
@@ -48,6 +49,8 @@ class Account(_Model):
     ip_whitelist: list[IPvAnyNetwork] = []
     phone_whitelist: list[E164Number] = []
     webhook_url: HttpUrl | None = None
+    # call.ended is always sent; leg.ended adds one event per leg.
+    webhook_events: list[WebhookEvent] = ["call.ended"]
 
     @field_validator("timezone")
     @classmethod
@@ -96,8 +99,9 @@ class FlowSettings(_Model):
     required_keys: list[KeyName] = []
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     retry_after_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 900
-    # The gateway is asked to cut a connected leg there (Twilio and Exotel stop at 4 h).
-    max_call_seconds: Annotated[int, Field(ge=1, le=14400)] = 3600
+    # How long an answered leg may talk: the gateway is asked to cut the call there, and it is
+    # part of every leg's deadline (SPEC §11). 4 h is the longest the carriers allow.
+    max_call_seconds: Annotated[int, Field(ge=1, le=4 * 3600)] = 3600
     valid_until: AwareDatetime | None = None
 
     @property
@@ -116,8 +120,8 @@ CallsPerSecond = Annotated[float, Field(gt=0, le=10_000)]
 fraction paces slower than one a second (0.5: one every two seconds)."""
 
 
-class _GatewayModel(_Model):
-    """What every gateway kind takes."""
+class _GatewayCommon(_Model):
+    """What every gateway kind takes (SPEC §8, §11)."""
 
     # Whether a leg may be handed to the gateway again under the same key (it dedupes by the
     # leg id): the carriers take no idempotency key, so theirs never are.
@@ -125,11 +129,15 @@ class _GatewayModel(_Model):
 
     gateway_id: str
     enabled: bool = True
-    # None: no pace (the simulator and http gateways unless configured).
+    # The most legs placed through the gateway in any one second (None: unlimited, the
+    # simulator's and http gateways' default).
     calls_per_second: CallsPerSecond | None = None
+    # The margin of a leg's deadline beyond ring-seconds + max-call-seconds (SPEC §11): past it
+    # the reconciler asks the gateway how the leg ended.
+    grace_seconds: Annotated[int, Field(ge=5, le=24 * 3600)] = 120
 
 
-class SimulatorGateway(_GatewayModel):
+class SimulatorGateway(_GatewayCommon):
     """The simulated gateway of SPEC §4: outcome by the number's last digit."""
 
     kind: Literal["simulator"]
@@ -138,6 +146,8 @@ class SimulatorGateway(_GatewayModel):
 
 # The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"
+# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
+ACCOUNT_SECRET_PREFIX = "outdial/accounts/"
 
 
 def _readable_secret(value: str) -> str:
@@ -158,7 +168,7 @@ GatewaySecretId = Annotated[str, AfterValidator(_readable_secret)]
 """A Secrets Manager name or ARN under the gateway prefix."""
 
 
-class HttpGateway(_GatewayModel):
+class HttpGateway(_GatewayCommon):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
     kind: Literal["http"]
@@ -171,7 +181,7 @@ class HttpGateway(_GatewayModel):
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
 
 
-class _CarrierGateway(_GatewayModel):
+class _CarrierGateway(_GatewayCommon):
     """A real carrier's REST API (SPEC §8): its credentials in Secrets Manager, the carrier-side
     flow at ``flow-url``, outcomes posted to ``{callback-base-url}/gateway/events/{gateway-id}``."""
 
@@ -272,3 +282,11 @@ class FlowView(BaseModel):
     @property
     def gateway_usable(self) -> bool:
         return self.gateway is not None and self.gateway.enabled
+
+    def leg_deadline_seconds(self) -> float:
+        """How long after placing a leg its outcome is due (SPEC §11): the gateway's
+        ring-seconds + the flow's max-call-seconds + the gateway's grace-seconds."""
+        gateway = self.gateway
+        ring = float(getattr(gateway, "ring_seconds", 60))
+        grace = gateway.grace_seconds if gateway is not None else 120
+        return ring + self.flow.max_call_seconds + grace

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
@@ -139,9 +140,38 @@ class HttpGatewayAdapter:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
         return None
 
+    def status_url(self, leg: Leg) -> str:
+        """Where the gateway answers how a leg went: the placing URL plus ``/<leg id>``."""
+        return f"{self._url.rstrip('/')}/{quote(leg.leg_id, safe='')}"
+
     def status(self, leg: Leg) -> LegEvent | None:
-        """The http protocol has no state query: it cannot say."""
-        return None
+        """``GET`` the leg; its final state when the gateway answers 200 with a body in the
+        events route's shape, else None (unknown to it, still running, unreachable, malformed).
+        One request: the reconciler asks again on its next run only for legs it could not end."""
+        try:
+            response = self._pool.request(
+                "GET",
+                self.status_url(leg),
+                headers={
+                    "Authorization": f"Bearer {self._token(False)}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+            )
+        except (HTTPError, LocationValueError, GatewayUnavailable) as exc:
+            logger.warning("gateway status unavailable", leg_id=leg.leg_id, error=str(exc))
+            return None
+        if response.status != 200:
+            logger.info("gateway cannot say how the leg ended", status=response.status)
+            return None
+        try:
+            return LegEvent.from_json(self.gateway_id, response.data)
+        except ValueError as exc:
+            logger.warning("gateway status unreadable", leg_id=leg.leg_id, error=str(exc))
+            return None
 
     def _token(self, refresh: bool) -> str:
         if refresh:

@@ -12,8 +12,9 @@ from infra import constants as c
 
 class Data(Construct):
     """``config``: accounts (with their balance), flow views, gateways.
-    ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL;
-    two sparse indexes for the sweeper: half-enqueued requests, and calls dialling by deadline."""
+    ``calls``: calls, requests, checksums, legs, gateways' per-second pace slots and carriers'
+    callback nonces; checksums, slots, nonces and finished calls expire by TTL; two sparse
+    indexes for the sweeper: half-enqueued requests, and calls dialling by deadline."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

@@ -17,7 +17,7 @@ PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires-at"
 
 CONFIG_TABLE = "config"  # accounts (with their balance), flow views, gateways
-CALLS_TABLE = "calls"  # calls, requests, checksums, legs
+CALLS_TABLE = "calls"  # calls, requests, checksums, legs, pace slots, callback nonces
 
 TABLES = (CONFIG_TABLE, CALLS_TABLE)
 

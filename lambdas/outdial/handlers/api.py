@@ -15,6 +15,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.idempotency_store import IdempotencyStore
 from outdial.handlers.http import (
     JSON,
+    inbound_post,
     parse_body,
     raw_body,
     register_error_handlers,
@@ -48,7 +49,6 @@ from outdial.models.requests import (
     RescheduleBody,
 )
 from outdial.observability import count, logger, metrics, tracer
-from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -219,10 +219,9 @@ def dnc_bulk() -> Response[str]:
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")
 def gateway_event(gateway_id: str) -> Response[str]:
-    raw = raw_body(app)
-    signature = app.current_event.headers.get(GATEWAY_SIGNATURE_HEADER)
-    event = gateway_events().receive(gateway_id, raw, signature, int(time.time()))
-    return respond(Code.SUCCESS, Code.SUCCESS.body(**{"event-id": event.event_id}))
+    event = gateway_events().receive(gateway_id, inbound_post(app), int(time.time()))
+    extra = {"event-id": event.event_id} if event is not None else {}
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**extra))
 
 
 @app.get("/health", summary="Liveness")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ValidationError
 
+from outdial.adapters.gateways import Callback
 from outdial.logic.validation import check_body_size
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
@@ -45,6 +46,19 @@ def raw_body(app: APIGatewayRestResolver) -> bytes:
         except ValueError:
             raise ContractError(Code.INVALID_FORMAT, "body is not valid base64") from None
     return body.encode()
+
+
+def inbound_post(app: APIGatewayRestResolver) -> Callback:
+    """A post as a gateway sent it: decoded query, headers (lowercase names), raw body."""
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    query = event.multi_value_query_string_parameters or {}
+    return Callback(
+        query={name: list(values) for name, values in query.items()},
+        headers=headers,
+        body=raw_body(app),
+        content_type=headers.get("content-type", ""),
+    )
 
 
 def parse_body(raw: bytes, model: type[Body]) -> Body:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from outdial.models.config import HttpGateway, SimulatorGateway
+from outdial.models.config import AnyGateway, HttpGateway, SimulatorGateway
 
 # Kept back from the invocation's end for what follows the last step (writes, the queue).
 MARGIN_SECONDS = 5.0
@@ -40,8 +40,9 @@ def fits(seconds: float) -> bool:
     return deadline is None or time.monotonic() + seconds + MARGIN_SECONDS <= deadline
 
 
-def placing_seconds(gateway: SimulatorGateway | HttpGateway | None) -> float:
-    """The longest placing one leg through ``gateway`` may take, every retry included."""
+def placing_seconds(gateway: AnyGateway | None) -> float:
+    """The longest placing one leg through ``gateway`` may take, every retry included (a
+    carrier's leg is posted once)."""
     if isinstance(gateway, HttpGateway):
         from outdial.adapters.gateways.http import RetryPolicy
 
@@ -49,4 +50,6 @@ def placing_seconds(gateway: SimulatorGateway | HttpGateway | None) -> float:
         per_attempt = gateway.connect_timeout + gateway.read_timeout
         waits = (policy.max_attempts - 1) * max(policy.max_delay, policy.max_retry_after)
         return STEP_SECONDS + policy.max_attempts * per_attempt + waits
+    if gateway is not None and not isinstance(gateway, SimulatorGateway):
+        return STEP_SECONDS + gateway.connect_timeout + gateway.read_timeout
     return STEP_SECONDS

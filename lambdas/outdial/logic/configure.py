@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.gateways.secrets import FlowSecrets
-from outdial.models.config import ConfigFile
+from outdial.models.config import GATEWAY_KINDS, ConfigFile
 
 
 class ConfigInvalid(Exception):
@@ -72,9 +72,9 @@ def check_config(data: Any) -> CheckedConfig:
 
 
 def _strip_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # pydantic names the union member it tried ("simulator", "http") in the location; a file's
+    # pydantic names the union member it tried (the gateway kind) in the location; a file's
     # author only knows the path.
-    return tuple(part for part in loc if part not in ("simulator", "http"))
+    return tuple(part for part in loc if part not in GATEWAY_KINDS)
 
 
 def read_config_file(path: Path) -> CheckedConfig:

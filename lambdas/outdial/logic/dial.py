@@ -34,6 +34,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
 from outdial.adapters.gateways import (
     Gateway,
+    GatewayRateLimited,
     GatewayRefused,
     GatewayUnavailable,
     Leg,
@@ -52,6 +53,7 @@ from outdial.adapters.webhook_queue import (
 )
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
+from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
 from outdial.logic.transitions import (
     REFUSED,
@@ -63,7 +65,7 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import DEFAULT_RETRY_ON, FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import DEFAULT_RETRY_ON, AnyGateway, FlowView
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 from outdial.settings import get_settings
@@ -76,10 +78,10 @@ EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
+PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
+UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
 SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
-# A PLACED leg whose placing request got no definite answer (a timeout, a 5xx): it may ring.
-UNKNOWN_PLACEMENT = "unknown"
 DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
 # How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
 # before the reconciler dials it itself: the dialer doing so died.
@@ -107,7 +109,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
+GatewayFactory = Callable[[AnyGateway], Gateway]
 
 
 @dataclass
@@ -122,6 +124,7 @@ class Dialer:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
     policy: Policy = field(default_factory=Policy)
+    pacer: Pacer = field(default_factory=Pacer)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -274,9 +277,9 @@ class Dialer:
             self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
             return
         number = call["contact-numbers"][index]
-        now = self.clock()
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
+        now = self.clock()
         leg_item = {
             "pk": leg_pk(leg_id),
             "leg-id": leg_id,
@@ -285,13 +288,13 @@ class Dialer:
             "number-index": index,
             "number": number,
             "did": did,
-            "state": CLAIMED,
             "gateway-id": view.gateway.gateway_id if view and view.gateway else None,
+            "state": CLAIMED,
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
         fresh = self.calls.put_new(leg_item)
-        if not fresh and not self._take_over_stale_claim(leg_id, now):
+        if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
             logger.info("leg already claimed; not dialling it again")
             self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
@@ -336,12 +339,27 @@ class Dialer:
             from_did=did,
             to_number=number,
             variables={k["name"]: k["value"] for k in call.get("keys") or []},
-            ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
+            ring_seconds=float(view.gateway.ring_seconds),
             callback_url=self._callback_url(view.gateway.gateway_id),
+            max_call_seconds=view.flow.max_call_seconds,
         )
-        placement = None
+        gateway = self.gateway(view.gateway)
+        # The slot is taken last, right before the leg leaves, so the leg is placed in the
+        # second it was admitted to.
+        wait = self.pacer.admit(view.gateway)
+        if wait:
+            self._wait_for_pace(phonon_uuid, leg_id, wait)
+            return
+        now = self.clock()
+        placement, ref = None, None
         try:
-            self.gateway(view.gateway).place(leg)
+            ref = gateway.place(leg)
+        except GatewayRateLimited as limited:
+            retry = math.ceil(limited.retry_after or 1)
+            count("LegsPaced", 1, gateway_id=view.gateway.gateway_id)
+            logger.info("gateway rate-limited the leg; it waits", wait_seconds=retry)
+            self._wait_for_pace(phonon_uuid, leg_id, retry)
+            return
         except GatewayRefused as error:
             logger.warning("gateway refused the leg", error=str(error), to=mask(number))
             self.policy.uncount(view, number, leg_id)
@@ -357,7 +375,13 @@ class Dialer:
             placement = UNKNOWN_PLACEMENT
         self.calls.update(
             leg_pk(leg_id),
-            {"state": PLACED, "placement": placement, "deadline-at": int(due.timestamp())},
+            {
+                "state": PLACED,
+                "placement": placement,
+                "deadline-at": int(due.timestamp()),
+                "gateway-ref": ref,
+                "placed-at": _iso(now),
+            },
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
@@ -411,21 +435,61 @@ class Dialer:
         self.scheduler.create(schedule, at, [call["phonon-uuid"]], dispatch)
         return schedule
 
-    def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
-        """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout."""
+    def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None:
+        """The leg was not placed (over the gateway's pace, or turned away by its rate limit):
+        its claim is set aside, for the next dialer to reach it to take at once, and the call
+        comes back to the queue ``wait`` seconds later."""
+        self.calls.update(
+            leg_pk(leg_id),
+            {"state": PACED},
+            condition="#state = :claimed",
+            condition_values={":claimed": CLAIMED},
+        )
+        delay = min(max(1, wait), MAX_DELAY_SECONDS)
+        self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
+
+    def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
+        """Whether this dialer may place a leg someone claimed before: one set aside to wait
+        for pace, at once; one whose dialer died before the gateway answered, once the claim is
+        older than the claim timeout, and only if the gateway dedupes by the leg id. A carrier
+        does not: its leg may have been placed, so it is never posted again; it waits for its
+        callback or its deadline as a placement unknown."""
         stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
+        if gateway is not None and not gateway.idempotent_placing:
+            if self._take_over(leg_id, now, "#state = :paced", {":paced": PACED}):
+                return True
+            unknown = self.calls.update(
+                leg_pk(leg_id),
+                {"state": PLACED, "placement": UNKNOWN_PLACEMENT},
+                condition="#state = :claimed AND #claimed < :stale",
+                condition_values={":claimed": CLAIMED, ":stale": stale},
+            )
+            if unknown is not None:
+                logger.warning(
+                    "an interrupted carrier leg is never posted again: placement unknown"
+                )
+            return False
+        return self._take_over(
+            leg_id,
+            now,
+            "(#state = :claimed AND #claimed < :stale) OR #state = :paced",
+            {":claimed": CLAIMED, ":stale": stale, ":paced": PACED},
+        )
+
+    def _take_over(
+        self, leg_id: str, now: datetime, condition: str, values: dict[str, Any]
+    ) -> bool:
         taken = self.calls.update(
             leg_pk(leg_id),
-            {"claimed-epoch": int(now.timestamp())},
-            condition="#state = :claimed AND #claimed < :stale",
-            condition_values={":claimed": CLAIMED, ":stale": stale},
+            {"claimed-epoch": int(now.timestamp()), "state": CLAIMED},
+            condition=condition,
+            condition_values=values,
         )
         if taken is not None:
-            logger.warning("taking over a stale leg claim; same idempotency key")
+            logger.warning("taking over a leg claim; same idempotency key")
         return taken is not None
 
-    def gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def gateway(self, config: AnyGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)
@@ -498,7 +562,8 @@ class Dialer:
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": _iso(started) if started else None,
+                # When the leg was placed, if it was (after any wait for pace).
+                "started-at": leg.get("placed-at") or (_iso(started) if started else None),
                 "ended-at": _iso(ended),
                 "duration-seconds": duration,
             },

@@ -7,11 +7,12 @@ import hmac
 from datetime import datetime, time
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -185,13 +186,23 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
+CallsPerSecond = Annotated[float, Field(gt=0, le=10_000)]
+"""How many legs a gateway may be handed in any one second, across every dialer (SPEC §8); a
+fraction paces slower than one a second (0.5: one every two seconds)."""
+
+
 class _GatewayCommon(_Model):
     """What every gateway kind takes (SPEC §8, §11)."""
 
+    # Whether a leg may be handed to the gateway again under the same key (it dedupes by the
+    # leg id): the carriers take no idempotency key, so theirs never are.
+    idempotent_placing: ClassVar[bool] = True
+
     gateway_id: str
     enabled: bool = True
-    # The most legs placed through the gateway in any one second (None: unlimited).
-    calls_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # The most legs placed through the gateway in any one second (None: unlimited, the
+    # simulator's and http gateways' default).
+    calls_per_second: CallsPerSecond | None = None
     # The margin of a leg's deadline beyond ring-seconds + max-call-seconds (SPEC §11): past it
     # the reconciler asks the gateway how the leg ended.
     grace_seconds: Annotated[int, Field(ge=5, le=24 * 3600)] = 120
@@ -210,35 +221,95 @@ GATEWAY_SECRET_PREFIX = "outdial/gateways/"
 ACCOUNT_SECRET_PREFIX = "outdial/accounts/"
 
 
+def _readable_secret(value: str) -> str:
+    """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside the
+    prefix the functions may read."""
+    name = (
+        value.split(":secret:", 1)[1] if value.startswith("arn:") and ":secret:" in value else value
+    )
+    if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+        raise ValueError(
+            f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
+            "the functions may read)"
+        )
+    return value
+
+
+GatewaySecretId = Annotated[str, AfterValidator(_readable_secret)]
+"""A Secrets Manager name or ARN under the gateway prefix."""
+
+
 class HttpGateway(_GatewayCommon):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
     kind: Literal["http"]
     url: HttpUrl
-    secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
+    secret_id: GatewaySecretId = Field(
+        description="Secrets Manager name or ARN of {token, event-secret}"
+    )
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
 
-    @field_validator("secret_id")
-    @classmethod
-    def _readable_secret(cls, value: str) -> str:
-        """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside
-        the prefix the functions may read."""
-        name = (
-            value.split(":secret:", 1)[1]
-            if value.startswith("arn:") and ":secret:" in value
-            else value
-        )
-        if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
-            raise ValueError(
-                f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
-                "the functions may read)"
-            )
-        return value
+
+class _CarrierGateway(_GatewayCommon):
+    """A real carrier's REST API (SPEC §8): its credentials in Secrets Manager, the carrier-side
+    flow at ``flow-url``, outcomes posted to ``{callback-base-url}/gateway/events/{gateway-id}``."""
+
+    idempotent_placing: ClassVar[bool] = False
+
+    secret_id: GatewaySecretId
+    flow_url: HttpUrl
+    callback_base_url: HttpUrl
+    ring_seconds: Annotated[int, Field(ge=1, le=600)] = 60
+    connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
+    read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+
+    @property
+    def api_root(self) -> str:
+        """``api-base`` without a trailing slash."""
+        return str(getattr(self, "api_base", "")).rstrip("/")
+
+    def callback_url(self, query: str) -> str:
+        """Where the carrier posts a leg's outcome: this API's events route, ``query`` appended."""
+        base = str(self.callback_base_url).rstrip("/")
+        return f"{base}/gateway/events/{self.gateway_id}?{query}"
 
 
-Gateway = Annotated[SimulatorGateway | HttpGateway, Field(discriminator="kind")]
+class TwilioGateway(_CarrierGateway):
+    """Twilio's Programmable Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["twilio"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.twilio.com")
+    calls_per_second: CallsPerSecond | None = 1
+
+
+class PlivoGateway(_CarrierGateway):
+    """Plivo's Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["plivo"]
+    auth_id: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.plivo.com")
+    calls_per_second: CallsPerSecond | None = 2
+
+
+class ExotelGateway(_CarrierGateway):
+    """Exotel's voice v1 API; secret ``{"api-key", "api-token", "event-secret"}``."""
+
+    kind: Literal["exotel"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.in.exotel.com")
+    # Exotel's TimeOut: the flow rings at most a minute.
+    ring_seconds: Annotated[int, Field(ge=1, le=60)] = 60
+    # 200 voice API requests a minute.
+    calls_per_second: CallsPerSecond | None = 3
+
+
+CarrierGateway = TwilioGateway | PlivoGateway | ExotelGateway
+AnyGateway = SimulatorGateway | HttpGateway | TwilioGateway | PlivoGateway | ExotelGateway
+Gateway = Annotated[AnyGateway, Field(discriminator="kind")]
+GATEWAY_KINDS = ("simulator", "http", "twilio", "plivo", "exotel")
 
 
 class ConfigFile(_Model):

@@ -41,7 +41,18 @@ class GatewayRefused(Exception):
 class GatewayUnavailable(Exception):
     """The gateway could not be reached, or kept failing (transport errors, 5xx, 429) after
     every retry. Whether the leg was placed is unknown; the gateway dedupes a later retry by the
-    leg id it was given as idempotency key."""
+    leg id it was given as idempotency key (the carriers, which have no such key, are never
+    asked again: their state query finds out)."""
+
+
+class GatewayRateLimited(Exception):
+    """The gateway answered with a rate limit (HTTP 429, Twilio 20429): the leg was not placed
+    and should wait, ``retry_after`` seconds if the gateway said, then be placed again. Never a
+    FAILED leg."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,10 @@ class Leg:
     (0-based). ``leg_id`` is unique per (call, attempt, number) and is the idempotency key.
 
     ``ring_seconds`` is how long the gateway should ring before giving up (NO_ANSWER);
-    ``callback_url`` is where the gateway posts the outcome (None when it is configured there).
+    ``callback_url`` is where the gateway posts the outcome (None when it is configured there;
+    the carriers build theirs from ``callback-base-url``). ``max_call_seconds`` is where the
+    gateway should cut a connected leg. ``gateway_ref`` is the gateway's own id for the leg
+    (what ``place`` returned), known once it was placed.
     """
 
     leg_id: str
@@ -62,6 +76,8 @@ class Leg:
     variables: dict[str, str]
     ring_seconds: float
     callback_url: str | None = None
+    max_call_seconds: int = 3600
+    gateway_ref: str | None = None
     placed_at: datetime | None = None  # known once the leg was placed (for ``status``)
 
 
@@ -174,10 +190,12 @@ class Gateway(Protocol):
 
     gateway_id: str
 
-    def place(self, leg: Leg) -> None:
-        """Hand ``leg`` to the gateway; return once it is accepted.
+    def place(self, leg: Leg) -> str | None:
+        """Hand ``leg`` to the gateway; return once it is accepted, with the gateway's own id for
+        the leg when it has one (a carrier's call sid), which ``status`` needs later.
 
-        Raises ``GatewayRefused`` (never placed, do not retry) or ``GatewayUnavailable``.
+        Raises ``GatewayRefused`` (never placed, do not retry), ``GatewayRateLimited`` (not
+        placed: wait, then place again) or ``GatewayUnavailable`` (placement unknown).
         """
         ...
 

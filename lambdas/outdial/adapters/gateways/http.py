@@ -122,7 +122,7 @@ class HttpGatewayAdapter:
             separators=(",", ":"),
         ).encode()
 
-    def place(self, leg: Leg) -> None:
+    def place(self, leg: Leg) -> str | None:
         """POST ``leg``; return once the gateway answered 2xx.
 
         Raises ``GatewayRefused`` on a 4xx other than 408/409/429 (a 401 is first retried once
@@ -138,6 +138,7 @@ class HttpGatewayAdapter:
             attempts = self._place(leg)
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
+        return None
 
     def status_url(self, leg: Leg) -> str:
         """Where the gateway answers how a leg went: the placing URL plus ``/<leg id>``."""

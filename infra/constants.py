@@ -156,5 +156,9 @@ CTX_DIALER_MAX_CONCURRENCY = "outdial:dialerMaxConcurrency"
 CTX_CALL_RETENTION_DAYS = "outdial:callRetentionDays"
 CTX_ALARM_EMAIL = "outdial:alarmEmail"
 CTX_GATEWAY_SECRETS = "outdial:gatewaySecrets"
+# Opt-in WAF web ACL on the stage: requests per source IP per 5 minutes (0: no web ACL).
+CTX_WAF_RATE_LIMIT = "outdial:wafRateLimitPerIp"
+WAF_MIN_RATE_LIMIT = 10  # WAF's floor for a rate-based rule
+WAF_MAX_RATE_LIMIT = 2_000_000_000
 MIN_DIALER_CONCURRENCY = 2  # SQS event sources' MaximumConcurrency minimum
 MAX_DIALER_CONCURRENCY = 1000

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.handlers.http import (
     JSON,
     parse_body,
@@ -55,8 +56,12 @@ def config() -> ConfigStore:
     return services().config
 
 
+def rates() -> FlowRateLimiter:
+    return services().rates
+
+
 @app.post("/outbound/create", summary="Schedule up to 500 outbound calls")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def create() -> Response[str]:
     raw = raw_body(app)
     body = parse_body(raw, CreateCallsBody)
@@ -71,7 +76,7 @@ def create() -> Response[str]:
 
 
 @app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def pull() -> Response[str]:
     body = parse_body(raw_body(app), PullBody)
     require(
@@ -82,7 +87,9 @@ def pull() -> Response[str]:
         }
     )
     assert body.security_id and body.flow_id and body.phonon_uuids is not None
-    view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
+    view = authorize(
+        body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config(), rates()
+    )
     data = queries().pull(view.flow.flow_id, body.phonon_uuids, body.fetch_attempt == "LAST")
     return respond(Code.SUCCESS, Code.SUCCESS.body(data=data))
 
@@ -93,7 +100,7 @@ def _header_flow() -> str:
     flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
     require({"x-flow-id": flow_id, "x-security-id": security_id})
     assert flow_id and security_id
-    view = authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+    view = authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config(), rates())
     return view.flow.flow_id
 
 
@@ -152,6 +159,6 @@ def _count(outcome: Outcome) -> None:
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

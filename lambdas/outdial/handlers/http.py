@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from outdial.logic.validation import check_body_size
+from outdial.models import safe_json
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
 
@@ -44,9 +45,9 @@ def parse_body(raw: bytes, model: type[Body]) -> Body:
     JSON types. Whatever the Content-Type says, the body is read as JSON, as the vendor does."""
     check_body_size(raw)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ContractError(Code.INVALID_FORMAT, "body is not JSON") from None
+        data = safe_json.loads(raw)
+    except safe_json.UnsafeJson as error:
+        raise ContractError(Code.INVALID_FORMAT, f"body: {error}") from None
     if not isinstance(data, dict):
         raise ContractError(Code.INVALID_FORMAT, "body must be a JSON object")
     try:

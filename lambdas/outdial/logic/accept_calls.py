@@ -16,7 +16,9 @@ from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, reque
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.logic.authorize import authorize
 from outdial.logic.validation import (
     CallRules,
@@ -48,6 +50,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    rates: FlowRateLimiter = field(default_factory=FlowRateLimiter)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,9 @@ def create_calls(
     )
     assert body.api_version and body.security_id and body.flow_id and body.calls is not None
     check_api_version(body.api_version)
-    view = authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+    view = authorize(
+        body.flow_id, body.security_id, source_ip, now, services.config, services.rates
+    )
     _check_flow(view, body.api_version)
     check_list_size(body.calls, "calls")
 
@@ -152,6 +157,22 @@ def create_calls(
     response = code.body(**{"request-id": request_id, "call-details": details})
     amount = account.cost_per_call * len(valid)
 
+    # Every item is built before anything is reserved or claimed: a call that cannot be stored
+    # fails here, with nothing to undo.
+    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
+    schedule_of = {
+        call_id: schedule_name(request_id, due_at)
+        for due_at, call_ids in plan.schedules.items()
+        for call_id in call_ids
+    }
+    items = [
+        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
+        | {"schedule": schedule_of.get(call_id)}
+        for call_id, call in valid
+    ]
+    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    check_storable(items)
+
     # The reservation comes first: a duplicate that loses the checksum race refunds its own, and
     # a request refused for balance never stood as "accepted" for a duplicate to be told about.
     if not services.calls.reserve(account.account_id, amount):
@@ -181,18 +202,6 @@ def create_calls(
         return _repeated(original)
     # (Our own request-id back means a retried put found the claim its first try had made.)
 
-    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
-    schedule_of = {
-        call_id: schedule_name(request_id, due_at)
-        for due_at, call_ids in plan.schedules.items()
-        for call_id in call_ids
-    }
-    items = [
-        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
-        | {"schedule": schedule_of.get(call_id)}
-        for call_id, call in valid
-    ]
-    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
     created: list[str] = []
     sending = False
     try:
@@ -232,6 +241,19 @@ def create_calls(
         schedules=len(plan.schedules),
     )
     return Outcome(code, response, accepted=len(valid), rejected=rejected)
+
+
+def check_storable(items: list[dict[str, Any]]) -> None:
+    """Refuse, before anything is reserved, a request one of whose items DynamoDB would not
+    take (the per-call limits on keys keep every call far below it)."""
+    for item in items:
+        size = item_bytes(item)
+        if size > MAX_ITEM_BYTES:
+            raise ContractError(
+                Code.INVALID_FORMAT,
+                f"{item['pk'].split('#')[0].lower()} would take {size} bytes to store; "
+                f"at most {MAX_ITEM_BYTES}",
+            )
 
 
 def roll_back(

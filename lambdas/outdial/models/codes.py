@@ -40,6 +40,7 @@ class Code(Enum):
     # outdial's own codes (6xx), listed in the README.
     NOT_FOUND = _Code(601, "Route Not Found", 404)
     CANCEL_TOO_LATE = _Code(602, "Call Can No Longer Be Cancelled", 409)
+    TOO_MANY_REQUESTS = _Code(608, "Too Many Requests", 429)
 
     @property
     def code(self) -> int:

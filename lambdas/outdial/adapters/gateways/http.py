@@ -22,6 +22,7 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
 
+from outdial.adapters import egress
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
@@ -95,6 +96,7 @@ class HttpGatewayAdapter:
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] = random.random,
+        resolver: egress.Resolver = egress.system_resolver,
     ) -> None:
         self.gateway_id = config.gateway_id
         self._config = config
@@ -104,6 +106,7 @@ class HttpGatewayAdapter:
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
         self._rng = rng
+        self._resolver = resolver
         self._timeout = urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout)
 
     @staticmethod
@@ -138,6 +141,21 @@ class HttpGatewayAdapter:
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
 
+    def _connection(self) -> tuple[egress.Target, urllib3.HTTPConnectionPool]:
+        """The pool for the gateway's address, resolved and checked now (SPEC §10/§12): the
+        connection goes to the checked address, the name kept for TLS and ``Host``."""
+        target = egress.parse_target(self._url)
+        rules = egress.policy(allow_private=self._config.allow_private_endpoint)
+        address = egress.checked_address(target, rules, self._resolver)
+        tls = {"server_hostname": target.host, "assert_hostname": target.host}
+        pool = self._pool.connection_from_host(
+            address,
+            port=target.port,
+            scheme=target.scheme,
+            pool_kwargs=tls if target.scheme == "https" else None,
+        )
+        return target, pool
+
     def _token(self, refresh: bool) -> str:
         if refresh:
             self._secrets.invalidate(self._config.secret_id)
@@ -169,16 +187,18 @@ class HttpGatewayAdapter:
             refresh = False
             delay = self._retry.backoff(attempt, self._rng)
             try:
-                response = self._pool.request(
+                target, pool = self._connection()
+                response = pool.urlopen(
                     "POST",
-                    self._url,
+                    target.path,
                     body=body,
-                    headers=headers,
+                    headers={**headers, "Host": target.host_header},
                     timeout=self._timeout,
                     retries=False,  # the loop below retries, with the policy above
                     redirect=False,  # a redirected POST is a misconfiguration, not a leg outcome
+                    assert_same_host=False,
                 )
-            except LocationValueError as exc:
+            except (LocationValueError, egress.EgressRefused) as exc:
                 raise GatewayUnavailable(f"gateway {self.gateway_id}: bad url: {exc}") from exc
             except HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ receiver holds up one message for one short timeout, never the dialer.
 
 from __future__ import annotations
 
+import ssl
 from enum import StrEnum
 from http.client import HTTPException
 from urllib.parse import urlsplit
@@ -51,10 +52,12 @@ class WebhookClient:
         deadline_seconds: float = DELIVERY_DEADLINE_SECONDS,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         resolver: egress.Resolver = egress.system_resolver,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._deadline = deadline_seconds
         self._connect_timeout = connect_timeout
         self._resolver = resolver
+        self._tls = tls  # None: the system's trust store
 
     def deliver(self, url: str, body: bytes, signature: str, event_id: str) -> Delivery:
         """POST ``body`` to ``url`` once, with ``signature`` as ``Outdial-Signature``."""
@@ -86,6 +89,7 @@ class WebhookClient:
                     headers,
                     deadline_seconds=self._deadline,
                     connect_timeout=self._connect_timeout,
+                    tls=self._tls,
                 )
             except (egress.DeadlineExceeded, OSError, HTTPException) as exc:
                 logger.warning(

@@ -125,6 +125,10 @@ class Api(Construct):
                 type=response_type,
                 status_code=str(status) if status else None,
                 templates={"application/json": _contract_body(code, detail)},
+                # A throttled client may try again in the next second, as the function says.
+                response_headers=(
+                    {"Retry-After": "'1'"} if code is Code.TOO_MANY_REQUESTS else None
+                ),
             )
         self.web_acl = (
             self._rate_limit_per_ip(settings.waf_rate_limit) if settings.waf_rate_limit else None

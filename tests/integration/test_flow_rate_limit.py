@@ -11,6 +11,7 @@ import pytest
 
 from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.handlers import api
+from outdial.local.apigateway import LambdaContext
 from outdial.models.codes import Code
 from tests.conftest import FLOW_ID, OTHER_FLOW_ID, OTHER_SECURITY_ID, SECURITY_ID, api_event, invoke
 
@@ -40,8 +41,11 @@ def pull(flow_id: str = FLOW_ID, security_id: str = SECURITY_ID) -> tuple[int, d
     return invoke(api_event("POST", "/outbound/pull", body))
 
 
+HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
+
+
 def get(security_id: str = SECURITY_ID) -> tuple[int, dict[str, Any]]:
-    headers = {"x-flow-id": FLOW_ID, "x-security-id": security_id}
+    headers = {**HEADERS, "x-security-id": security_id}
     return invoke(api_event("GET", f"/outbound/calls/{UUID}", headers=headers))
 
 
@@ -55,6 +59,11 @@ class TestThroughTheApi:
         throttled = answers[2][1]
         assert throttled["api-response-code"] == Code.TOO_MANY_REQUESTS.code == 608
         assert throttled["api-response-message"] == "Too Many Requests"
+        # And the answer says when to try again
+        result = api.handler(
+            api_event("GET", f"/outbound/calls/{UUID}", headers=HEADERS), LambdaContext()
+        )
+        assert (result["statusCode"], result["multiValueHeaders"]["Retry-After"]) == (429, ["1"])
 
     def test_the_next_second_has_a_fresh_budget(self) -> None:
         assert [pull()[0] for _ in range(3)] == [404, 404, 429]

@@ -19,12 +19,18 @@ Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
 
 
+# A throttled client may try again in the next second (flow budgets are per second).
+RETRY_AFTER = {Code.TOO_MANY_REQUESTS: "1"}
+
+
 def respond(code: Code, body: dict[str, Any] | None = None) -> Response[str]:
     """A contract response: the body already carries ``api-response-code`` and its message."""
+    retry_after = RETRY_AFTER.get(code)
     return Response(
         status_code=code.http,
         content_type=JSON,
         body=json.dumps(body if body is not None else code.body(), separators=(",", ":")),
+        headers={"Retry-After": retry_after} if retry_after else None,
     )
 
 

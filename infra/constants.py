@@ -94,8 +94,9 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
-# webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
-#   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+# webhooks: I/O-bound: one signed POST per message, cut off at 10 s of wall clock whatever the
+#   receiver does (the handler leaves a record for its next receive when under two deliveries'
+#   time remains); 256 MB is enough.
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024

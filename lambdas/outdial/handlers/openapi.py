@@ -13,11 +13,19 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from pydantic import BaseModel
 
 from outdial.models.codes import Code
-from outdial.models.requests import CallBody, CreateCallsBody, PullBody
+from outdial.models.requests import (
+    CallBody,
+    CreateCallsBody,
+    PullBody,
+    ReplayBody,
+    RescheduleBody,
+)
 
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/outbound/create", "post"): CreateCallsBody,
     ("/outbound/pull", "post"): PullBody,
+    ("/outbound/calls/{phonon_uuid}", "patch"): RescheduleBody,
+    ("/outbound/webhooks/replay", "post"): ReplayBody,
 }
 
 _RESPONSE_SCHEMA: dict[str, Any] = {

@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
 
 from outdial.adapters import egress
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg
+from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg, LegEvent
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.models.config import HttpGateway
 from outdial.models.phone import mask
@@ -141,10 +142,10 @@ class HttpGatewayAdapter:
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
 
-    def _connection(self) -> tuple[egress.Target, urllib3.HTTPConnectionPool]:
-        """The pool for the gateway's address, resolved and checked now (SPEC §10/§12): the
+    def _connection(self, url: str) -> tuple[egress.Target, urllib3.HTTPConnectionPool]:
+        """The pool for ``url``'s address, resolved and checked now (SPEC §10/§12): the
         connection goes to the checked address, the name kept for TLS and ``Host``."""
-        target = egress.parse_target(self._url)
+        target = egress.parse_target(url)
         rules = egress.policy(allow_private=self._config.allow_private_endpoint)
         address = egress.checked_address(target, rules, self._resolver)
         tls = {"server_hostname": target.host, "assert_hostname": target.host}
@@ -155,6 +156,42 @@ class HttpGatewayAdapter:
             pool_kwargs=tls if target.scheme == "https" else None,
         )
         return target, pool
+
+    def status_url(self, leg: Leg) -> str:
+        """Where the gateway answers how a leg went: the placing URL plus ``/<leg id>``."""
+        return f"{self._url.rstrip('/')}/{quote(leg.leg_id, safe='')}"
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """``GET`` the leg; its final state when the gateway answers 200 with a body in the
+        events route's shape, else None (unknown to it, still running, unreachable, malformed).
+        One request: the reconciler asks again on its next run only for legs it could not end."""
+        try:
+            target, pool = self._connection(self.status_url(leg))
+            response = pool.urlopen(
+                "GET",
+                target.path,
+                headers={
+                    "Authorization": f"Bearer {self._token(False)}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                    "Host": target.host_header,
+                },
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+            )
+        except (HTTPError, LocationValueError, GatewayUnavailable, egress.EgressRefused) as exc:
+            logger.warning("gateway status unavailable", leg_id=leg.leg_id, error=str(exc))
+            return None
+        if response.status != 200:
+            logger.info("gateway cannot say how the leg ended", status=response.status)
+            return None
+        try:
+            return LegEvent.from_json(self.gateway_id, response.data)
+        except ValueError as exc:
+            logger.warning("gateway status unreadable", leg_id=leg.leg_id, error=str(exc))
+            return None
 
     def _token(self, refresh: bool) -> str:
         if refresh:
@@ -187,7 +224,7 @@ class HttpGatewayAdapter:
             refresh = False
             delay = self._retry.backoff(attempt, self._rng)
             try:
-                target, pool = self._connection()
+                target, pool = self._connection(self._url)
                 response = pool.urlopen(
                     "POST",
                     target.path,

@@ -258,7 +258,7 @@ def main() -> None:
         use(provision())
         document = config_document()
         document["accounts"][0]["balance"] = 10**9
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         counter = RequestCounter()
         for service in ("dynamodb", "sqs", "scheduler"):
             counter.attach(aws.client(service))

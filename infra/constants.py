@@ -103,8 +103,9 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
-# webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
-#   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+# webhooks: I/O-bound: one signed POST per message, cut off at 10 s of wall clock whatever the
+#   receiver does (the handler leaves a record for its next receive when under two deliveries'
+#   time remains); 256 MB is enough.
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
@@ -175,5 +176,9 @@ CTX_DIALER_MAX_CONCURRENCY = "outdial:dialerMaxConcurrency"
 CTX_CALL_RETENTION_DAYS = "outdial:callRetentionDays"
 CTX_ALARM_EMAIL = "outdial:alarmEmail"
 CTX_GATEWAY_SECRETS = "outdial:gatewaySecrets"
+# Opt-in WAF web ACL on the stage: requests per source IP per 5 minutes (0: no web ACL).
+CTX_WAF_RATE_LIMIT = "outdial:wafRateLimitPerIp"
+WAF_MIN_RATE_LIMIT = 10  # WAF's floor for a rate-based rule
+WAF_MAX_RATE_LIMIT = 2_000_000_000
 MIN_DIALER_CONCURRENCY = 2  # SQS event sources' MaximumConcurrency minimum
 MAX_DIALER_CONCURRENCY = 1000

@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra import constants as c
+from outdial.adapters.receiver_backoff import BACKOFF_KEY_PREFIX
 
 
 class Data(Construct):
@@ -58,6 +59,19 @@ class Data(Construct):
         """Both tables' items (not the index), read-only."""
         for table in (self._grant_config, self._grant_calls):
             table.grant_read_data(grantee)
+
+    def grant_webhook_backoff(self, grantee: iam.IGrantable) -> None:
+        """Update and delete the per-account webhook backoff items of the calls table, and no
+        other item (their keys all start with the backoff prefix)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[self.calls.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{BACKOFF_KEY_PREFIX}*"]}
+                },
+            )
+        )
 
     def grant_query_pending(self, grantee: iam.IGrantable) -> None:
         """Query the calls table's pending and deadline indexes (the sweeper's), no other."""

@@ -306,7 +306,7 @@ class Monitoring(Construct):
                     "Webhook deliveries and failures by reason",
                     [
                         business_metric("WebhookDeliveries", label="delivered"),
-                        by_dimension("WebhookFailures", "reason"),  # retry, rejected, expired
+                        by_dimension("WebhookFailures", "reason"),  # retry, deferred, rejected, …
                     ],
                 ),
                 self._graph(

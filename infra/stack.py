@@ -58,6 +58,8 @@ class OutdialStack(Stack):
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+            # Responses carry phone numbers (a <call>): traces keep timings, never bodies.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         }
         functions = {
             "api": self._function(

@@ -11,7 +11,15 @@ import threading
 from pathlib import Path
 
 from outdial import cli_webhooks, operator_commands
-from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
+from outdial.adapters.gateways.secrets import GatewaySecrets
+from outdial.logic.configure import (
+    ConfigInvalid,
+    apply_config,
+    check_config,
+    check_gateway_secrets,
+    read_config_file,
+)
+from outdial.models.config import HttpGateway
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     apply = config_commands.add_parser(
         "apply", help="validate FILE and write it to the config table boto3 points at"
     )
-    apply.add_argument("file", type=Path)
     check = config_commands.add_parser("check", help="validate FILE without writing anything")
-    check.add_argument("file", type=Path)
+    for command in (apply, check):
+        command.add_argument("file", type=Path)
+        command.add_argument(
+            "--local",
+            action="store_true",
+            help="the file is for outdial serve: webhook-urls may be http:// on loopback",
+        )
 
     serve = commands.add_parser("serve", help="run the whole service locally on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -38,15 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "run", None) is not None:
         return int(args.run(args))
     if args.command == "config":
-        return _config(args.config_command, args.file)
+        return _config(args.config_command, args.file, args.local)
     if args.command in ("webhook-secret", "webhooks"):
         return cli_webhooks.run(args)
     return _serve(args.port, args.config)
 
 
-def _config(command: str, file: Path) -> int:
+def _config(command: str, file: Path, local: bool) -> int:
     try:
-        checked = read_config_file(file)
+        checked = read_config_file(file, local=local)
+        warnings = checked.warnings
+        if any(isinstance(gateway, HttpGateway) for gateway in checked.config.gateways):
+            warnings += check_gateway_secrets(checked.config, GatewaySecrets())
     except ConfigInvalid as invalid:
         print(
             f"{file}: refused, nothing written ({len(invalid.problems)} problems):", file=sys.stderr
@@ -54,7 +70,7 @@ def _config(command: str, file: Path) -> int:
         for problem in invalid.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    for warning in checked.warnings:
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if command == "apply":
         applied = apply_config(checked)
@@ -71,7 +87,11 @@ def _serve(port: int, config_file: Path | None) -> int:
     from outdial.local.runtime import LocalRuntime
 
     try:
-        checked = read_config_file(config_file) if config_file else check_config(demo_config())
+        checked = (
+            read_config_file(config_file, local=True)
+            if config_file
+            else check_config(demo_config(), local=True)
+        )
     except ConfigInvalid as invalid:
         print("\n".join(invalid.problems), file=sys.stderr)
         return 1

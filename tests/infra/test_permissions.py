@@ -110,9 +110,21 @@ def test_webhook_sender_rights(synthesized: Synthesized) -> None:
     # consumes (and postpones) webhook messages; sends only to its DLQ (dead-lettering itself)
     assert _on(granted, CONSUME) == {ids.webhooks}
     assert granted[SEND] == {ids.webhooks_dlq}
-    # reads the call and its flow's view (the webhook URL); writes nothing
+    # reads the call and its flow's view (the webhook URL)
     assert _on(granted, TABLE_READS) == {ids.calls, ids.config}
-    assert not TABLE_WRITES & set(granted)
+    # and writes only its per-account backoff items: update and delete, on keys with their prefix
+    writes = TABLE_WRITES & set(granted)
+    assert writes == {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert _on(granted, writes) == {ids.calls}
+    role = synthesized.logical_id(synthesized.stack.functions["webhooks"].role)
+    [scoped] = [
+        st
+        for st in statements(synthesized.resources, role)
+        if "dynamodb:DeleteItem" in st["Action"]
+    ]
+    assert scoped["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WEBHOOK-BACKOFF#*"]}
+    }
     # signs with the accounts' secrets or the flows' keys; no gateway credentials, no scheduling
     assert _on(granted, SECRETS) == {ids.flow_secrets, ids.account_secrets}
     assert not _granted_on(granted, ids.gateway_secrets)

@@ -33,8 +33,10 @@ from tests.conftest import (
 )
 from tests.fakes import HttpPeer, Reply
 
-EVENT_SECRET = "gw-event-secret-123"
+EVENT_SECRET = "gw-event-secret-0123456789abcdefghij"  # at least 32 characters
 DIALER_TIMEOUT = 150.0  # the stack's: one leg against a gateway that keeps failing fits
+
+pytestmark = pytest.mark.usefixtures("loopback_egress")
 HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
 
 
@@ -170,9 +172,39 @@ def test_bad_or_stale_signatures_are_refused(
     assert (status, body["api-response-code"]) == (401, code)
 
 
-def test_unknown_gateway(gateway: HttpPeer) -> None:
-    status, body = invoke(api_event("POST", "/gateway/events/nope", raw=b"{}"))
-    assert (status, body["api-response-code"]) == (400, 204)
+@pytest.mark.parametrize("gateway_id", ["nope", "sim", "x" * 3000, "%ED%A0%80"])
+def test_an_unknown_gateway_gets_the_answer_of_a_bad_signature(
+    gateway: HttpPeer, gateway_id: str
+) -> None:
+    # Given a gateway id that is not an enabled http gateway (unknown, simulator, absurd)
+    event = event_for("x-a1-n0", "BUSY")
+    raw = json.dumps(event).encode()
+    headers = {GATEWAY_SIGNATURE_HEADER: sign(EVENT_SECRET, raw, int(time.time()))}
+    # When an event is posted to it, signed even with a real gateway's secret
+    unknown = invoke(api_event("POST", f"/gateway/events/{gateway_id}", raw=raw, headers=headers))
+    # Then it gets exactly what a bad signature on a real gateway gets: ids cannot be enumerated
+    bad = post_event(event, secret="wrong-secret-0123456789abcdefghijk")
+    assert unknown == bad
+    assert (bad[0], bad[1]["api-response-code"]) == (401, 202)
+
+
+def test_a_short_event_secret_authenticates_nothing(gateway: HttpPeer) -> None:
+    # Given the gateway's event-secret was set to the empty string (or anything under 32)
+    aws.client("secretsmanager").put_secret_value(
+        SecretId="outdial/gateways/acme-gw",
+        SecretString=json.dumps({"token": "tok-1", "event-secret": ""}),
+    )
+    shared_gateway_secrets.cache_clear()
+    phonon_uuid = accept("9812345670")
+    dial(phonon_uuid)
+    # When an event signed with the empty key says the call was answered for an hour
+    status, body = post_event(
+        event_for(f"{phonon_uuid}-a1-n0", "ANSWERED", duration=3600), secret=""
+    )
+    # Then it is refused like any bad signature, and nothing is settled
+    assert (status, body["api-response-code"]) == (401, 202)
+    pump_dial_queue()
+    assert call_view(phonon_uuid)["status"] == "DIALING"
 
 
 def test_gateway_down_leaves_placement_unknown_until_the_deadline(gateway: HttpPeer) -> None:

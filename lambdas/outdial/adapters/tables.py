@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Mapping
@@ -11,7 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
+from outdial.settings import get_settings
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires-at"
@@ -86,6 +89,15 @@ def deserialize(typed: Mapping[str, Any]) -> Any:
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict → DynamoDB's typed item (None values are left out)."""
     return {k: serialize(v) for k, v in values.items() if v is not None}
+
+
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
+
+
+def item_bytes(values: Mapping[str, Any]) -> int:
+    """An upper bound of the item's size as DynamoDB counts it (names and values, UTF-8): its
+    typed JSON, which adds a few bytes of markup per attribute on top."""
+    return len(json.dumps(to_item(values), separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def to_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,3 +225,20 @@ def batch_get_parallel(
             )
             for item in items
         ]
+
+
+class CallsTableAdapter:
+    """Base of the small adapters that keep their items in the calls table: the shared client,
+    made on first use, and the table's name from the settings unless one is given."""
+
+    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
+        self._client = client
+        self._table = table
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    @property
+    def table(self) -> str:
+        return self._table or get_settings().calls_table

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.idempotency_store import IdempotencyStore
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.handlers.http import (
     JSON,
     inbound_post,
@@ -98,8 +99,12 @@ def config() -> ConfigStore:
     return services().config
 
 
+def rates() -> FlowRateLimiter:
+    return services().rates
+
+
 @app.post("/outbound/create", summary="Schedule up to 500 outbound calls")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def create() -> Response[str]:
     headers = app.current_event.headers
     dry_run = parse_dry_run(headers.get(DRY_RUN_HEADER))
@@ -129,12 +134,14 @@ def _uuids_request(body: PullBody | ReplayBody) -> tuple[FlowView, list[Any]]:
         }
     )
     assert body.security_id and body.flow_id and body.phonon_uuids is not None
-    view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
+    view = authorize(
+        body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config(), rates()
+    )
     return view, body.phonon_uuids
 
 
 @app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def pull() -> Response[str]:
     body = parse_body(raw_body(app), PullBody)
     view, uuids = _uuids_request(body)
@@ -155,7 +162,7 @@ def _header_view() -> FlowView:
     flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
     require({"x-flow-id": flow_id, "x-security-id": security_id})
     assert flow_id and security_id
-    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config(), rates())
 
 
 def _header_flow() -> str:
@@ -253,6 +260,6 @@ def _count(outcome: Outcome) -> None:
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -34,7 +34,7 @@ def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # A processor per invocation: `outdial serve` runs several invocations at once in threads.
     processor = BatchProcessor(event_type=EventType.SQS)

@@ -12,11 +12,16 @@ from pydantic import BaseModel, ValidationError
 
 from outdial.adapters.gateways import Callback
 from outdial.logic.validation import check_body_size
+from outdial.models import safe_json
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
 
 Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
+
+
+# A throttled client may try again in the next second (flow budgets are per second).
+RETRY_AFTER = {Code.TOO_MANY_REQUESTS: "1"}
 
 
 def respond(
@@ -28,6 +33,9 @@ def respond(
 ) -> Response[str]:
     """A contract response: the body already carries ``api-response-code`` and its message.
     The HTTP status is the code's own unless ``status`` says otherwise (202 for queued work)."""
+    retry_after = RETRY_AFTER.get(code)
+    if retry_after:
+        headers = {"Retry-After": retry_after, **(headers or {})}
     return Response(
         status_code=status or code.http,
         content_type=JSON,
@@ -66,9 +74,9 @@ def parse_body(raw: bytes, model: type[Body]) -> Body:
     JSON types. Whatever the Content-Type says, the body is read as JSON, as the vendor does."""
     check_body_size(raw)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ContractError(Code.INVALID_FORMAT, "body is not JSON") from None
+        data = safe_json.loads(raw)
+    except safe_json.UnsafeJson as error:
+        raise ContractError(Code.INVALID_FORMAT, f"body: {error}") from None
     if not isinstance(data, dict):
         raise ContractError(Code.INVALID_FORMAT, "body must be a JSON object")
     try:

@@ -23,7 +23,7 @@ def dialer() -> Dialer:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Runs on a schedule; the event carries nothing it needs. Answers what it did, by action,
     and fails (so the function's error alarm fires) if anything could not be settled."""

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from outdial.adapters import egress
 from outdial.local.apigateway import ApiGateway
 from outdial.local.embedded_aws import EmbeddedAws, Resources, provision, use
 from outdial.local.queue_poller import QueuePoller
@@ -57,6 +58,9 @@ class LocalRuntime:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
         # The embedded AWS shares the machine with everything else: give it time under load.
         os.environ.setdefault("OUTDIAL_AWS_READ_TIMEOUT_SECONDS", "60")
+        # Its demo and tests post webhooks to receivers on 127.0.0.1 (SPEC §10: only
+        # `outdial serve` may); Lambda never runs this.
+        egress.set_local_mode(True)
         self.aws = EmbeddedAws(self.aws_port).start()
         resources = provision()
         use(resources)
@@ -77,6 +81,7 @@ class LocalRuntime:
             self.api.stop()
         if self.aws:
             self.aws.stop()
+        egress.set_local_mode(False)
 
 
 def sweep_interval() -> float:

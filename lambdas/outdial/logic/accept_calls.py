@@ -22,7 +22,9 @@ from outdial.adapters.calls_store import (
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.logic.authorize import authorize
 from outdial.logic.policy import Policy
 from outdial.logic.validation import (
@@ -56,6 +58,7 @@ class Services:
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     policy: Policy = field(default_factory=Policy)
+    rates: FlowRateLimiter = field(default_factory=FlowRateLimiter)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ def admit(
     )
     assert body.api_version and body.security_id and body.flow_id
     check_api_version(body.api_version)
-    return authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+    return authorize(
+        body.flow_id, body.security_id, source_ip, now, services.config, services.rates
+    )
 
 
 def request_checksum(flow_id: str, raw: bytes) -> str:
@@ -192,6 +197,22 @@ def accept(
     response = code.body(**{"request-id": request_id, "call-details": details})
     amount = account.cost_per_call * len(valid)
 
+    # Every item is built before anything is reserved or claimed: a call that cannot be stored
+    # fails here, with nothing to undo.
+    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
+    schedule_of = {
+        call_id: schedule_name(request_id, due_at)
+        for due_at, call_ids in plan.schedules.items()
+        for call_id in call_ids
+    }
+    items = [
+        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
+        | {"schedule": schedule_of.get(call_id)}
+        for call_id, call in valid
+    ]
+    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    check_storable(items)
+
     insufficient = ContractError(
         Code.INSUFFICIENT_BALANCE,
         f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
@@ -227,18 +248,6 @@ def accept(
         return _repeated(original)
     # (Our own request-id back means a retried transaction found the claim its first try made.)
 
-    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
-    schedule_of = {
-        call_id: schedule_name(request_id, due_at)
-        for due_at, call_ids in plan.schedules.items()
-        for call_id in call_ids
-    }
-    items = [
-        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
-        | {"schedule": schedule_of.get(call_id)}
-        for call_id, call in valid
-    ]
-    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
     created: list[str] = []
     sending = False
     try:
@@ -278,6 +287,19 @@ def accept(
         schedules=len(plan.schedules),
     )
     return Outcome(code, response, accepted=len(valid), rejected=rejected)
+
+
+def check_storable(items: list[dict[str, Any]]) -> None:
+    """Refuse, before anything is reserved, a request one of whose items DynamoDB would not
+    take (the per-call limits on keys keep every call far below it)."""
+    for item in items:
+        size = item_bytes(item)
+        if size > MAX_ITEM_BYTES:
+            raise ContractError(
+                Code.INVALID_FORMAT,
+                f"{item['pk'].split('#')[0].lower()} would take {size} bytes to store; "
+                f"at most {MAX_ITEM_BYTES}",
+            )
 
 
 def roll_back(

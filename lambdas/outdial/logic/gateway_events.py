@@ -27,9 +27,20 @@ from outdial.adapters.gateways.plivo import NONCE_HEADER
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.adapters.nonces import NonceStore
 from outdial.models.codes import Code, ContractError
-from outdial.models.config import ExotelGateway, HttpGateway, PlivoGateway, TwilioGateway
+from outdial.models.config import (
+    ExotelGateway,
+    HttpGateway,
+    PlivoGateway,
+    TwilioGateway,
+    event_secret_problem,
+    plausible_id,
+)
 from outdial.observability import logger
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER, InvalidSignature, verify
+
+
+def _unauthenticated() -> ContractError:
+    return ContractError(Code.INVALID_SECURITY_ID, "gateway event not authenticated")
 
 
 @dataclass
@@ -42,17 +53,27 @@ class GatewayEvents:
 
     def receive(self, gateway_id: str, post: Callback, now: int) -> LegEvent | None:
         """A post to the events route, read as the gateway's kind says: its final outcome queued
-        for the dialer, or None for a carrier's non-final callback."""
-        gateway = self.config.get_gateway(gateway_id)
+        for the dialer, or None for a carrier's non-final callback. An unknown or disabled
+        gateway, a secret too short to trust and a bad signature all get the same answer (401,
+        202), so that answers tell a stranger nothing about which gateway ids exist."""
+        gateway = self.config.get_gateway(gateway_id) if plausible_id(gateway_id) else None
         if isinstance(gateway, TwilioGateway | PlivoGateway | ExotelGateway) and gateway.enabled:
             return self._carrier_callback(gateway, post)
         if not isinstance(gateway, HttpGateway) or not gateway.enabled:
-            raise ContractError(Code.INVALID_GATEWAY_ID, f"no enabled gateway {gateway_id!r}")
+            logger.info("gateway event refused: no such enabled gateway")
+            raise _unauthenticated()
         secret = self.secrets.get(gateway.secret_id).event_secret
+        if event_secret_problem(secret):
+            logger.error(
+                "gateway event refused: the gateway's event-secret is too short",
+                gateway_id=gateway_id,
+            )
+            raise _unauthenticated()
         try:
             verify(post.header(GATEWAY_SIGNATURE_HEADER), secret, post.body, now)
         except InvalidSignature as error:
-            raise ContractError(Code.INVALID_SECURITY_ID, f"event signature: {error}") from None
+            logger.info("gateway event refused", gateway_id=gateway_id, reason=str(error))
+            raise _unauthenticated() from None
         try:
             event = LegEvent.from_json(gateway_id, post.body)
         except ValueError as error:
@@ -61,7 +82,8 @@ class GatewayEvents:
         if leg is not None and leg.get("gateway-id") not in (None, gateway_id):
             # Only the gateway that placed a leg may end it (SPEC §11): another gateway's secret
             # proves nothing about this leg, so it is answered as a bad signature would be.
-            raise ContractError(Code.INVALID_SECURITY_ID, "the leg was not placed by this gateway")
+            logger.info("gateway event refused: the leg was not placed by this gateway")
+            raise _unauthenticated()
         self.queue.send([DialMessage(gateway_id=gateway_id, event=event.to_dict())])
         logger.info("gateway event queued", leg_id=event.leg_id, outcome=event.outcome.value)
         return event

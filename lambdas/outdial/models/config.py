@@ -174,6 +174,9 @@ class FlowSettings(_Model):
     retry_on: list[RetryOutcome] = list(DEFAULT_RETRY_ON)
     calling_window: CallingWindow | None = None
     valid_until: AwareDatetime | None = None
+    # Authenticated requests the flow may make in any one second, across every route
+    # (None: no limit of its own; the stage's throttle still applies). Over it: 429, 608.
+    requests_per_second: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
     @property
     def enabled_dids(self) -> list[str]:
@@ -215,6 +218,23 @@ class SimulatorGateway(_GatewayCommon):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
+MIN_EVENT_SECRET_CHARS = 32  # SPEC §12: a gateway's event-secret, the HMAC key of its events
+MAX_ID_CHARS = 128  # account and gateway ids; DynamoDB keys are bounded, and so are ours
+
+
+def plausible_id(value: str) -> bool:
+    """True when ``value`` could be an id of ours: 1-128 printable ASCII characters. Anything
+    else names nothing, and is never sent to storage."""
+    return 0 < len(value) <= MAX_ID_CHARS and value.isascii() and value.isprintable()
+
+
+def event_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot authenticate a gateway's events, or None when it can."""
+    if len(secret) < MIN_EVENT_SECRET_CHARS:
+        return f"event-secret has {len(secret)} characters; at least {MIN_EVENT_SECRET_CHARS}"
+    return None
+
+
 # The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"
 # Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
@@ -250,6 +270,10 @@ class HttpGateway(_GatewayCommon):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+    # A self-hosted gateway inside your own network: its url may be http:// and resolve to
+    # private (RFC 1918, unique-local) addresses. Link-local, multicast and reserved addresses
+    # stay refused whatever this says.
+    allow_private_endpoint: bool = False
 
 
 class _CarrierGateway(_GatewayCommon):
@@ -321,8 +345,11 @@ class ConfigFile(_Model):
 
 
 def hash_secret(secret: str) -> str:
-    """The stored form of a security-id. SHA-256 suffices: the secret is 64 random characters."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """The stored form of a security-id. SHA-256 suffices: the secret is 64 random characters.
+
+    ``surrogatepass``: a presented secret holding a lone surrogate (a header, say) hashes to
+    something that matches nothing, rather than raising."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class FlowView(BaseModel):

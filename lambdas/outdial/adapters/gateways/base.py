@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+from outdial.models import safe_json
 
 
 class LegOutcome(StrEnum):
@@ -85,6 +87,8 @@ EVENT_FIELDS = ("event-id", "leg-id", "outcome", "duration-seconds", "started-at
 """The keys of a gateway event's JSON body (unknown extra keys are ignored)."""
 
 _MAX_ID_LENGTH = 256
+# A day: no call lasts longer (and DynamoDB numbers hold 38 digits, not any integer).
+MAX_DURATION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,9 @@ class LegEvent:
     def from_json(cls, gateway_id: str, body: str | bytes) -> LegEvent:
         """Parse a gateway event body posted for ``gateway_id``; ValueError says what is wrong."""
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"event body is not JSON: {exc}") from exc
+            data = safe_json.loads(body)
+        except safe_json.UnsafeJson as exc:
+            raise ValueError(f"event body: {exc}") from exc
         return cls.from_dict(gateway_id, data)
 
     @classmethod
@@ -152,8 +156,14 @@ class LegEvent:
             )
         duration = data["duration-seconds"]
         # bool is an int in Python, but true is no duration.
-        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
-            raise ValueError("duration-seconds must be a non-negative integer")
+        if (
+            not isinstance(duration, int)
+            or isinstance(duration, bool)
+            or not 0 <= duration <= MAX_DURATION_SECONDS
+        ):
+            raise ValueError(
+                f"duration-seconds must be an integer from 0 to {MAX_DURATION_SECONDS}"
+            )
         return cls(
             gateway_id=gateway_id,
             leg_id=_identifier(data, "leg-id"),
@@ -182,6 +192,10 @@ def _timestamp(data: dict[str, Any], key: str) -> datetime:
         raise ValueError(f"{key} {value!r} is not ISO-8601") from exc
     if moment.tzinfo is None:
         raise ValueError(f"{key} {value!r} has no UTC offset")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{key} {value!r} is out of range") from None
     return moment
 
 

@@ -28,14 +28,14 @@ def carrier(kind: str, **extra: Any) -> dict[str, Any]:
 def checked(gateway: dict[str, Any]) -> Any:
     document = config_document()
     document["gateways"].append(gateway)
-    return check_config(document).config.gateways[-1]
+    return check_config(document, local=True).config.gateways[-1]
 
 
 def refused(gateway: dict[str, Any]) -> list[str]:
     document = config_document()
     document["gateways"].append(gateway)
     with pytest.raises(ConfigInvalid) as error:
-        check_config(document)
+        check_config(document, local=True)
     return error.value.problems
 
 
@@ -55,9 +55,9 @@ def test_each_carrier_has_its_defaults() -> None:
 
 def test_simulator_and_http_are_unpaced_unless_configured() -> None:
     document = config_document()
-    assert check_config(document).config.gateways[0].calls_per_second is None
+    assert check_config(document, local=True).config.gateways[0].calls_per_second is None
     document["gateways"][0]["calls-per-second"] = 5
-    gateway = check_config(document).config.gateways[0]
+    gateway = check_config(document, local=True).config.gateways[0]
     assert isinstance(gateway, SimulatorGateway) and gateway.calls_per_second == 5
 
 

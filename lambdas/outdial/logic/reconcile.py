@@ -80,6 +80,7 @@ def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
                 variables={},
                 ring_seconds=float(getattr(gateway_config, "ring_seconds", 0)),
                 placed_at=datetime.fromtimestamp(int(placed), UTC) if placed is not None else None,
+                gateway_ref=leg.get("gateway-ref"),
             )
         )
     if event is not None:

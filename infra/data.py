@@ -11,9 +11,14 @@ from infra import constants as c
 
 
 class Data(Construct):
-    """``config``: accounts (with their balance), flow views, gateways.
-    ``calls``: calls, requests, checksums, legs; checksums and finished calls expire by TTL;
-    one sparse index of half-enqueued requests for the sweeper."""
+    """``config``: accounts (with their balance), flow views, gateways, and the accounts'
+    do-not-call entries (``DNC#<account>#<number>``).
+    ``calls``: calls, requests, checksums, legs, and each number's recent placements for the
+    frequency caps (``PLACED#<account>#<number>``); checksums, finished calls and placements
+    expire by TTL; one sparse index of half-enqueued requests for the sweeper.
+
+    The policy's items live under their own key prefixes in the two tables the api and the
+    dialer already read and write: they widen no function's grants."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

@@ -53,6 +53,8 @@ class OutdialStack(Stack):
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_TTL_SECONDS": str(c.IDEMPOTENCY_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_LEASE_SECONDS": str(c.IDEMPOTENCY_LEASE_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
@@ -149,6 +151,14 @@ class OutdialStack(Stack):
                 "OUTDIAL_CONFIG_TABLE for `outdial config apply`",
             ),
             CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
+            WebhookQueueUrl=(
+                queues.webhooks.queue_url,
+                "OUTDIAL_WEBHOOK_QUEUE_URL for `outdial webhooks redrive`",
+            ),
+            WebhookDlqUrl=(
+                queues.webhooks_dlq.queue_url,
+                "OUTDIAL_WEBHOOK_DLQ_URL for `outdial webhooks redrive`",
+            ),
             ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(

@@ -1,4 +1,5 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, the operator commands
+(`balance`, `secret`, `dial-queue`), webhook secrets and redrive."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from outdial import cli_webhooks, operator_commands
 from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
 
 
@@ -29,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
 
+    cli_webhooks.add_commands(commands)
+    operator_commands.register(commands)
+
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     if args.command == "config":
         return _config(args.config_command, args.file)
+    if args.command in ("webhook-secret", "webhooks"):
+        return cli_webhooks.run(args)
     return _serve(args.port, args.config)
 
 
@@ -48,8 +57,10 @@ def _config(command: str, file: Path) -> int:
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if command == "apply":
-        written = apply_config(checked)
-        print(f"{file}: applied ({written} items)")
+        applied = apply_config(checked)
+        for warning in applied.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{file}: applied ({applied.written} items)")
     else:
         print(f"{file}: valid")
     return 0

@@ -14,11 +14,20 @@ from pydantic import BaseModel
 
 from outdial.models.codes import Code
 from outdial.models.config import ConfigFile
-from outdial.models.requests import CallBody, CreateCallsBody, DncBulkBody, PullBody
+from outdial.models.requests import (
+    CallBody,
+    CreateCallsBody,
+    DncBulkBody,
+    PullBody,
+    ReplayBody,
+    RescheduleBody,
+)
 
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/outbound/create", "post"): CreateCallsBody,
     ("/outbound/pull", "post"): PullBody,
+    ("/outbound/calls/{phonon_uuid}", "patch"): RescheduleBody,
+    ("/outbound/webhooks/replay", "post"): ReplayBody,
     ("/outbound/dnc", "post"): DncBulkBody,
 }
 

@@ -52,3 +52,13 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
         "ended-at": item.get("ended-at"),
         **{k: _plain(item[k]) for k in ("error-code", "error-message") if item.get(k) is not None},
     }
+
+
+def render_leg(leg: dict[str, Any]) -> dict[str, Any]:
+    """One leg as a ``leg.ended`` event shows it: its id and attempt, and the ``<call>``'s leg
+    fields."""
+    return {
+        "leg-id": leg.get("leg-id"),
+        "attempt": _plain(leg.get("attempt")),
+        **{name: _plain(leg.get(name)) for name in LEG_FIELDS},
+    }

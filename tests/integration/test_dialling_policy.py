@@ -138,6 +138,28 @@ class TestCallingWindowAtAcceptance:
         opening = (start + timedelta(days=2)).replace(hour=9)
         assert datetime.fromisoformat(view["next-dial-at"]) == opening
 
+    def test_a_call_rescheduled_after_hours_waits_for_the_opening(
+        self, config_doc: dict[str, Any], apply: Any
+    ) -> None:
+        with_flow(config_doc, apply, **{"calling-window": WINDOW})
+        phonon_uuid = accept("9812345670", start=tomorrow_at(10).isoformat())
+        # When it is moved to 22:00 New York time
+        start = tomorrow_at(22)
+        status, body = invoke(
+            api_event(
+                "PATCH",
+                f"/outbound/calls/{phonon_uuid}",
+                {"start-time": start.isoformat()},
+                headers=HEADERS,
+            )
+        )
+        # Then it keeps the new start-time and waits for 09:00 the next day
+        assert status == 200, body
+        view = body["call"]
+        assert view["start-time"] == start.isoformat() and view["status"] == "SCHEDULED"
+        opening = (start + timedelta(days=1)).replace(hour=9)
+        assert datetime.fromisoformat(view["next-dial-at"]) == opening
+
     def test_a_call_without_a_window_is_unchanged(self) -> None:
         start = tomorrow_at(23)
         view = status_of(accept("9812345670", start=start.isoformat()))

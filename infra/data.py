@@ -12,10 +12,15 @@ from outdial.adapters.receiver_backoff import BACKOFF_KEY_PREFIX
 
 
 class Data(Construct):
-    """``config``: accounts (with their balance), flow views, gateways.
-    ``calls``: calls, requests, checksums, legs, gateways' per-second pace slots and carriers'
-    callback nonces; checksums, slots, nonces and finished calls expire by TTL; two sparse
-    indexes for the sweeper: half-enqueued requests, and calls dialling by deadline."""
+    """``config``: accounts (with their balance), flow views, gateways, and the accounts'
+    do-not-call entries (``DNC#<account>#<number>``).
+    ``calls``: calls, requests, checksums, legs, each number's recent placements for the
+    frequency caps (``PLACED#<account>#<number>``), gateways' per-second pace slots and carriers'
+    callback nonces; checksums, finished calls, placements, slots and nonces expire by TTL; two
+    sparse indexes for the sweeper: half-enqueued requests, and calls dialling by deadline.
+
+    The policy's items live under their own key prefixes in the two tables the api and the
+    dialer already read and write: they widen no function's grants."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

@@ -201,17 +201,19 @@ class TestInFlight:
         events = aws.client("dynamodb").meta.events
 
         def pause(params: dict[str, Any], **_: Any) -> None:
-            if params.get("TableName") == get_settings().config_table:
+            # The reservation is the transaction that writes the account (config table).
+            tables = {next(iter(i.values()))["TableName"] for i in params.get("TransactItems", [])}
+            if get_settings().config_table in tables:
                 paused.set()
                 assert resume.wait(10)
 
-        events.register("before-parameter-build.dynamodb.UpdateItem", pause)
+        events.register("before-parameter-build.dynamodb.TransactWriteItems", pause)
         results: list[Any] = []
         first = threading.Thread(target=lambda: results.append(_create(document, "race")))
         first.start()
         try:
             assert paused.wait(10)
-            events.unregister("before-parameter-build.dynamodb.UpdateItem", pause)
+            events.unregister("before-parameter-build.dynamodb.TransactWriteItems", pause)
             # When the same request arrives meanwhile
             second = _create(document, "race")
         finally:

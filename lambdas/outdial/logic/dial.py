@@ -18,6 +18,7 @@ dials it at most once. Nothing is ever dialled on a second key.
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from outdial.adapters.webhook_queue import (
 )
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
+from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -61,7 +63,7 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import DEFAULT_RETRY_ON, FlowView, HttpGateway, SimulatorGateway
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 from outdial.settings import get_settings
@@ -88,6 +90,9 @@ def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
     """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
     shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
     return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
+
+
+SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -118,6 +123,7 @@ class Dialer:
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
+    policy: Policy = field(default_factory=Policy)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -286,10 +292,18 @@ class Dialer:
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
-        if not self.calls.put_new(leg_item) and not self._take_over_stale_claim(leg_id, now):
+        fresh = self.calls.put_new(leg_item)
+        if not fresh and not self._take_over_stale_claim(leg_id, now):
             logger.info("leg already claimed; not dialling it again")
             self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
+        # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
+        # the leg): it is placed again under the same key, as it would have been.
+        gate = self.policy.gate(view, number, leg_id, now) if fresh and view else PLACE
+        if isinstance(gate, Wait):
+            self._defer(call, leg_id, gate, now)
+            return
+        skip = gate.reason if isinstance(gate, Skip) else None
         due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
         record = {
             "attempt": attempt,
@@ -297,7 +311,7 @@ class Dialer:
             "number": number,
             "did": did,
             "outcome": None,
-            "started-at": _iso(now),
+            "started-at": None if skip else _iso(now),
             "ended-at": None,
             "duration-seconds": None,
         }
@@ -305,8 +319,14 @@ class Dialer:
             call_pk(phonon_uuid),
             {f"legs.{leg_id}": record, "current-leg": leg_id} | deadline_keys(phonon_uuid, due),
         )
+        if skip is not None:
+            logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
+            self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
+            return
         if view is None or did is None or not view.gateway_usable:
             logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
+            if view is not None:
+                self.policy.uncount(view, number, leg_id)
             self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
             return
         assert view.gateway is not None
@@ -326,6 +346,7 @@ class Dialer:
             self.gateway(view.gateway).place(leg)
         except GatewayRefused as error:
             logger.warning("gateway refused the leg", error=str(error), to=mask(number))
+            self.policy.uncount(view, number, leg_id)
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
@@ -351,6 +372,47 @@ class Dialer:
         if leg is not None and leg.get("state") == ENDED:
             logger.info("leg ended before; moving the call on")
             self.advance(leg)
+
+    def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None:
+        """The leg may not be placed before ``wait.until``: give its claim back and let the
+        call wait, SCHEDULED with ``next-dial-at``, for a wake-up then (SPEC §9)."""
+        phonon_uuid = call["phonon-uuid"]
+        self.calls.release_claim(leg_pk(leg_id))
+        # At least a second on: the wake-up must not find the call before it is SCHEDULED.
+        until = max(wait.until, now + timedelta(seconds=1))
+        schedule = self._wake(call, until, f"defer-{phonon_uuid}-{int(until.timestamp())}")
+        moved = self.calls.update(
+            call_pk(phonon_uuid),
+            {
+                "status": CallStatus.SCHEDULED.value,
+                "due-at": _iso(until),
+                "next-dial-at": _iso(until),
+                "schedule": schedule,
+            },
+            condition="#status = :dialing AND #attempt = :attempt AND #index = :index",
+            condition_values={
+                ":dialing": CallStatus.DIALING.value,
+                ":attempt": int(call["attempt"]),
+                ":index": int(call["number-index"]),
+            },
+            remove=DEADLINE_KEYS,
+        )
+        if moved is not None:
+            count("LegsDeferred", 1, reason=wait.reason)
+            logger.info("leg waits", reason=wait.reason, until=_iso(until))
+
+    def _wake(self, call: dict[str, Any], at: datetime, schedule: str) -> str | None:
+        """Have the call's dial message come back at ``at``, with its dispatch token: an SQS
+        delay when that is soon, a one-time schedule otherwise (returned, so a cancel can drop
+        it)."""
+        lead = (at - self.clock()).total_seconds()
+        if lead < get_settings().schedule_min_lead_seconds:
+            self.queue.send([self._wake_up(call, max(0, math.ceil(lead)))])
+            return None
+        token = call.get("dispatch-id")
+        dispatch = {call["phonon-uuid"]: token} if token else None
+        self.scheduler.create(schedule, at, [call["phonon-uuid"]], dispatch)
+        return schedule
 
     def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
         """A claim whose dialer died before the gateway took the leg: take it over (the gateway
@@ -414,8 +476,8 @@ class Dialer:
     def _end_leg(
         self,
         leg_id: str,
-        outcome: LegOutcome,
-        started: datetime,
+        outcome: LegOutcome | str,
+        started: datetime | None,
         ended: datetime,
         duration: int,
         *,
@@ -426,7 +488,7 @@ class Dialer:
     ) -> None:
         leg = self.calls.get(leg_pk(leg_id))
         if leg is None:
-            logger.warning("outcome for an unknown leg dropped", outcome=outcome.value)
+            logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
             return
         if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
             logger.warning("outcome from a gateway that did not place the leg dropped")
@@ -435,11 +497,11 @@ class Dialer:
             leg_pk(leg_id),
             {
                 "state": ENDED,
-                "outcome": outcome.value,
+                "outcome": str(outcome),
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": _iso(started),
+                "started-at": _iso(started) if started else None,
                 "ended-at": _iso(ended),
                 "duration-seconds": duration,
             },
@@ -455,8 +517,10 @@ class Dialer:
             if ended_leg is None or ended_leg.get("state") != ENDED:
                 return
             logger.info("repeated outcome for an ended leg")
+        elif outcome == SKIPPED:
+            count("LegsSkipped", 1, reason=str(reason))
         else:
-            count("LegsDialled", 1, outcome=outcome.value)
+            count("LegsDialled", 1, outcome=str(outcome))
         self.advance(ended_leg)
 
     def advance(self, leg: dict[str, Any]) -> None:
@@ -472,6 +536,7 @@ class Dialer:
             "ended-at": leg.get("ended-at"),
             "duration-seconds": int(leg.get("duration-seconds") or 0),
             "placed": bool(leg.get("placed")),
+            **({"skip-reason": leg["reason"]} if leg.get("outcome") == SKIPPED else {}),
         }
         call = self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record})
         if call is None:
@@ -499,7 +564,12 @@ class Dialer:
         placed_before = any(
             other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
         )
-        outcome = LegOutcome(leg["outcome"])
+        placed = bool(leg.get("placed", True))
+        this_attempt = [
+            other.get("outcome")
+            for other in (call.get("legs") or {}).values()
+            if int(other["attempt"]) == int(leg["attempt"])
+        ]
         now = self.clock()
         decision = decide(
             LegResult(
@@ -508,9 +578,11 @@ class Dialer:
                 numbers=len(call["contact-numbers"]),
                 max_attempts=view.flow.max_attempts if view else 1,
                 retry_after_seconds=view.flow.retry_after_seconds if view else 900,
-                outcome=outcome if leg.get("placed", True) else REFUSED,
+                outcome=LegOutcome(leg["outcome"]) if placed else REFUSED,
                 placed_before=placed_before,
                 now=now,
+                retry_on=frozenset(view.flow.retry_on if view else DEFAULT_RETRY_ON),
+                attempt_outcomes=frozenset(str(o) for o in this_attempt if o),
             )
         )
         current = {
@@ -530,7 +602,7 @@ class Dialer:
             if moved is not None:
                 self._dial_current_leg(moved)
         elif isinstance(decision, RetryLater):
-            self._retry_later(call, decision, condition, current)
+            self._retry_later(call, decision, view, condition, current)
         elif isinstance(decision, Finish):
             self._finish(call, decision, leg, condition, current)
 
@@ -538,35 +610,32 @@ class Dialer:
         self,
         call: dict[str, Any],
         decision: RetryLater,
+        view: FlowView | None,
         condition: str,
         current: dict[str, Any],
     ) -> None:
         phonon_uuid = call["phonon-uuid"]
-        lead = (decision.at - self.clock()).total_seconds()
-        scheduled = lead >= get_settings().schedule_min_lead_seconds
-        schedule = f"retry-{phonon_uuid}-{decision.attempt}"
+        at = decision.at
+        if view is not None:  # not before the flow's calling window opens for the first number
+            number = call["contact-numbers"][decision.number_index]
+            at = opening(view.flow.calling_window, number, view.account.zone, at) or at
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
-        token = call.get("dispatch-id")
-        if not scheduled:
-            self.queue.send([self._wake_up(call, max(0, round(lead)))])
-        else:
-            dispatch = {phonon_uuid: token} if token else None
-            self.scheduler.create(schedule, decision.at, [phonon_uuid], dispatch)
+        schedule = self._wake(call, at, f"retry-{phonon_uuid}-{decision.attempt}")
         self.calls.update(
             call_pk(phonon_uuid),
             {
                 "status": CallStatus.SCHEDULED.value,
                 "attempt": decision.attempt,
                 "number-index": decision.number_index,
-                "due-at": _iso(decision.at),
-                "next-dial-at": _iso(decision.at),
-                "schedule": schedule if scheduled else None,
+                "due-at": _iso(at),
+                "next-dial-at": _iso(at),
+                "schedule": schedule,
             },
             condition=condition,
             condition_values=current,
             remove=DEADLINE_KEYS,
         )
-        logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(decision.at))
+        logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(at))
 
     def _finish(
         self,
@@ -579,10 +648,8 @@ class Dialer:
         phonon_uuid = call["phonon-uuid"]
         values: dict[str, Any] = {"status": decision.status.value, "ended-at": _iso(self.clock())}
         if decision.status is CallStatus.FAILED:
-            code = (
-                Code.NO_MASK_AVAILABLE
-                if leg.get("reason") == NO_MASK
-                else Code.FAILURE_FROM_GATEWAY
+            code = {NO_MASK: Code.NO_MASK_AVAILABLE, SKIP_DNC: Code.NUMBER_ON_DNC}.get(
+                str(leg.get("reason")), Code.FAILURE_FROM_GATEWAY
             )
             values["error-code"], values["error-message"] = code.code, code.message
         if decision.status is CallStatus.COMPLETED:

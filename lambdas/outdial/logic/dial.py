@@ -210,6 +210,8 @@ class Dialer:
                 return
         elif status is not CallStatus.DIALING:
             logger.info("call already ended; nothing to dial", status=status.value)
+            if status.terminal and status is not CallStatus.CANCELLED:  # a cancel reports itself
+                self._notify_once(call)  # the dialer that ended it may have died before this
             return
         self._dial_current_leg(call)
 
@@ -661,7 +663,6 @@ class Dialer:
                 values,
                 condition=condition,
                 condition_values=current,
-                remove=DEADLINE_KEYS,
             )
             done = finished is not None
         else:
@@ -672,7 +673,6 @@ class Dialer:
                 condition_values=current,
                 account_id=call["account-id"],
                 refund=Decimal(str(call.get("cost", 0))),
-                remove=DEADLINE_KEYS,
             )
         if not done:
             # Someone ended it first; or our own write landed and only its answer was lost (a
@@ -704,10 +704,18 @@ class Dialer:
         self.calls.update(leg_pk(leg_id), {"notified": True})
 
     def _notify_once(self, call: dict[str, Any]) -> None:
-        """Queue the customer's webhook for a terminal call, until that has been recorded."""
-        if call.get("notified"):
+        """Queue the customer's webhook for a terminal call, until that has been recorded.
+
+        The call leaves the dialing-deadlines index only here: one whose dialer died between
+        ending it and this is still found by the reconciler, which reports it then."""
+        if call.get("notified") and DEADLINE_SORT_KEY not in call:
             return
-        self.webhooks.send(
-            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
-        )
-        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})
+        if not call.get("notified"):
+            self.webhooks.send(
+                call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+            )
+        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True}, remove=DEADLINE_KEYS)
+
+    def report_ended(self, call: dict[str, Any]) -> None:
+        """Report a call that ended (the reconciler's way in)."""
+        self._notify_once(call)

@@ -81,7 +81,6 @@ CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
 PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
 UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
-SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
 # How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
 # before the reconciler dials it itself: the dialer doing so died.
@@ -93,6 +92,9 @@ def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
     """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
     shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
     return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
+
+
+SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -211,6 +213,8 @@ class Dialer:
                 return
         elif status is not CallStatus.DIALING:
             logger.info("call already ended; nothing to dial", status=status.value)
+            if status.terminal and status is not CallStatus.CANCELLED:  # a cancel reports itself
+                self._notify_once(call)  # the dialer that ended it may have died before this
             return
         self._dial_current_leg(call)
 
@@ -417,6 +421,7 @@ class Dialer:
                 ":attempt": int(call["attempt"]),
                 ":index": int(call["number-index"]),
             },
+            remove=DEADLINE_KEYS,
         )
         if moved is not None:
             count("LegsDeferred", 1, reason=wait.reason)
@@ -723,7 +728,6 @@ class Dialer:
                 values,
                 condition=condition,
                 condition_values=current,
-                remove=DEADLINE_KEYS,
             )
             done = finished is not None
         else:
@@ -734,7 +738,6 @@ class Dialer:
                 condition_values=current,
                 account_id=call["account-id"],
                 refund=Decimal(str(call.get("cost", 0))),
-                remove=DEADLINE_KEYS,
             )
         if not done:
             # Someone ended it first; or our own write landed and only its answer was lost (a
@@ -766,10 +769,18 @@ class Dialer:
         self.calls.update(leg_pk(leg_id), {"notified": True})
 
     def _notify_once(self, call: dict[str, Any]) -> None:
-        """Queue the customer's webhook for a terminal call, until that has been recorded."""
-        if call.get("notified"):
+        """Queue the customer's webhook for a terminal call, until that has been recorded.
+
+        The call leaves the dialing-deadlines index only here: one whose dialer died between
+        ending it and this is still found by the reconciler, which reports it then."""
+        if call.get("notified") and DEADLINE_SORT_KEY not in call:
             return
-        self.webhooks.send(
-            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
-        )
-        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})
+        if not call.get("notified"):
+            self.webhooks.send(
+                call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+            )
+        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True}, remove=DEADLINE_KEYS)
+
+    def report_ended(self, call: dict[str, Any]) -> None:
+        """Report a call that ended (the reconciler's way in)."""
+        self._notify_once(call)

@@ -53,6 +53,9 @@ def reconcile(now: datetime, dialer: Dialer) -> Counter[str]:
 def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
     """Bring one overdue call forward; the action taken."""
     call = dialer.calls.get_call(phonon_uuid)
+    if call is not None and CallStatus(call["status"]).terminal:
+        dialer.report_ended(call)  # its dialer died before reporting it
+        return "reported-end"
     if call is None or call["status"] != CallStatus.DIALING.value:
         return "settled"  # moved on since the index was read
     leg_id = leg_id_of(phonon_uuid, int(call["attempt"]), int(call["number-index"]))

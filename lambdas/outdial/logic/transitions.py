@@ -117,7 +117,8 @@ Decision = DialNext | RetryLater | Finish
 def decide(after: LegResult) -> Decision:
     """What follows the leg that just ended.
 
-    ANSWERED completes the call; UNKNOWN (the gateway never told) fails it. Anything else (a refusal included) moves on to the next number;
+    ANSWERED completes the call; UNKNOWN (the gateway never told) fails it. Anything else (a
+    refusal included) moves on to the next number;
     after the last number, the next attempt is scheduled ``retry_after_seconds`` later while
     ``max_attempts`` allows and one of the attempt's outcomes is one the flow retries on. With
     nothing left, the call is NOT_CONNECTED if any leg was ever

@@ -131,13 +131,16 @@ FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written 
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
-# Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
+# Every route of SPEC §2-3, §7 (reschedule) and §10 (replay) plus the gateways' outcome events;
+# the api function serves them all.
 ROUTES = (
     ("POST", "/outbound/create"),
     ("POST", "/outbound/pull"),
     ("GET", "/outbound/calls/{phonon-uuid}"),
     ("DELETE", "/outbound/calls/{phonon-uuid}"),
+    ("PATCH", "/outbound/calls/{phonon-uuid}"),
     ("GET", "/outbound/requests/{request-id}"),
+    ("POST", "/outbound/webhooks/replay"),
     ("POST", "/gateway/events/{gateway-id}"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),

@@ -139,7 +139,8 @@ FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written 
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
-# Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
+# Every route of SPEC §2-3, §7 (reschedule) and §10 (replay) plus the gateways' outcome events;
+# the api function serves them all.
 ROUTES = (
     ("POST", "/outbound/create"),
     ("POST", "/outbound/pull"),

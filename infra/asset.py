@@ -46,9 +46,10 @@ from infra import constants as c
 
 # Bump when the way the bundle is built changes, so cached dependency sets and assets are rebuilt.
 BUNDLE_FORMAT = "2"  # 2: with bytecode
-# Never shipped: `outdial.local` (`outdial serve`, which needs moto) and the bytecode of the
+# Never shipped: `outdial.local` (`outdial serve`, which needs moto), `outdial.cli` (the
+# command line, run on a laptop) and the bytecode of the
 # build machine's Python.
-EXCLUDED_SUBPACKAGES = frozenset({"local"})
+EXCLUDED_SUBPACKAGES = frozenset({"local", "cli"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 _COMPLETE = ".complete"
 

@@ -24,7 +24,7 @@ def bundle(synthesized: Synthesized) -> Path:
 def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
     requirements = asset.runtime_requirements()
     names = {r.split("[")[0].split("=")[0] for r in requirements}
-    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers"}
+    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "urllib3"}
     assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
 
 
@@ -53,6 +53,7 @@ def test_bundle_leaves_out_the_runtime_and_dev_files(bundle: Path) -> None:
     assert not {"boto3", "botocore", "s3transfer", "bin"} & top
     assert not {"tests", "infra", "moto", "pytest", "aws_cdk"} & top
     assert not (bundle / "outdial" / "local").exists()  # `outdial serve` needs moto
+    assert not (bundle / "outdial" / "cli").exists()  # the command line runs on a laptop
     assert not list(bundle.rglob(f"*.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"))
     assert not list(bundle.glob("*.egg-info"))
 

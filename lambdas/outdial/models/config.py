@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -195,3 +195,13 @@ class FlowView(BaseModel):
     @property
     def gateway_usable(self) -> bool:
         return self.gateway is not None and self.gateway.enabled
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file (``outdial config schema``), keys as written."""
+    schema = ConfigFile.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "outdial configuration file",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }

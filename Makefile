@@ -59,6 +59,9 @@ synth: $(STAMP) node_modules/.installed ## write cdk.out/*.template.json offline
 deploy: $(STAMP) node_modules/.installed ## cdk deploy to the AWS account your credentials name (outputs: cdk.out/outputs.json)
 	PATH=$(CURDIR)/$(BIN):$$PATH npx --no-install cdk deploy --no-notices --outputs-file cdk.out/outputs.json
 
+lock: $(STAMP) ## re-resolve the Lambda asset's pinned wheels (requirements-lambda.lock) after a pin changes
+	$(BIN)/python -m infra.asset
+
 bench: $(STAMP) ## acceptance and dialer benchmarks on moto (they print figures)
 	$(BIN)/python bench/create.py
 	$(BIN)/python bench/dial.py

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.parse
@@ -282,3 +283,18 @@ def test_a_wrong_security_id_stops_the_run_with_one_readable_line(
     assert "202" in line and "OUTDIAL_SECURITY_ID" in line
     (row,) = read_csv(tmp_path / "c.results.csv")
     assert row["error-code"] == "202" and not row["phonon-uuid"]
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line() -> None:
+    # Given a port something else holds
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        # When outdial serve is asked for it
+        result = outdial("serve", "--port", str(port))
+    # Then it stops with one line naming the port and what to do
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"outdial: error: port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "PORT=" in result.stderr

@@ -194,3 +194,18 @@ def test_config_check_counts_problems_in_good_english(
     (tmp_path / "two.json").write_text(json.dumps({"accounts": [{}, {}]}))
     assert main(["config", "apply", str(tmp_path / "two.json")]) == 1
     assert "refused, nothing written (2 problems):" in capsys.readouterr().err
+
+
+def test_commands_that_do_not_touch_aws_ignore_the_stack(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given OUTDIAL_STACK exported for the deployed stack, and no AWS to ask
+    monkeypatch.setenv("OUTDIAL_STACK", "Outdial")
+
+    def no_aws(service: str) -> Any:
+        raise AssertionError(f"{service} was called")
+
+    monkeypatch.setattr(aws, "client", no_aws)
+    # Then checking a file or printing the schema never looks the stack up
+    assert main(["config", "check", str(config_file)]) == 0
+    assert main(["config", "schema"]) == 0

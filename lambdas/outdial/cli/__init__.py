@@ -1,8 +1,10 @@
 """The ``outdial`` command.
 
-Each command group lives in its own module with a ``register(commands)`` function that adds its
-sub-parser and sets ``run`` (a function of the parsed arguments returning the exit code); a new
-group is one module and one line in ``GROUPS``. Failures become one readable line on stderr with
+Each command group lives in its own module with a ``register(commands, common)`` function that
+adds its sub-parsers, calls ``common(parser)`` on each (``--debug``, ``--stack``) and sets
+``run`` (a function of the parsed arguments returning the exit code) and, for a command that
+works on the deployed AWS resources, ``uses_aws=True`` (``--stack`` is resolved only for those);
+a new group is one module and one line in ``GROUPS``. Failures become one readable line on stderr with
 a hint and exit code 1 (usage errors: 2); ``--debug`` shows the traceback instead.
 """
 
@@ -66,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         prepare_region()
-        use_stack(args.stack)
+        if getattr(args, "uses_aws", False):
+            use_stack(args.stack)
         return run(args)
     except UsageError as error:
         parser.exit(2, f"outdial: error: {error}\n")

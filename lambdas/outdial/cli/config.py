@@ -23,7 +23,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
         "apply", help="validate FILE and write it to the tables boto3 points at (or --stack's)"
     )
     apply.add_argument("file", type=Path)
-    apply.set_defaults(run=lambda args: check_or_apply(args.file, write=True))
+    apply.set_defaults(run=lambda args: check_or_apply(args.file, write=True), uses_aws=True)
     schema = actions.add_parser("schema", help="print the JSON Schema of the configuration file")
     schema.set_defaults(run=lambda _args: print_schema())
     for parser in (check, apply, schema):

@@ -79,22 +79,41 @@ def test_no_answer_at_all_gives_up_after_the_attempts() -> None:
         assert len(peer.requests) == 3
 
 
-def test_a_still_throttled_batch_ends_with_the_last_answer_in_the_results(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a peer that throttles every request
+def submit_one_row(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """``outdial calls submit`` of a one-row file to ``url``, without waiting between retries."""
     source = tmp_path / "c.csv"
     source.write_text("client-identifier,start-time,contact-numbers\na,2026-12-01,9812345670\n")
     monkeypatch.setenv("OUTDIAL_SECURITY_ID", "s" * 64)
     monkeypatch.setattr(calls, "ApiClient", functools.partial(ApiClient, sleep=lambda _s: None))
-    with HttpPeer(default=THROTTLED) as peer:
-        args = argparse.Namespace(
-            file=source, flow="AB12cd34", url=peer.url, output=None, api_version="1.0",
-            concurrency=1,
-        )  # fmt: skip
-        # When the file is submitted, Then the row is reported rejected with the API's code
-        assert calls.run_submit(args) == 1
-        assert len(peer.requests) == 8
+    args = argparse.Namespace(
+        file=source, flow="AB12cd34", url=url, output=None, api_version="1.0", concurrency=1
+    )
+    return calls.run_submit(args)
+
+
+def only_result(tmp_path: Path) -> dict[str, str]:
     with (tmp_path / "c.results.csv").open() as results:
         (row,) = csv.DictReader(results)
+    return row
+
+
+def test_a_still_throttled_batch_ends_with_the_last_answer_in_the_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a peer that throttles every request
+    with HttpPeer(default=THROTTLED) as peer:
+        # When a file is submitted, Then the row is reported rejected with the API's code
+        assert submit_one_row(tmp_path, peer.url, monkeypatch) == 1
+        assert len(peer.requests) == 8
+    row = only_result(tmp_path)
     assert row["error-code"] == "608" and row["error-message"] == "Too Many Requests"
+
+
+def test_a_batch_never_answered_is_reported_unknown_not_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpPeer(default=Reply.drop()) as peer:
+        assert submit_one_row(tmp_path, peer.url, monkeypatch) == 1
+    row = only_result(tmp_path)
+    assert row["phonon-uuid"] == "" and row["error-code"] == ""
+    assert "run the same command again" in row["error-message"]

@@ -165,31 +165,32 @@ def _send(
     """Send every batch, ``concurrency`` at a time, and record each row's result as answers
     come; stop sending at an answer every later batch would get too, and return it."""
     fatal: Answer | None = None
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch") as pool:
-        pending: dict[Future[Answer | None], Batch] = {}
-        queue = iter(todo)
-        try:
-            while True:
-                while fatal is None and len(pending) < concurrency:
-                    batch = next(queue, None)
-                    if batch is None:
-                        break
-                    pending[pool.submit(_post_batch, client, batch)] = batch
-                if not pending:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch")
+    pending: dict[Future[Answer | None], Batch] = {}
+    queue = iter(todo)
+    try:
+        while True:
+            while fatal is None and len(pending) < concurrency:
+                batch = next(queue, None)
+                if batch is None:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch = pending.pop(future)
-                    answer = future.result()
-                    for row, result in zip(batch.rows, _results_of(batch, answer), strict=True):
-                        results[row.line] = result
-                    progress.batch_done(batch, results, len(todo))
-                    if answer is not None and answer.code in FATAL_CODES and fatal is None:
-                        fatal = answer
-        except KeyboardInterrupt:
-            for future in pending:
-                future.cancel()
-            raise
+                pending[pool.submit(_post_batch, client, batch)] = batch
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = pending.pop(future)
+                answer = future.result()
+                for row, result in zip(batch.rows, _results_of(batch, answer), strict=True):
+                    results[row.line] = result
+                progress.batch_done(batch, results, len(todo))
+                if answer is not None and answer.code in FATAL_CODES and fatal is None:
+                    fatal = answer
+    except KeyboardInterrupt:
+        # Leave at once: a batch in flight is answered to a re-run (same key, same bytes).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return fatal
 
 
@@ -205,9 +206,8 @@ def _post_batch(client: ApiClient, batch: Batch) -> Answer | None:
 
 def _results_of(batch: Batch, answer: Answer | None) -> list[Result]:
     if answer is None:
-        return batch_results(
-            batch, 0, {"api-response-code": "", "api-response-message": "no answer from the API"}
-        )
+        message = "not known: no answer from the API; run the same command again"
+        return [Result(row.client_identifier, error_message=message) for row in batch.rows]
     return batch_results(batch, answer.status, answer.body)
 
 

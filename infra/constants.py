@@ -12,8 +12,10 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
+from outdial.models.config import ACCOUNT_SECRET_PREFIX as ACCOUNT_SECRET_PREFIX
 from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
 from outdial.models.config import HttpGateway
 from outdial.observability import SERVICE
@@ -55,6 +57,7 @@ TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
 CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 # The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
 # item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
 # all enqueued, so the index holds only requests whose api invocation died in between; the
@@ -64,9 +67,7 @@ PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
-# A dial message that failed this many receives is a poison message (the leg claim makes retries
-# safe, so a few are fine).
-DIAL_MAX_RECEIVES = 3
+# DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
 # The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
 # up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
 # safety net for a message that keeps crashing the handler, so it must sit above those receives.
@@ -102,6 +103,8 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(29)
+# A request holding an Idempotency-Key longer than this died (twice the api's timeout).
+IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
 _GATEWAY_REQUEST_SECONDS = sum(
     int(HttpGateway.model_fields[name].default) for name in ("connect_timeout", "read_timeout")

@@ -54,6 +54,8 @@ class OutdialStack(Stack):
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_TTL_SECONDS": str(c.IDEMPOTENCY_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_LEASE_SECONDS": str(c.IDEMPOTENCY_LEASE_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
@@ -148,7 +150,7 @@ class OutdialStack(Stack):
             self._outputs(**{key: (self._environment[variable], f"{variable} of the functions")})
         self._outputs(
             ApiUrl=(api.url, "Base URL of the API (append outbound/create, health, ...)"),
-            DialDeadLetterQueueUrl=(queues.dial_dlq.queue_url, "Dial messages that kept failing"),
+            DialDlqUrl=(queues.dial_dlq.queue_url, "Dial messages that kept failing"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="

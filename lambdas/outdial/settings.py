@@ -25,6 +25,11 @@ class Settings(BaseModel):
     # with it on its side).
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
+    # An Idempotency-Key's answer is replayed this long; a request holding a key that has not
+    # answered within the lease (longer than the api function's timeout) died, and the next
+    # request with the key takes over.
+    idempotency_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_IDEMPOTENCY_TTL_SECONDS")
+    idempotency_lease_seconds: int = Field(60, alias="OUTDIAL_IDEMPOTENCY_LEASE_SECONDS", ge=1)
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
     # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
     # its embedded AWS shares two cores with everything else).
@@ -46,7 +51,7 @@ STACK_OUTPUTS: dict[str, str] = {
     "ScheduleGroupName": "OUTDIAL_SCHEDULE_GROUP",
     "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
     "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
-    "WebhookDeadLetterQueueUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
+    "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
 }
 
 

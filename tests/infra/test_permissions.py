@@ -51,6 +51,7 @@ class Ids:
         self.schedules = f"{ARN_PREFIX}:scheduler:{REGION_ACCOUNT}:schedule/{group}/*"
         self.gateway_secrets = _secret_prefix(c.GATEWAY_SECRET_PREFIX)
         self.flow_secrets = _secret_prefix(c.FLOW_SECRET_PREFIX)
+        self.account_secrets = _secret_prefix(c.ACCOUNT_SECRET_PREFIX)
 
 
 def _rights_of(s: Synthesized, name: str) -> dict[str, set[str]]:
@@ -111,8 +112,8 @@ def test_webhook_sender_rights(synthesized: Synthesized) -> None:
     # reads the call and its flow's view (the webhook URL); writes nothing
     assert _on(granted, TABLE_READS) == {ids.calls, ids.config}
     assert not TABLE_WRITES & set(granted)
-    # signs with the flows' keys; no gateway credentials, no scheduling
-    assert _on(granted, SECRETS) == {ids.flow_secrets}
+    # signs with the accounts' secrets or the flows' keys; no gateway credentials, no scheduling
+    assert _on(granted, SECRETS) == {ids.flow_secrets, ids.account_secrets}
     assert not _granted_on(granted, ids.gateway_secrets)
     assert not {a for a in granted if a.startswith(("scheduler:", "iam:"))}
 

@@ -40,6 +40,10 @@ def checksum_pk(flow_id: str, digest: str) -> str:
     return f"CHECKSUM#{flow_id}#{digest}"
 
 
+# On a checksum claim: the Idempotency-Key record of the request that made it, if it had one.
+IDEMPOTENCY_ATTRIBUTE = "idempotency"
+
+
 class CallsStore:
     """Every write of call acceptance, each one request or a batch of them."""
 
@@ -97,6 +101,7 @@ class CallsStore:
         *,
         account_id: str,
         amount: Decimal,
+        idempotency: str | None = None,
     ) -> dict[str, Any] | None:
         """Record that this checksum's request is accepted, unless it already was.
 
@@ -117,6 +122,7 @@ class CallsStore:
                         "request-id": response["request-id"],
                         "account-id": account_id,
                         "amount": amount,
+                        IDEMPOTENCY_ATTRIBUTE: idempotency,
                         PENDING_PARTITION_KEY: PENDING_VALUE,
                         PENDING_SORT_KEY: now_epoch,
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
@@ -433,6 +439,7 @@ _CONDITION_NAMES = {
     "#leg": "current-leg",
     "#state": "state",
     "#claimed": "claimed-epoch",
+    "#dispatch": "dispatch-id",
 }
 
 

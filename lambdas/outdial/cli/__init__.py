@@ -2,9 +2,9 @@
 
 Each command group lives in its own module with a ``register(commands, common)`` function that
 adds its sub-parsers, calls ``common(parser)`` on each (``--debug``, ``--stack``) and sets
-``run`` (a function of the parsed arguments returning the exit code) and, for a command that
-works on the deployed AWS resources, ``uses_aws=True`` (``--stack`` is resolved only for those);
-a new group is one module and one line in ``GROUPS``. Failures become one readable line on stderr with
+``run`` (a function of the parsed arguments returning the exit code); a command that never
+touches the deployed AWS resources sets ``uses_aws=False``, so ``--stack`` is not looked up for
+it. A new group is one module and one line in ``GROUPS``. Failures become one readable line on stderr with
 a hint and exit code 1 (usage errors: 2); ``--debug`` shows the traceback instead.
 """
 
@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from types import ModuleType
 
-from outdial.cli import calls, config, serve
+from outdial.cli import calls, config, operator, serve, webhooks
 from outdial.cli.aws import STACK_ENV, prepare_region, use_stack
 from outdial.cli.errors import UsageError, describe
 
 # The command groups, in the order `outdial --help` lists them.
-GROUPS: tuple[ModuleType, ...] = (serve, config, calls)
+GROUPS: tuple[ModuleType, ...] = (serve, config, calls, operator, webhooks)
 
 
 def version() -> str:
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         prepare_region()
-        if getattr(args, "uses_aws", False):
+        if getattr(args, "uses_aws", True):
             use_stack(args.stack)
         return run(args)
     except UsageError as error:

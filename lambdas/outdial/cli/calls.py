@@ -75,7 +75,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     submit.add_argument(
         "--concurrency", type=int, default=4, help="batches in flight at once (1-16, default 4)"
     )
-    submit.set_defaults(run=run_submit)
+    submit.set_defaults(run=run_submit, uses_aws=False)
 
     status = actions.add_parser(
         "status", help="pull the statuses of a results file's calls, 500 at a time"
@@ -83,7 +83,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     status.add_argument("results", type=Path, metavar="RESULTS.csv")
     _target(status)
     status.add_argument("--output", type=Path, metavar="FILE", help="default: <name>.status.csv")
-    status.set_defaults(run=run_status)
+    status.set_defaults(run=run_status, uses_aws=False)
     for parser in (submit, status):
         common(parser)
 

@@ -18,14 +18,14 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     actions = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = actions.add_parser("check", help="validate FILE without writing anything")
     check.add_argument("file", type=Path)
-    check.set_defaults(run=lambda args: check_or_apply(args.file, write=False))
+    check.set_defaults(run=lambda args: check_or_apply(args.file, write=False), uses_aws=False)
     apply = actions.add_parser(
         "apply", help="validate FILE and write it to the tables boto3 points at (or --stack's)"
     )
     apply.add_argument("file", type=Path)
-    apply.set_defaults(run=lambda args: check_or_apply(args.file, write=True), uses_aws=True)
+    apply.set_defaults(run=lambda args: check_or_apply(args.file, write=True))
     schema = actions.add_parser("schema", help="print the JSON Schema of the configuration file")
-    schema.set_defaults(run=lambda _args: print_schema())
+    schema.set_defaults(run=lambda _args: print_schema(), uses_aws=False)
     for parser in (check, apply, schema):
         common(parser)
 
@@ -54,8 +54,10 @@ def check_or_apply(file: Path, *, write: bool) -> int:
     if checked is None:
         return 1
     if write:
-        written = apply_config(checked)
-        print(f"{file}: applied ({plural(written, 'item')})")
+        applied = apply_config(checked)
+        for warning in applied.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{file}: applied ({plural(applied.written, 'item')})")
     else:
         print(f"{file}: valid")
     return 0

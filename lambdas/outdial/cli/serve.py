@@ -21,7 +21,7 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
     common(serve)
-    serve.set_defaults(run=lambda args: run(args.port, args.config))
+    serve.set_defaults(run=lambda args: run(args.port, args.config), uses_aws=False)
 
 
 def run(port: int, config_file: Path | None) -> int:

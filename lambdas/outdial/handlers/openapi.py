@@ -11,18 +11,26 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from pydantic import BaseModel
 
 from outdial.models import responses
 from outdial.models.codes import Code
-from outdial.models.requests import CallBody, CreateCallsBody, PullBody
+from outdial.models.requests import (
+    CallBody,
+    CreateCallsBody,
+    PullBody,
+    ReplayBody,
+    RescheduleBody,
+)
 
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/outbound/create", "post"): CreateCallsBody,
     ("/outbound/pull", "post"): PullBody,
+    ("/outbound/calls/{phonon_uuid}", "patch"): RescheduleBody,
+    ("/outbound/webhooks/replay", "post"): ReplayBody,
 }
 
 # The checks every authenticated route runs (SPEC §2 checks 2, 4-7), then a fault.
@@ -49,6 +57,8 @@ _CREATE = (
     Code.INVALID_CONTACT_NUMBER,
     Code.PHONE_NOT_WHITELISTED,
     Code.INSUFFICIENT_BALANCE,
+    Code.IDEMPOTENCY_KEY_REUSED,
+    Code.IDEMPOTENCY_KEY_IN_USE,
 )
 _PULL = (
     Code.SUCCESS,
@@ -60,26 +70,58 @@ _PULL = (
 )
 _ONE_CALL = (Code.SUCCESS, *_AUTH, Code.NO_DATA_AVAILABLE)
 
-# (path as the resolver writes it, method) -> the answer's shape, the codes it may carry, and
-# whether the route is authenticated by the x-flow-id/x-security-id headers. FAILURE (500) is
-# added to every route.
-ROUTES: dict[tuple[str, str], tuple[type[BaseModel], tuple[Code, ...], bool]] = {
-    ("/outbound/create", "post"): (responses.CreateResponse, _CREATE, False),
-    ("/outbound/pull", "post"): (responses.PullResponse, _PULL, False),
-    ("/outbound/calls/{phonon_uuid}", "get"): (responses.CallResponse, _ONE_CALL, True),
-    ("/outbound/calls/{phonon_uuid}", "delete"): (
-        responses.CallResponse,
-        (*_ONE_CALL, Code.CANCEL_TOO_LATE),
-        True,
+
+class Route(NamedTuple):
+    """What a route answers: its shape, the codes it may carry (FAILURE is added to every
+    route), whether the x-flow-id/x-security-id headers authenticate it, and the HTTP status of
+    its success."""
+
+    answer: type[BaseModel]
+    codes: tuple[Code, ...]
+    header_auth: bool = False
+    success_status: int = 200
+
+
+# (path as the resolver writes it, method) -> its Route.
+ROUTES: dict[tuple[str, str], Route] = {
+    ("/outbound/create", "post"): Route(responses.CreateResponse, _CREATE),
+    ("/outbound/pull", "post"): Route(responses.PullResponse, _PULL),
+    ("/outbound/webhooks/replay", "post"): Route(
+        responses.ReplayResponse, (*_PULL[1:], Code.SUCCESS), success_status=202
     ),
-    ("/outbound/requests/{request_id}", "get"): (responses.RequestResponse, _ONE_CALL, True),
-    ("/gateway/events/{gateway_id}", "post"): (
+    ("/outbound/calls/{phonon_uuid}", "get"): Route(responses.CallResponse, _ONE_CALL, True),
+    ("/outbound/calls/{phonon_uuid}", "delete"): Route(
+        responses.CallResponse, (*_ONE_CALL, Code.CANCEL_TOO_LATE), True
+    ),
+    ("/outbound/calls/{phonon_uuid}", "patch"): Route(
+        responses.CallResponse, (*_ONE_CALL, Code.INVALID_FORMAT, Code.RESCHEDULE_TOO_LATE), True
+    ),
+    ("/outbound/requests/{request_id}", "get"): Route(responses.RequestResponse, _ONE_CALL, True),
+    ("/gateway/events/{gateway_id}", "post"): Route(
         responses.GatewayEventResponse,
         (Code.SUCCESS, Code.INVALID_FORMAT, Code.INVALID_GATEWAY_ID, Code.INVALID_SECURITY_ID),
-        False,
     ),
-    ("/health", "get"): (responses.HealthResponse, (Code.SUCCESS,), False),
+    ("/health", "get"): Route(responses.HealthResponse, (Code.SUCCESS,)),
 }
+
+# Request headers of POST /outbound/create beside its body.
+CREATE_HEADERS = [
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "1-255 printable ASCII: the same key and body within 24 h get the first "
+        "answer again (Idempotent-Replayed: true); another body 603, still processing 607",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    {
+        "name": "Outdial-Dry-Run",
+        "in": "header",
+        "required": False,
+        "description": "true: every check runs, nothing is written; ids are null",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+]
 
 SECURITY_SCHEMES = {
     "flowId": {
@@ -104,11 +146,13 @@ _DOCUMENT_RESPONSE = {
 }
 
 
-def _responses(model: type[BaseModel], codes: tuple[Code, ...]) -> dict[str, Any]:
+def _responses(route: Route) -> dict[str, Any]:
     """One OpenAPI response per HTTP status, listing the contract codes that travel with it."""
+    model = route.answer
     by_status: dict[int, list[Code]] = {}
-    for code in (*codes, Code.FAILURE):
-        by_status.setdefault(code.http, []).append(code)
+    for code in (*route.codes, Code.FAILURE):
+        status = route.success_status if code is Code.SUCCESS else code.http
+        by_status.setdefault(status, []).append(code)
     answers: dict[str, Any] = {}
     for status, group in sorted(by_status.items()):
         answers[str(status)] = {
@@ -145,7 +189,7 @@ def openapi_document(app: APIGatewayRestResolver, server_url: str = "/") -> str:
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         found.pop(unused, None)  # the resolver's own 422, which this API never answers
     found["CallBody"] = CallBody.model_json_schema(by_alias=True)
-    found.update(responses.schemas([model for model, _, _ in ROUTES.values()]))
+    found.update(responses.schemas([route.answer for route in ROUTES.values()]))
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
@@ -163,12 +207,12 @@ def openapi_document(app: APIGatewayRestResolver, server_url: str = "/") -> str:
             if (path, method) == ("/openapi.json", "get"):
                 operation["responses"] = _DOCUMENT_RESPONSE
                 continue
-            answer, codes, header_auth = ROUTES.get(
-                (path, method), (responses.ApiResponse, (Code.SUCCESS,), False)
-            )
-            operation["responses"] = _responses(answer, codes)
-            if header_auth:
+            route = ROUTES.get((path, method), Route(responses.ApiResponse, (Code.SUCCESS,)))
+            operation["responses"] = _responses(route)
+            if route.header_auth:
                 operation["security"] = _HEADER_AUTH
+            if (path, method) == ("/outbound/create", "post"):
+                operation["parameters"] = [*operation.get("parameters", []), *CREATE_HEADERS]
     return json.dumps(schema)
 
 

@@ -41,7 +41,13 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.webhook_queue import WebhookQueue
+from outdial.adapters.webhook_queue import (
+    LEG_ENDED,
+    WebhookMessage,
+    WebhookQueue,
+    call_ended_event_id,
+    leg_ended_event_id,
+)
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.transitions import (
     REFUSED,
@@ -120,22 +126,37 @@ class Dialer:
             )
             return
         ids = [str(i) for i in message.get("call-ids", [])]
+        raw_dispatch = message.get("dispatch")
+        dispatch = (
+            {str(k): str(v) for k, v in raw_dispatch.items()}
+            if isinstance(raw_dispatch, dict)
+            else {}
+        )
         if len(ids) > DIAL_GROUP_SIZE:
             # A schedule's whole group: spread it over the queue so many dialers share it.
             self.queue.send(
                 [
-                    DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]))
-                    for i in range(0, len(ids), DIAL_GROUP_SIZE)
+                    DialMessage(
+                        tuple(group),
+                        dispatch=tuple((i, dispatch[i]) for i in group if i in dispatch),
+                    )
+                    for group in (
+                        ids[i : i + DIAL_GROUP_SIZE] for i in range(0, len(ids), DIAL_GROUP_SIZE)
+                    )
                 ]
             )
             return
         for phonon_uuid in ids:
-            self.dial(phonon_uuid)
+            self.dial(phonon_uuid, dispatch.get(phonon_uuid))
 
     # --- dialling ---------------------------------------------------------------------------
 
-    def dial(self, phonon_uuid: str) -> None:
-        """Dial the call's current leg if it is due and nobody else has."""
+    def dial(self, phonon_uuid: str, dispatch: str | None = None) -> None:
+        """Dial the call's current leg if it is due and nobody else has.
+
+        ``dispatch`` is the wake-up's token: a call that was rescheduled waits for the wake-up
+        its reschedule made, and any older one is dropped.
+        """
         logger.thread_safe_append_keys(phonon_uuid=phonon_uuid)
         call = self.calls.get_call(phonon_uuid)
         if call is None:
@@ -143,6 +164,9 @@ class Dialer:
             return
         status = CallStatus(call["status"])
         if status in (CallStatus.SCHEDULED, CallStatus.QUEUED):
+            if call.get("dispatch-id") != dispatch:
+                logger.info("wake-up superseded by a reschedule; dropped")
+                return
             call = self._start(call)
             if call is None:
                 return
@@ -158,7 +182,7 @@ class Dialer:
         early = (due - now).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
             delay = min(round(early), MAX_DELAY_SECONDS)
-            self.queue.send([DialMessage((call["phonon-uuid"],), delay_seconds=delay)])
+            self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
         moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
@@ -168,17 +192,31 @@ class Dialer:
         count("ScheduleLagSeconds", max(0.0, -early), MetricUnit.Seconds)
         return moved
 
+    @staticmethod
+    def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage:
+        """A dial message for this call, carrying its dispatch token if it has one."""
+        token = call.get("dispatch-id")
+        return DialMessage(
+            (call["phonon-uuid"],),
+            delay_seconds=delay_seconds,
+            dispatch=((call["phonon-uuid"], token),) if token else (),
+        )
+
     def _move(
         self, call: dict[str, Any], to: CallStatus, values: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """Move a call that is waiting to be dialled; None when it no longer is."""
+        """Move a call that is waiting to be dialled, and was not rescheduled since it was read
+        (a reschedule and a dialer race like a cancel: one wins); None when it no longer is."""
+        token = call.get("dispatch-id")
+        same_dispatch = "#dispatch = :dispatch" if token else "attribute_not_exists(#dispatch)"
         return self.calls.update(
             call_pk(call["phonon-uuid"]),
             {"status": to.value, **values},
-            condition="#status IN (:scheduled, :queued)",
+            condition=f"#status IN (:scheduled, :queued) AND {same_dispatch}",
             condition_values={
                 ":scheduled": CallStatus.SCHEDULED.value,
                 ":queued": CallStatus.QUEUED.value,
+                **({":dispatch": token} if token else {}),
             },
         )
 
@@ -354,6 +392,7 @@ class Dialer:
         call = self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record})
         if call is None:
             return
+        self._notify_leg(call, leg)
         status = CallStatus(call["status"])
         if status.terminal:
             self._notify_once(call)
@@ -407,10 +446,12 @@ class Dialer:
         scheduled = lead >= get_settings().schedule_min_lead_seconds
         schedule = f"retry-{phonon_uuid}-{decision.attempt}"
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
+        token = call.get("dispatch-id")
         if not scheduled:
-            self.queue.send([DialMessage((phonon_uuid,), delay_seconds=max(0, round(lead)))])
+            self.queue.send([self._wake_up(call, max(0, round(lead)))])
         else:
-            self.scheduler.create(schedule, decision.at, [phonon_uuid])
+            dispatch = {phonon_uuid: token} if token else None
+            self.scheduler.create(schedule, decision.at, [phonon_uuid], dispatch)
         self.calls.update(
             call_pk(phonon_uuid),
             {
@@ -418,6 +459,7 @@ class Dialer:
                 "attempt": decision.attempt,
                 "number-index": decision.number_index,
                 "due-at": _iso(decision.at),
+                "next-dial-at": _iso(decision.at),
                 "schedule": schedule if scheduled else None,
             },
             condition=condition,
@@ -470,9 +512,24 @@ class Dialer:
         logger.info("call ended", status=decision.status.value)
         self._notify_once(call | values)
 
+    def _notify_leg(self, call: dict[str, Any], leg: dict[str, Any]) -> None:
+        """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""
+        if leg.get("notified"):
+            return
+        view = self._flow_view(call["flow-id"])
+        if view is None or LEG_ENDED not in view.account.webhook_events:
+            return
+        leg_id = leg["leg-id"]
+        self.webhooks.send_message(
+            WebhookMessage(call["phonon-uuid"], leg_ended_event_id(leg_id), LEG_ENDED, leg_id)
+        )
+        self.calls.update(leg_pk(leg_id), {"notified": True})
+
     def _notify_once(self, call: dict[str, Any]) -> None:
         """Queue the customer's webhook for a terminal call, until that has been recorded."""
         if call.get("notified"):
             return
-        self.webhooks.send(call["phonon-uuid"], f"{call['phonon-uuid']}:{call['status']}")
+        self.webhooks.send(
+            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+        )
         self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})

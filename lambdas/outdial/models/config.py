@@ -24,6 +24,7 @@ from pydantic import (
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
 
 ApiVersion = Literal["1.0", "TEST"]
+WebhookEvent = Literal["call.ended", "leg.ended"]
 
 
 class _Model(BaseModel):
@@ -47,6 +48,8 @@ class Account(_Model):
     ip_whitelist: list[IPvAnyNetwork] = []
     phone_whitelist: list[E164Number] = []
     webhook_url: HttpUrl | None = None
+    # call.ended is always sent; leg.ended adds one event per leg.
+    webhook_events: list[WebhookEvent] = ["call.ended"]
 
     @field_validator("timezone")
     @classmethod
@@ -95,6 +98,9 @@ class FlowSettings(_Model):
     required_keys: list[KeyName] = []
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     retry_after_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 900
+    # How long an answered leg may talk: the gateway is asked to cut the call there, and it is
+    # part of every leg's deadline (SPEC §11). 4 h is the longest the carriers allow.
+    max_call_seconds: Annotated[int, Field(ge=1, le=4 * 3600)] = 3600
     valid_until: AwareDatetime | None = None
 
     @property
@@ -108,25 +114,35 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
-class SimulatorGateway(_Model):
-    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+class _GatewayCommon(_Model):
+    """What every gateway kind takes (SPEC §8, §11)."""
 
     gateway_id: str
-    kind: Literal["simulator"]
     enabled: bool = True
+    # The most legs placed through the gateway in any one second (None: unlimited).
+    calls_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # The margin of a leg's deadline beyond ring-seconds + max-call-seconds (SPEC §11): past it
+    # the reconciler asks the gateway how the leg ended.
+    grace_seconds: Annotated[int, Field(ge=5, le=24 * 3600)] = 120
+
+
+class SimulatorGateway(_GatewayCommon):
+    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+
+    kind: Literal["simulator"]
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
 # The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
 GATEWAY_SECRET_PREFIX = "outdial/gateways/"
+# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
+ACCOUNT_SECRET_PREFIX = "outdial/accounts/"
 
 
-class HttpGateway(_Model):
+class HttpGateway(_GatewayCommon):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
-    gateway_id: str
     kind: Literal["http"]
-    enabled: bool = True
     url: HttpUrl
     secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
@@ -195,6 +211,14 @@ class FlowView(BaseModel):
     @property
     def gateway_usable(self) -> bool:
         return self.gateway is not None and self.gateway.enabled
+
+    def leg_deadline_seconds(self) -> float:
+        """How long after placing a leg its outcome is due (SPEC §11): the gateway's
+        ring-seconds + the flow's max-call-seconds + the gateway's grace-seconds."""
+        gateway = self.gateway
+        ring = float(getattr(gateway, "ring_seconds", 60))
+        grace = gateway.grace_seconds if gateway is not None else 120
+        return ring + self.flow.max_call_seconds + grace
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -76,6 +76,7 @@ class Call(_Doc):
     api_version: str
     status: Status
     start_time: str = Field(examples=["2026-12-01T10:30:00+05:30"])
+    next_dial_at: str | None = Field(None, description="While SCHEDULED: when the next leg is due")
     contact_numbers: list[str] = Field(description="E.164")
     attempts: list[Attempt]
     connected_number: str | None = None
@@ -105,6 +106,12 @@ class RequestResponse(ApiResponse):
     created_at: str | None = None
     call_details: list[CallDetail] | None = None
     calls: list[Call] | None = None
+
+
+class ReplayResponse(ApiResponse):
+    """``POST /outbound/webhooks/replay``: how many events were queued again."""
+
+    queued: int | None = None
 
 
 class HealthResponse(ApiResponse):

@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the environment, not on our
 from infra import constants as c
 
 # Bump when the way the bundle is built changes, so cached dependency sets and assets are rebuilt.
-BUNDLE_FORMAT = "3"  # 2: with bytecode; 3: from the lock, without phonenumbers' unused data
+BUNDLE_FORMAT = "4"  # 2: with bytecode; 3: tzdata compiled; 4: from the lock, no geocoder data
 # Never shipped: `outdial.local` (`outdial serve`, which needs moto), `outdial.cli` (the
 # command line, run on a laptop) and the bytecode of the
 # build machine's Python.

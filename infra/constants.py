@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 
 from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
+from outdial.logic import policy
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.models.config import ACCOUNT_SECRET_PREFIX as ACCOUNT_SECRET_PREFIX
 from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
@@ -139,6 +140,10 @@ ROUTES = (
     ("GET", "/outbound/calls/{phonon-uuid}"),
     ("DELETE", "/outbound/calls/{phonon-uuid}"),
     ("GET", "/outbound/requests/{request-id}"),
+    ("PUT", "/outbound/dnc/{number}"),
+    ("DELETE", "/outbound/dnc/{number}"),
+    ("GET", "/outbound/dnc/{number}"),
+    ("POST", "/outbound/dnc"),
     ("POST", "/gateway/events/{gateway-id}"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -148,6 +153,10 @@ ROUTES = (
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
 LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+# SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
+# LegsSkipped's (a number on the do-not-call list, a window that never opens for it).
+DEFER_REASONS = policy.DEFER_REASONS
+SKIP_REASONS = policy.SKIP_REASONS
 # DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
 DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
 SCHEDULE_LAG_LIMIT_SECONDS = 60

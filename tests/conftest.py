@@ -114,6 +114,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         api.rescheduler,
         api.webhook_replay,
         api.gateway_events,
+        api.dnc_list,
         dialer.dialer,
     ):
         cached.cache_clear()

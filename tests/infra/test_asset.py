@@ -25,7 +25,7 @@ def bundle(synthesized: Synthesized) -> Path:
 def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
     requirements = asset.runtime_requirements()
     names = {r.split("[")[0].split("=")[0] for r in requirements}
-    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "urllib3"}
+    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "urllib3", "tzdata"}
     assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
 
 
@@ -156,6 +156,18 @@ def test_the_lock_is_part_of_the_asset_hash(tmp_path: Path) -> None:
     before = asset.dependencies_key(("wrapt==2.5.2",), lock)
     lock.write_text("wrapt==2.5.3 \\\n    --hash=sha256:01\n")
     assert asset.dependencies_key(("wrapt==2.5.2",), lock) != before
+
+
+def test_time_zone_data_for_calling_windows_ships_with_its_bytecode(bundle: Path) -> None:
+    # Given phonenumbers' time-zone data, which calling windows read for the recipient's zone
+    tzdata = bundle / "phonenumbers" / "tzdata"
+    # Then it is in the bundle, compiled like every module the handlers import
+    assert (bundle / "phonenumbers" / "timezone.py").is_file()
+    assert (tzdata / "data0.py").is_file()
+    assert (tzdata / "__pycache__" / "data0.cpython-312.pyc").is_file()
+    # And the IANA zones themselves travel with it: the runtime's OS image has none
+    assert (bundle / "tzdata" / "zoneinfo" / "America" / "New_York").is_file()
+    assert (bundle / "tzdata" / "zoneinfo" / "Asia" / "Kolkata").is_file()
 
 
 def test_a_pyodide_of_another_python_is_refused(

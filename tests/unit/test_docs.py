@@ -34,6 +34,7 @@ MODELS: list[type[BaseModel]] = [
     config.Account,
     config.Flow,
     config.Did,
+    config.CallingWindow,
     *gateway_kinds(),
 ]
 

@@ -32,6 +32,7 @@ from outdial.logic.create_controls import (
     parse_dry_run,
 )
 from outdial.logic.create_controls import create as create_request
+from outdial.logic.dnc import DncList, require_bulk
 from outdial.logic.gateway_events import GatewayEvents
 from outdial.logic.queries import Queries
 from outdial.logic.reschedule import Rescheduler
@@ -39,7 +40,13 @@ from outdial.logic.validation import require
 from outdial.logic.webhook_replay import WebhookReplay
 from outdial.models.codes import Code
 from outdial.models.config import FlowView
-from outdial.models.requests import CreateCallsBody, PullBody, ReplayBody, RescheduleBody
+from outdial.models.requests import (
+    CreateCallsBody,
+    DncBulkBody,
+    PullBody,
+    ReplayBody,
+    RescheduleBody,
+)
 from outdial.observability import count, logger, metrics, tracer
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
@@ -80,6 +87,11 @@ def webhook_replay() -> WebhookReplay:
 @lru_cache(maxsize=1)
 def gateway_events() -> GatewayEvents:
     return GatewayEvents()
+
+
+@lru_cache(maxsize=1)
+def dnc_list() -> DncList:
+    return DncList()
 
 
 def config() -> ConfigStore:
@@ -174,6 +186,35 @@ def reschedule_call(phonon_uuid: str) -> Response[str]:
 def get_request(request_id: str) -> Response[str]:
     request = queries().request(_header_flow(), request_id)
     return respond(Code.SUCCESS, Code.SUCCESS.body(**request))
+
+
+@app.put("/outbound/dnc/<number>", summary="Put a number on the account's do-not-call list")
+def dnc_add(number: str) -> Response[str]:
+    entry = dnc_list().add(_header_view(), number, datetime.now(UTC))
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.delete("/outbound/dnc/<number>", summary="Take a number off the do-not-call list")
+def dnc_remove(number: str) -> Response[str]:
+    entry = dnc_list().remove(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.get("/outbound/dnc/<number>", summary="Whether a number is on the do-not-call list")
+def dnc_lookup(number: str) -> Response[str]:
+    entry = dnc_list().lookup(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.post("/outbound/dnc", summary="Add or remove up to 500 numbers on the do-not-call list")
+def dnc_bulk() -> Response[str]:
+    body = parse_body(raw_body(app), DncBulkBody)
+    require_bulk(body)
+    assert body.security_id and body.flow_id
+    now = datetime.now(UTC)
+    view = authorize(body.flow_id, body.security_id, source_ip(app), now, config())
+    changed = dnc_list().bulk(view, body, now)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(count=changed))
 
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")

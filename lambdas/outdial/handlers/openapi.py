@@ -18,9 +18,11 @@ from pydantic import BaseModel
 
 from outdial.models import responses
 from outdial.models.codes import Code
+from outdial.models.config import ConfigFile
 from outdial.models.requests import (
     CallBody,
     CreateCallsBody,
+    DncBulkBody,
     PullBody,
     ReplayBody,
     RescheduleBody,
@@ -31,6 +33,7 @@ REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/outbound/pull", "post"): PullBody,
     ("/outbound/calls/{phonon_uuid}", "patch"): RescheduleBody,
     ("/outbound/webhooks/replay", "post"): ReplayBody,
+    ("/outbound/dnc", "post"): DncBulkBody,
 }
 
 # The checks every authenticated route runs (SPEC §2 checks 2, 4-7), then a fault.
@@ -59,6 +62,8 @@ _CREATE = (
     Code.INSUFFICIENT_BALANCE,
     Code.IDEMPOTENCY_KEY_REUSED,
     Code.IDEMPOTENCY_KEY_IN_USE,
+    Code.NUMBER_ON_DNC,
+    Code.FREQUENCY_CAP_EXCEEDED,
 )
 _PULL = (
     Code.SUCCESS,
@@ -101,7 +106,46 @@ ROUTES: dict[tuple[str, str], Route] = {
         responses.GatewayEventResponse,
         (Code.SUCCESS, Code.INVALID_FORMAT, Code.INVALID_GATEWAY_ID, Code.INVALID_SECURITY_ID),
     ),
+    ("/outbound/dnc/{number}", "put"): Route(
+        responses.DncResponse, (Code.SUCCESS, *_AUTH, Code.INVALID_CONTACT_NUMBER), True
+    ),
+    ("/outbound/dnc/{number}", "delete"): Route(
+        responses.DncResponse, (Code.SUCCESS, *_AUTH, Code.INVALID_CONTACT_NUMBER), True
+    ),
+    ("/outbound/dnc/{number}", "get"): Route(
+        responses.DncResponse,
+        (Code.SUCCESS, *_AUTH, Code.INVALID_CONTACT_NUMBER, Code.NO_DATA_AVAILABLE),
+        True,
+    ),
+    ("/outbound/dnc", "post"): Route(
+        responses.DncResponse,
+        (*_PULL[:-1], Code.INVALID_CONTACT_NUMBER),
+    ),
     ("/health", "get"): Route(responses.HealthResponse, (Code.SUCCESS,)),
+}
+
+# A leg of a ``<call>``'s attempts (SPEC §3, §9): what a status query, the pull API and the
+# webhooks show of each dial.
+_LEG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "number": {"type": "string", "description": "E.164"},
+        "did": {"type": ["string", "null"]},
+        "outcome": {
+            "type": ["string", "null"],
+            "enum": ["ANSWERED", "NO_ANSWER", "BUSY", "FAILED", "SKIPPED", "UNKNOWN", None],
+            "description": "null while ringing; SKIPPED: never placed (see skip-reason)",
+        },
+        "skip-reason": {
+            "type": "string",
+            "enum": ["dnc", "calling-window"],
+            "description": "only on a SKIPPED leg: the number is on the account's do-not-call "
+            "list, or the flow's calling-window never opens in every zone of the number",
+        },
+        "started-at": {"type": ["string", "null"], "format": "date-time"},
+        "ended-at": {"type": ["string", "null"], "format": "date-time"},
+        "duration-seconds": {"type": ["integer", "null"]},
+    },
 }
 
 # Request headers of POST /outbound/create beside its body.
@@ -189,7 +233,18 @@ def openapi_document(app: APIGatewayRestResolver, server_url: str = "/") -> str:
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         found.pop(unused, None)  # the resolver's own 422, which this API never answers
     found["CallBody"] = CallBody.model_json_schema(by_alias=True)
-    found.update(responses.schemas([route.answer for route in ROUTES.values()]))
+    found.update(
+        responses.schemas([responses.ApiResponse, *(route.answer for route in ROUTES.values())])
+    )
+    found["ApiResponse"]["properties"]["api-response-code"]["enum"] = sorted(c.code for c in Code)
+    found["Leg"] = _LEG_SCHEMA
+    # The configuration file of SPEC §5 and §9 (accounts, flows, gateways), for reference: its
+    # keys decide what the routes do (calling-window, retry-on, max-calls-per-number-per-day...).
+    config = ConfigFile.model_json_schema(
+        by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    found.update(config.pop("$defs", {}))
+    found["ConfigFile"] = config
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():

@@ -18,6 +18,7 @@ from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler, schedule_name
 from outdial.logic.authorize import authorize
+from outdial.logic.policy import Policy
 from outdial.logic.validation import (
     CallRules,
     RejectedCall,
@@ -48,6 +49,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def accept(
         required_keys=frozenset(view.flow.required_keys),
         phone_whitelist=frozenset(account.phone_whitelist) if body.api_version == "TEST" else None,
     )
-    results = validate_calls(body.calls, rules)
+    # Check 13, then the account's do-not-call list and caps and the flow's window (SPEC §9).
+    results = services.policy.screen(validate_calls(body.calls, rules), view)
     checksum = request_checksum(view.flow.flow_id, raw)
     now_epoch = int(now.timestamp())
     rejected = tuple(r.code for r in results if isinstance(r, RejectedCall))

@@ -24,6 +24,8 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
     for leg in legs:
         attempts.setdefault(int(leg["attempt"]), []).append(
             {name: _plain(leg.get(name)) for name in LEG_FIELDS}
+            # A leg the dialling policy skipped says why (SPEC §9).
+            | ({"skip-reason": leg.get("skip-reason")} if leg.get("outcome") == "SKIPPED" else {})
         )
     rendered = [{"attempt": n, "legs": attempts[n]} for n in sorted(attempts)]
     if last_attempt_only:
@@ -36,6 +38,7 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
         "api-version": item["api-version"],
         "status": item["status"],
         "start-time": item["start-time"],
+        # When the next leg is due: only while the call waits for it (SPEC §7).
         **(
             {"next-dial-at": item.get("next-dial-at") or item.get("due-at")}
             if item["status"] == "SCHEDULED"

@@ -41,6 +41,8 @@ class Code(Enum):
     NOT_FOUND = _Code(601, "Route Not Found", 404)
     CANCEL_TOO_LATE = _Code(602, "Call Can No Longer Be Cancelled", 409)
     IDEMPOTENCY_KEY_REUSED = _Code(603, "Idempotency Key Reused", 422)
+    NUMBER_ON_DNC = _Code(604, "Number On Do-Not-Call List", 400)
+    FREQUENCY_CAP_EXCEEDED = _Code(605, "Frequency Cap Exceeded", 429)
     RESCHEDULE_TOO_LATE = _Code(606, "Call Can No Longer Be Rescheduled", 409)
     IDEMPOTENCY_KEY_IN_USE = _Code(607, "Idempotency Key In Use", 409)
 

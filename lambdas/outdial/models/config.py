@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal
@@ -19,6 +19,7 @@ from pydantic import (
     HttpUrl,
     IPvAnyNetwork,
     field_validator,
+    model_validator,
 )
 
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
@@ -50,15 +51,13 @@ class Account(_Model):
     webhook_url: HttpUrl | None = None
     # call.ended is always sent; leg.ended adds one event per leg.
     webhook_events: list[WebhookEvent] = ["call.ended"]
+    # SPEC §9: no number gets more legs placed than this in any rolling 24 h (None: no cap).
+    max_calls_per_number_per_day: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return _iana_zone(value)
 
     @field_validator("region")
     @classmethod
@@ -78,6 +77,75 @@ class Account(_Model):
         except ValueError:
             return False
         return any(address in network for network in self.ip_whitelist)
+
+
+def _iana_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+"""Calling-window days, in ``datetime.weekday()`` order."""
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+RECIPIENT = "recipient"
+_CLOCK_RE = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+
+
+def minutes_of(clock: str) -> int:
+    """``"HH:MM"`` (``"24:00"`` is the end of the day) → minutes since midnight."""
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class CallingWindow(_Model):
+    """When legs may be placed (SPEC §9): ``from``-``to`` local time on ``days``, in the
+    recipient's zone (from the number) or a fixed IANA zone."""
+
+    from_: Annotated[str, Field(alias="from", pattern=_CLOCK_RE, examples=["09:00"])]
+    to: Annotated[str, Field(pattern=_CLOCK_RE, examples=["21:00"])]
+    days: Annotated[list[Weekday], Field(min_length=1)] = [
+        "MON",
+        "TUE",
+        "WED",
+        "THU",
+        "FRI",
+        "SAT",
+        "SUN",
+    ]
+    time_zone: str = Field(RECIPIENT, description='"recipient" or an IANA time zone')
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return value if value == RECIPIENT else _iana_zone(value)
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a day is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _from_before_to(self) -> CallingWindow:
+        if minutes_of(self.from_) >= minutes_of(self.to):
+            raise ValueError("from must be earlier than to (a window lies within one day)")
+        return self
+
+    @property
+    def opens(self) -> time:
+        return time(*divmod(minutes_of(self.from_), 60))
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return frozenset(WEEKDAYS.index(day) for day in self.days)
+
+
+RetryOutcome = Literal["NO_ANSWER", "BUSY", "FAILED", "UNKNOWN"]
+DEFAULT_RETRY_ON: tuple[RetryOutcome, ...] = ("NO_ANSWER", "BUSY", "FAILED")
 
 
 class Did(_Model):
@@ -101,6 +169,9 @@ class FlowSettings(_Model):
     # How long an answered leg may talk: the gateway is asked to cut the call there, and it is
     # part of every leg's deadline (SPEC §11). 4 h is the longest the carriers allow.
     max_call_seconds: Annotated[int, Field(ge=1, le=4 * 3600)] = 3600
+    # SPEC §9: another attempt only if a leg of the last one ended with one of these.
+    retry_on: list[RetryOutcome] = list(DEFAULT_RETRY_ON)
+    calling_window: CallingWindow | None = None
     valid_until: AwareDatetime | None = None
 
     @property

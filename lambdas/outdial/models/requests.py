@@ -58,3 +58,12 @@ class ReplayBody(_Body):
     security_id: StrictStr | None = Field(None, alias="security-id")
     flow_id: StrictStr | None = Field(None, alias="flow-id")
     phonon_uuids: list[Any] | None = Field(None, alias="phonon-uuids")
+
+
+class DncBulkBody(_Body):
+    """``POST /outbound/dnc``: add or remove up to 500 numbers on the account's list."""
+
+    security_id: StrictStr | None = Field(None, alias="security-id")
+    flow_id: StrictStr | None = Field(None, alias="flow-id")
+    numbers: list[Any] | None = Field(None, description="1 to 500 numbers, as in contact-numbers")
+    action: StrictStr | None = Field(None, examples=["add"], description='"add" or "remove"')

@@ -114,6 +114,15 @@ class ReplayResponse(ApiResponse):
     queued: int | None = None
 
 
+class DncResponse(ApiResponse):
+    """The do-not-call routes: one number's entry, or how many numbers a bulk change touched."""
+
+    number: str | None = Field(None, examples=["+919812345670"])
+    on_list: bool | None = None
+    added_at: str | None = None
+    count: int | None = None
+
+
 class HealthResponse(ApiResponse):
     status: str | None = Field(None, examples=["ok"])
 

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
 PACKAGE = "outdial"  # the one package under lambdas/ that ships
 PYPROJECT = ROOT / "pyproject.toml"
+# Every distribution the Lambda asset ships, pinned with its wheel's hash (`make lock` writes it).
+LAMBDA_LOCK = ROOT / "requirements-lambda.lock"
 DEPS_CACHE_DIR = ROOT / "build" / "lambda-deps"  # pip installs the wheels here once per pin set
 
 STACK_ID = "Outdial"

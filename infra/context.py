@@ -15,7 +15,7 @@ from infra import constants as c
 class DeploySettings:
     throttle_rate_limit: float  # steady requests per second for the whole stage
     throttle_burst_limit: int  # requests the stage absorbs at once above the rate
-    dialer_max_concurrency: int  # the pacing knob: the gateway's channel capacity
+    dialer_max_concurrency: int  # dialer invocations at once (SQS event source maximum concurrency)
     call_retention_days: int  # calls, legs and requests expire this long after they end
     alarm_email: str | None  # subscribed to the alarm topic when set
     gateway_secrets: tuple[str, ...]  # gateway ids whose credentials secret the stack creates

@@ -24,6 +24,7 @@ from infra.queues import Queues
 from infra.scheduling import Scheduling
 from infra.sweeper import Sweeper
 from infra.webhooks import Webhooks
+from outdial.settings import STACK_OUTPUTS
 
 
 class OutdialStack(Stack):
@@ -147,18 +148,12 @@ class OutdialStack(Stack):
         self.api, self.dialer, self.webhooks, self.sweeper = api, dialer, webhooks, sweeper
         self.monitoring = monitoring
 
+        # The resources the command line works on (`outdial --stack Outdial ...` reads these).
+        for key, variable in STACK_OUTPUTS.items():
+            self._outputs(**{key: (self._environment[variable], f"{variable} of the functions")})
         self._outputs(
             ApiUrl=(api.url, "Base URL of the API (append outbound/create, health, ...)"),
-            ConfigTableName=(
-                data.config.table_name,
-                "OUTDIAL_CONFIG_TABLE for `outdial config apply`",
-            ),
-            CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
-            WebhookQueueUrl=(
-                queues.webhooks.queue_url,
-                "OUTDIAL_WEBHOOK_QUEUE_URL for `outdial webhooks redrive`",
-            ),
-            ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
+            DialDlqUrl=(queues.dial_dlq.queue_url, "Dial messages that kept failing"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="

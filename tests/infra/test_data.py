@@ -7,6 +7,7 @@ from aws_cdk.assertions import Template
 from infra import constants as c
 from outdial.adapters import tables
 from outdial.adapters.tables import PARTITION_KEY, TTL_ATTRIBUTE, create_table_kwargs
+from outdial.settings import STACK_OUTPUTS
 from tests.infra.conftest import Synthesized
 
 TABLE = "AWS::DynamoDB::Table"
@@ -95,3 +96,16 @@ def test_only_the_calls_table_has_the_sparse_keys_only_indexes(
         c.DEADLINE_PARTITION_KEY: "S",
         c.DEADLINE_SORT_KEY: "N",
     }
+
+
+def test_the_command_lines_stack_outputs_name_what_the_functions_use(template: Template) -> None:
+    # `outdial --stack Outdial` sets each OUTDIAL_* variable from its output
+    outputs = template.to_json()["Outputs"]
+    (function,) = [
+        f
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == c.HANDLERS["api"]
+    ]
+    environment = function["Properties"]["Environment"]["Variables"]
+    for key, variable in STACK_OUTPUTS.items():
+        assert outputs[key]["Value"] == environment[variable], key

@@ -1,4 +1,4 @@
-"""The api Lambda: ``POST /outbound/create``, ``GET /health``, ``GET /openapi.json``."""
+"""The api Lambda: the REST routes, ``GET /health``, ``GET /openapi.json`` and ``GET /docs``."""
 
 import time
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from outdial.handlers.http import (
     respond,
     source_ip,
 )
-from outdial.handlers.openapi import openapi_document
+from outdial.handlers.openapi import openapi_document, swagger_page
 from outdial.logic.accept_calls import Outcome, Services
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call
@@ -238,12 +238,32 @@ def health() -> Response[str]:
 
 @app.get("/openapi.json", summary="This API's OpenAPI document")
 def openapi() -> Response[str]:
-    return Response(200, JSON, _openapi_json())
+    return Response(200, JSON, _openapi_json(_server_url()))
 
 
-@lru_cache(maxsize=1)
-def _openapi_json() -> str:
-    return openapi_document(app)
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[str]:
+    """Swagger UI over ``/openapi.json``."""
+    return Response(200, "text/html; charset=utf-8", swagger_page())
+
+
+def _server_url() -> str:
+    """Where this request reached the API: its host, plus the stage when the URL carries one
+    (an execute-api domain does; a custom domain and `outdial serve` do not)."""
+    event = app.current_event
+    headers = event.headers
+    stage = event.request_context.stage
+    prefix = f"/{stage}" if stage and event.request_context.path.startswith(f"/{stage}/") else ""
+    host = headers.get("Host") or headers.get("host")
+    if not host:
+        return prefix or "/"
+    scheme = headers.get("X-Forwarded-Proto") or headers.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{host}{prefix}"
+
+
+@lru_cache(maxsize=8)
+def _openapi_json(server_url: str) -> str:
+    return openapi_document(app, server_url)
 
 
 def _count(outcome: Outcome) -> None:

@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime, time
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -388,3 +388,13 @@ class FlowView(BaseModel):
         ring = float(getattr(gateway, "ring_seconds", 60))
         grace = gateway.grace_seconds if gateway is not None else 120
         return ring + self.flow.max_call_seconds + grace
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file (``outdial config schema``), keys as written."""
+    schema = ConfigFile.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "outdial configuration file",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }

@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,8 +23,15 @@ def duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[unit]: int(amount)})
 
 
-def add_commands(commands: Any) -> None:
-    """Register the two command groups on the top-level subparsers."""
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the two command groups to the ``outdial`` parser; each command sets ``run``."""
+    for parser in add_commands(commands):
+        parser.set_defaults(run=run)
+        common(parser)
+
+
+def add_commands(commands: Any) -> list[argparse.ArgumentParser]:
+    """Register the two command groups on the top-level subparsers; returns their commands."""
     secret = commands.add_parser("webhook-secret", help="accounts' webhook signing secrets")
     secret_commands = secret.add_subparsers(dest="secret_command", required=True)
     rotate = secret_commands.add_parser(
@@ -40,9 +48,10 @@ def add_commands(commands: Any) -> None:
     )
     hooks = commands.add_parser("webhooks", help="webhook delivery")
     hooks_commands = hooks.add_subparsers(dest="webhooks_command", required=True)
-    hooks_commands.add_parser(
+    redrive_parser = hooks_commands.add_parser(
         "redrive", help="move every event in the webhook dead-letter queue back to delivery"
     )
+    return [rotate, redrive_parser]
 
 
 def run(args: argparse.Namespace) -> int:

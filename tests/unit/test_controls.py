@@ -13,7 +13,7 @@ import pytest
 
 from outdial.adapters.webhook_queue import WebhookMessage
 from outdial.adapters.webhook_secrets import new_secret, secret_key
-from outdial.cli_webhooks import duration
+from outdial.cli.webhooks import duration
 from outdial.logic.create_controls import check_key, null_ids, parse_dry_run
 from outdial.models.codes import Code, ContractError
 from outdial.signatures import sign_standard

@@ -223,7 +223,7 @@ def _file(tmp_path: Path, webhook_url: str) -> Path:
 def test_config_check_refuses_webhooks_that_may_not_go_there(tmp_path: Path, url: str) -> None:
     result = outdial("config", "check", str(_file(tmp_path, url)))
     assert result.returncode == 1
-    assert "$.accounts[0].webhook-url" in result.stderr and "refused" in result.stderr
+    assert "$.accounts[0].webhook-url" in result.stderr and "invalid" in result.stderr
 
 
 def test_loopback_http_is_for_outdial_serve_only(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_no_region_is_one_line_with_a_hint(
     (tmp_path / "aws-config").write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     # When a configuration is applied
-    assert main(["config", "apply", str(config_file)]) == 1
+    assert main(["config", "apply", str(config_file), "--local"]) == 1
     # Then the user is told what to set
     line = error_line(capsys)
     assert "no AWS region" in line and "AWS_REGION" in line
@@ -75,7 +75,7 @@ def test_no_credentials_is_one_line_with_a_hint(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
-    assert main(["config", "apply", str(config_file)]) == 1
+    assert main(["config", "apply", str(config_file), "--local"]) == 1
     line = error_line(capsys)
     assert "no AWS credentials" in line and "AWS_PROFILE" in line
 
@@ -85,7 +85,7 @@ def test_an_unreachable_endpoint_is_one_line_naming_it(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard: nothing listens
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    assert main(["config", "apply", str(config_file)]) == 1
+    assert main(["config", "apply", str(config_file), "--local"]) == 1
     line = error_line(capsys)
     assert "cannot reach the AWS endpoint" in line and "http://127.0.0.1:9" in line
 
@@ -94,14 +94,14 @@ def test_a_missing_table_is_one_line_naming_it(
     aws: None, config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given an account where outdial was never deployed
-    assert main(["config", "apply", str(config_file)]) == 1
+    assert main(["config", "apply", str(config_file), "--local"]) == 1
     line = error_line(capsys)
     assert "outdial-config" in line and "--stack" in line
 
 
 def test_debug_shows_the_traceback(aws: None, config_file: Path) -> None:
     with pytest.raises(Exception, match="ResourceNotFound"):
-        main(["--debug", "config", "apply", str(config_file)])
+        main(["--debug", "config", "apply", str(config_file), "--local"])
 
 
 def test_aws_region_wins_over_the_default_region(
@@ -113,7 +113,7 @@ def test_aws_region_wins_over_the_default_region(
     dynamodb = botocore.session.get_session().create_client("dynamodb", region_name="eu-west-3")
     dynamodb.create_table(**create_table_kwargs("outdial-config"))
     # When the configuration is applied, Then it lands in eu-west-3
-    assert main(["config", "apply", str(config_file)]) == 0
+    assert main(["config", "apply", str(config_file), "--local"]) == 0
     assert dynamodb.scan(TableName="outdial-config")["Count"] == 4
 
 
@@ -162,7 +162,7 @@ def test_stack_outputs_name_the_tables(
         ),
     )
     # When the configuration is applied with --stack
-    assert main(["config", "apply", str(config_file), "--stack", "Outdial"]) == 0
+    assert main(["config", "apply", str(config_file), "--local", "--stack", "Outdial"]) == 0
     # Then it went to that table
     stubber.assert_no_pending_responses()
     assert get_settings().config_table == "deployed-ConfigTableName"
@@ -181,7 +181,7 @@ def test_an_unknown_stack_is_one_line(
             "describe_stacks", "ValidationError", "Stack with id Outdail does not exist"
         ),
     )
-    assert main(["--stack", "Outdail", "config", "apply", str(config_file)]) == 1
+    assert main(["--stack", "Outdail", "config", "apply", str(config_file), "--local"]) == 1
     line = error_line(capsys)
     assert "no stack 'Outdail'" in line
 
@@ -207,5 +207,5 @@ def test_commands_that_do_not_touch_aws_ignore_the_stack(
 
     monkeypatch.setattr(aws, "client", no_aws)
     # Then checking a file or printing the schema never looks the stack up
-    assert main(["config", "check", str(config_file)]) == 0
+    assert main(["config", "check", str(config_file), "--local"]) == 0
     assert main(["config", "schema"]) == 0

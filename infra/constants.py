@@ -14,9 +14,15 @@ from aws_cdk import aws_logs as logs
 
 # The names the runtime shares with the stack: the package's one module infra/ imports.
 from outdial.contract import (
+    ACCOUNT_SECRET_PREFIX,
+    BACKOFF_KEY_PREFIX,
     CALLS_TABLE,
     CHECKSUM_TTL_SECONDS,
     CONFIG_TABLE,
+    DEADLINE_INDEX,
+    DEADLINE_PARTITION_KEY,
+    DEADLINE_SORT_KEY,
+    DEFER_REASONS,
     DIAL_BATCH_SIZE,
     DIAL_MAX_RECEIVES,
     DIAL_VISIBILITY_FACTOR,
@@ -24,12 +30,15 @@ from outdial.contract import (
     DISPATCH_RECOVERY_ACTIONS,
     FLOW_SECRET_PREFIX,
     GATEWAY_SECRET_PREFIX,
+    IDEMPOTENCY_TTL_SECONDS,
     METRICS_DIMENSIONS,
     METRICS_NAMESPACE,
     PARTITION_KEY,
     PENDING_INDEX,
     PENDING_PARTITION_KEY,
     PENDING_SORT_KEY,
+    SKIP_REASONS,
+    STACK_OUTPUTS,
     SWEEP_INTERVAL_SECONDS,
     TTL_ATTRIBUTE,
     WEBHOOK_BATCH_SIZE,
@@ -37,27 +46,38 @@ from outdial.contract import (
     WEBHOOK_MAX_RECEIVES,
     WEBHOOK_VISIBILITY_FACTOR,
     WEBHOOKS_TIMEOUT_SECONDS,
+    Code,
     LegOutcome,
     Metric,
 )
 
 __all__ = [
+    "ACCOUNT_SECRET_PREFIX",
+    "BACKOFF_KEY_PREFIX",
     "CHECKSUM_TTL_SECONDS",
+    "DEADLINE_INDEX",
+    "DEADLINE_PARTITION_KEY",
+    "DEADLINE_SORT_KEY",
+    "DEFER_REASONS",
     "DIAL_BATCH_SIZE",
     "DIAL_MAX_RECEIVES",
     "DIAL_VISIBILITY_FACTOR",
     "DISPATCH_RECOVERY_ACTIONS",
     "FLOW_SECRET_PREFIX",
     "GATEWAY_SECRET_PREFIX",
+    "IDEMPOTENCY_TTL_SECONDS",
     "METRICS_DIMENSIONS",
     "METRICS_NAMESPACE",
     "PENDING_INDEX",
     "PENDING_PARTITION_KEY",
     "PENDING_SORT_KEY",
+    "SKIP_REASONS",
+    "STACK_OUTPUTS",
     "WEBHOOK_BATCH_SIZE",
     "WEBHOOK_MAX_CONCURRENCY",
     "WEBHOOK_MAX_RECEIVES",
     "WEBHOOK_VISIBILITY_FACTOR",
+    "Code",
     "Metric",
 ]
 
@@ -65,6 +85,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
 PACKAGE = "outdial"  # the one package under lambdas/ that ships
 PYPROJECT = ROOT / "pyproject.toml"
+# Every distribution the Lambda asset ships, pinned with its wheel's hash (`make lock` writes it).
+LAMBDA_LOCK = ROOT / "requirements-lambda.lock"
 DEPS_CACHE_DIR = ROOT / "build" / "lambda-deps"  # pip installs the wheels here once per pin set
 
 STACK_ID = "Outdial"
@@ -95,8 +117,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
-# The pending-dispatch index, the checksum TTL, secret prefixes, queue settings (batch sizes,
-# receives, visibility factors) and metric names come from outdial.contract (imported above).
+# The pending-dispatch and dialing-deadlines indexes, the checksum and idempotency TTLs, secret
+# prefixes, queue settings (batch sizes, receives, visibility factors) and metric names come from
+# outdial.contract (imported above).
 
 # --- Queues and consumers -------------------------------------------------------------------
 DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look and redrive
@@ -110,12 +133,15 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
-# webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
-#   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+# webhooks: I/O-bound: one signed POST per message, cut off at 10 s of wall clock whatever the
+#   receiver does (the handler leaves a record for its next receive when under two deliveries'
+#   time remains); 256 MB is enough.
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(29)
+# A request holding an Idempotency-Key longer than this died (twice the api's timeout).
+IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
 DIALER_TIMEOUT = Duration.seconds(DIALER_TIMEOUT_SECONDS)
 WEBHOOKS_MEMORY_MB = 256
@@ -138,13 +164,20 @@ SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
-# Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
+# Every route of SPEC §2-3, §7 (reschedule) and §10 (replay) plus the gateways' outcome events;
+# the api function serves them all.
 ROUTES = (
     ("POST", "/outbound/create"),
     ("POST", "/outbound/pull"),
     ("GET", "/outbound/calls/{phonon-uuid}"),
     ("DELETE", "/outbound/calls/{phonon-uuid}"),
+    ("PATCH", "/outbound/calls/{phonon-uuid}"),
     ("GET", "/outbound/requests/{request-id}"),
+    ("POST", "/outbound/webhooks/replay"),
+    ("PUT", "/outbound/dnc/{number}"),
+    ("DELETE", "/outbound/dnc/{number}"),
+    ("GET", "/outbound/dnc/{number}"),
+    ("POST", "/outbound/dnc"),
     ("POST", "/gateway/events/{gateway-id}"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -152,6 +185,9 @@ ROUTES = (
 
 # --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
 LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
+# SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
+# LegsSkipped's (a number on the do-not-call list, a window that never opens for it): the
+# contract's DEFER_REASONS and SKIP_REASONS.
 SCHEDULE_LAG_LIMIT_SECONDS = 60
 API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
 DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late
@@ -163,5 +199,9 @@ CTX_DIALER_MAX_CONCURRENCY = "outdial:dialerMaxConcurrency"
 CTX_CALL_RETENTION_DAYS = "outdial:callRetentionDays"
 CTX_ALARM_EMAIL = "outdial:alarmEmail"
 CTX_GATEWAY_SECRETS = "outdial:gatewaySecrets"
+# Opt-in WAF web ACL on the stage: requests per source IP per 5 minutes (0: no web ACL).
+CTX_WAF_RATE_LIMIT = "outdial:wafRateLimitPerIp"
+WAF_MIN_RATE_LIMIT = 10  # WAF's floor for a rate-based rule
+WAF_MAX_RATE_LIMIT = 2_000_000_000
 MIN_DIALER_CONCURRENCY = 2  # SQS event sources' MaximumConcurrency minimum
 MAX_DIALER_CONCURRENCY = 1000

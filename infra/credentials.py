@@ -4,7 +4,9 @@ Two families, each readable only by the functions that need it:
 - ``outdial/gateways/<gateway-id>``: an http gateway's ``{"token", "event-secret"}`` (api checks
   the gateway's outcome events with it; the dialer places legs with it);
 - ``outdial/flows/<flow-id>``: a flow's ``{"security-id"}``, written by ``outdial config apply``
-  (the webhook sender signs with it).
+  (the webhook sender signs with it);
+- ``outdial/accounts/<account-id>``: an account's webhook signing secrets, written by
+  ``outdial webhook-secret rotate`` (the webhook sender signs with them instead, when there).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Credentials(Construct):
 
     def grant_flow_secrets(self, function: lambda_.Function) -> None:
         self._grant_prefix(function, c.FLOW_SECRET_PREFIX, "flows' signing keys")
+
+    def grant_account_secrets(self, function: lambda_.Function) -> None:
+        self._grant_prefix(function, c.ACCOUNT_SECRET_PREFIX, "accounts' webhook signing secrets")
 
     def _grant_prefix(self, function: lambda_.Function, prefix: str, what: str) -> None:
         pattern = Stack.of(self).format_arn(

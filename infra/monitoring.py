@@ -290,6 +290,14 @@ class Monitoring(Construct):
                 ),
             ],
             [
+                # Legs put back to wait for a gateway's calls-per-second (over the budget, or
+                # turned away by the carrier's rate limit): a wait, never a failure.
+                self._graph(
+                    "Legs waiting for pace, by gateway",
+                    [by_dimension(c.Metric.LEGS_PACED, "gateway_id")],
+                ),
+            ],
+            [
                 self._graph(
                     "Calls by final status",
                     [
@@ -302,9 +310,8 @@ class Monitoring(Construct):
                     "Webhook deliveries and failures by reason",
                     [
                         business_metric(c.Metric.WEBHOOK_DELIVERIES, label="delivered"),
-                        by_dimension(
-                            c.Metric.WEBHOOK_FAILURES, "reason"
-                        ),  # retry, rejected, expired
+                        # retry, deferred, rejected, …
+                        by_dimension(c.Metric.WEBHOOK_FAILURES, "reason"),
                     ],
                 ),
                 self._graph(
@@ -384,6 +391,17 @@ class Monitoring(Construct):
                     "Dispatches recovered by the sweeper (api died mid-request)",
                     list(self._recovered().values()),
                     stacked=True,
+                ),
+                self._graph(
+                    "Dialling policy: legs deferred (window, cap) and skipped (do-not-call)",
+                    [
+                        business_metric(c.Metric.LEGS_DEFERRED, label=f"deferred: {r}", reason=r)
+                        for r in c.DEFER_REASONS
+                    ]
+                    + [
+                        business_metric(c.Metric.LEGS_SKIPPED, label=f"skipped: {r}", reason=r)
+                        for r in c.SKIP_REASONS
+                    ],
                 ),
             ],
             [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)],

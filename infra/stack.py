@@ -24,6 +24,7 @@ from infra.queues import Queues
 from infra.scheduling import Scheduling
 from infra.sweeper import Sweeper
 from infra.webhooks import Webhooks
+from outdial.contract import STACK_OUTPUTS
 
 
 class OutdialStack(Stack):
@@ -53,9 +54,13 @@ class OutdialStack(Stack):
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_TTL_SECONDS": str(c.IDEMPOTENCY_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_LEASE_SECONDS": str(c.IDEMPOTENCY_LEASE_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+            # Responses carry phone numbers (a <call>): traces keep timings, never bodies.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         }
         functions = {
             "api": self._function(
@@ -81,7 +86,7 @@ class OutdialStack(Stack):
             ),
             "sweeper": self._function(
                 "sweeper",
-                "Finishes or rolls back requests the api left half-enqueued",
+                "Finishes half-enqueued requests; ends the calls whose leg is overdue",
                 memory_mb=c.SWEEPER_MEMORY_MB,
                 timeout=c.SWEEPER_TIMEOUT,
             ),
@@ -124,6 +129,7 @@ class OutdialStack(Stack):
             data=data,
             queues=queues,
             scheduling=scheduling,
+            credentials=credentials,
         )
         monitoring = Monitoring(
             self,
@@ -142,14 +148,12 @@ class OutdialStack(Stack):
         self.api, self.dialer, self.webhooks, self.sweeper = api, dialer, webhooks, sweeper
         self.monitoring = monitoring
 
+        # The resources the command line works on (`outdial --stack Outdial ...` reads these).
+        for key, variable in STACK_OUTPUTS.items():
+            self._outputs(**{key: (self._environment[variable], f"{variable} of the functions")})
         self._outputs(
             ApiUrl=(api.url, "Base URL of the API (append outbound/create, health, ...)"),
-            ConfigTableName=(
-                data.config.table_name,
-                "OUTDIAL_CONFIG_TABLE for `outdial config apply`",
-            ),
-            CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
-            ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
+            DialDlqUrl=(queues.dial_dlq.queue_url, "Dial messages that kept failing"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="

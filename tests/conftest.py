@@ -112,6 +112,15 @@ def aws(_session_aws: dict[str, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
+def bare_aws(aws: Any) -> None:
+    """The in-process AWS without our tables: an account outdial was never deployed to (the
+    next test that needs them has them provisioned again)."""
+    from tests.fakes.embedded import drop_tables
+
+    drop_tables(aws)
+
+
+@pytest.fixture
 def resources(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Our tables, queues and schedule group, with the handlers' environment pointing at them."""
     for name, value in aws.env.items():
@@ -125,7 +134,7 @@ def configured(resources: Any, config_doc: dict[str, Any]) -> Any:
     """``resources`` with ``config_doc`` applied."""
     from outdial.logic.configure import apply_config, check_config
 
-    apply_config(check_config(config_doc))
+    apply_config(check_config(config_doc, local=True))
     return resources
 
 
@@ -135,9 +144,19 @@ def apply(resources: Any):  # type: ignore[no-untyped-def]
     from outdial.logic.configure import apply_config, check_config
 
     def _apply(document: dict[str, Any]) -> None:
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
 
     return _apply
+
+
+@pytest.fixture
+def loopback_egress() -> Iterator[None]:
+    """Webhooks and http gateways may be reached on 127.0.0.1, as under `outdial serve`."""
+    from outdial.adapters import egress
+
+    egress.set_local_mode(True)
+    yield
+    egress.set_local_mode(False)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ SERVICE: Final = "outdial"
 PARTITION_KEY: Final = "pk"  # STRING, the only key of both tables
 TTL_ATTRIBUTE: Final = "expires-at"  # epoch seconds; items without it never expire
 CONFIG_TABLE: Final = "config"  # accounts (with their balance), flow views, gateways
-CALLS_TABLE: Final = "calls"  # calls, requests, checksums, legs
+CALLS_TABLE: Final = "calls"  # calls, requests, checksums, legs, pace slots, callback nonces
 TABLES: Final = (CONFIG_TABLE, CALLS_TABLE)
 
 # The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
@@ -30,7 +30,22 @@ PENDING_PARTITION_KEY: Final = "dispatch"  # STRING, always PENDING_VALUE
 PENDING_SORT_KEY: Final = "claimed-at"  # NUMBER, epoch seconds
 PENDING_VALUE: Final = "PENDING"
 
+# The calls table's sparse index of calls DIALING, by when their current leg's outcome is due
+# (SPEC §11). The dialer sets the keys when it takes a call or claims a leg and removes them when
+# the call leaves DIALING; the sweeper's reconciler queries it for overdue calls, shard by shard.
+# The partition key is spread over DEADLINE_SHARDS values so that no index partition takes more
+# than its share of the legs being claimed and ended.
+DEADLINE_INDEX: Final = "dialing-deadlines"
+DEADLINE_PARTITION_KEY: Final = "deadline-shard"  # STRING, "0" .. str(DEADLINE_SHARDS - 1)
+DEADLINE_SORT_KEY: Final = "deadline-at"  # NUMBER, epoch seconds
+DEADLINE_SHARDS: Final = 10
+
+# The calls table's per-account webhook receiver backoff items: the webhooks function may
+# write only keys with this prefix.
+BACKOFF_KEY_PREFIX: Final = "WEBHOOK-BACKOFF#"
+
 CHECKSUM_TTL_SECONDS: Final = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 CALL_RETENTION_DAYS: Final = 90  # calls and requests kept this long after they are due
 LEG_RETENTION_DAYS: Final = 7
 
@@ -39,6 +54,20 @@ LEG_RETENTION_DAYS: Final = 7
 # gateway whose secret-id is outside it (the only gateway secrets the functions may read).
 GATEWAY_SECRET_PREFIX: Final = "outdial/gateways/"
 FLOW_SECRET_PREFIX: Final = "outdial/flows/"  # {"security-id": ...} per flow (`config apply`)
+# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
+ACCOUNT_SECRET_PREFIX: Final = "outdial/accounts/"
+
+# --- Stack outputs --------------------------------------------------------------------------
+# Each output of the stack, and the environment variable it sets for the code (`outdial` reads
+# them from a deployed stack; the functions get the same variables).
+STACK_OUTPUTS: Final[dict[str, str]] = {
+    "ConfigTableName": "OUTDIAL_CONFIG_TABLE",
+    "CallsTableName": "OUTDIAL_CALLS_TABLE",
+    "ScheduleGroupName": "OUTDIAL_SCHEDULE_GROUP",
+    "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
+    "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
+    "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
+}
 
 # --- Gateways -------------------------------------------------------------------------------
 # An http gateway's request timeouts unless its configuration says otherwise.
@@ -53,6 +82,18 @@ class LegOutcome(StrEnum):
     NO_ANSWER = "NO_ANSWER"
     BUSY = "BUSY"
     FAILED = "FAILED"  # placed, but the network could not complete it
+    # Never reported, and the gateway could not say when asked past the leg's deadline (SPEC
+    # §11): outdial's own verdict, never one a gateway may post.
+    UNKNOWN = "UNKNOWN"
+
+
+# --- Dialling policy (SPEC §9) ---------------------------------------------------------------
+SKIP_DNC: Final = "dnc"  # the number is on the account's do-not-call list
+SKIP_WINDOW: Final = "calling-window"  # the window never opens in every zone of the number
+WAIT_WINDOW: Final = "window"
+WAIT_CAP: Final = "frequency-cap"
+SKIP_REASONS: Final = (SKIP_DNC, SKIP_WINDOW)  # LegsSkipped's `reason`
+DEFER_REASONS: Final = (WAIT_WINDOW, WAIT_CAP)  # LegsDeferred's `reason`
 
 
 # --- Queues and their consumers -------------------------------------------------------------
@@ -62,9 +103,10 @@ DIAL_GROUP_SIZE: Final = 10
 # One dial message per dialer invocation: the dialer's maximum concurrency then counts dial
 # groups in flight (the pacing knob), and one slow gateway delays only its own group.
 DIAL_BATCH_SIZE: Final = 1
-# A dial message that failed this many receives is a poison message (the leg claim makes
-# retries safe, so a few are fine).
-DIAL_MAX_RECEIVES: Final = 3
+# Receives before SQS moves a dial message to its dead-letter queue (the stack and `outdial
+# serve` alike). Every step of dialling is conditional, so a retry repeats nothing; five rides
+# out a burst of throttling or conflicts before `outdial dial-queue redrive` is needed.
+DIAL_MAX_RECEIVES: Final = 5
 # The dialer's timeout covers a whole dial group against a slow gateway: each call's gateway
 # request is bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
 DIALER_TIMEOUT_SECONDS: Final = (
@@ -106,6 +148,12 @@ class Metric(StrEnum):
     WEBHOOK_DELIVERIES = "WebhookDeliveries"
     WEBHOOK_FAILURES = "WebhookFailures"  # dimension `reason`
     DISPATCHES_RECOVERED = "DispatchesRecovered"  # dimension `action`
+    LEGS_PACED = "LegsPaced"  # dimension `gateway_id`: over the gateway's pace or rate limit
+    LEGS_DEFERRED = "LegsDeferred"  # dimension `reason` (a DEFER_REASONS)
+    LEGS_SKIPPED = "LegsSkipped"  # dimension `reason` (a SKIP_REASONS)
+    LEGS_PLACEMENT_UNKNOWN = "LegsPlacementUnknown"  # the gateway may or may not have it
+    DIALS_REQUEUED = "DialsRequeued"  # out of the invocation's time: back on the queue
+    CALLS_RECONCILED = "CallsReconciled"  # the sweeper's reconciler moved an overdue call
 
 
 METRICS_NAMESPACE: Final = SERVICE

@@ -7,8 +7,15 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from outdial.contract import CALL_RETENTION_DAYS, CHECKSUM_TTL_SECONDS
+from outdial.contract import (
+    CALL_RETENTION_DAYS,
+    CHECKSUM_TTL_SECONDS,
+    IDEMPOTENCY_TTL_SECONDS,
+    STACK_OUTPUTS,
+)
 from outdial.process import on_reset
+
+__all__ = ["STACK_OUTPUTS", "Settings", "get_settings"]
 
 
 class Settings(BaseModel):
@@ -28,6 +35,13 @@ class Settings(BaseModel):
     # with it on its side).
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
     checksum_ttl_seconds: int = Field(CHECKSUM_TTL_SECONDS, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
+    # An Idempotency-Key's answer is replayed this long; a request holding a key that has not
+    # answered within the lease (longer than the api function's timeout) died, and the next
+    # request with the key takes over.
+    idempotency_ttl_seconds: int = Field(
+        IDEMPOTENCY_TTL_SECONDS, alias="OUTDIAL_IDEMPOTENCY_TTL_SECONDS"
+    )
+    idempotency_lease_seconds: int = Field(60, alias="OUTDIAL_IDEMPOTENCY_LEASE_SECONDS", ge=1)
     call_retention_days: int = Field(CALL_RETENTION_DAYS, alias="OUTDIAL_CALL_RETENTION_DAYS")
     # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
     # its embedded AWS shares two cores with everything else).

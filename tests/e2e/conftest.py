@@ -35,6 +35,19 @@ class Served:
             self.output.append(line)
 
 
+def embedded_client(served: Served, service: str) -> Any:
+    """A boto3 client of the embedded AWS that ``served`` prints as ``aws-endpoint``."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=served.banner["aws-endpoint"],
+        region_name="ap-south-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def start_serve(*args: str, env_extra: dict[str, str] | None = None) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
     env |= env_extra or {}
@@ -72,10 +85,15 @@ def served() -> Iterator[Served]:
     stop_serve(running)
 
 
-def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

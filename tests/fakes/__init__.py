@@ -1,6 +1,7 @@
-"""Fakes that tests share: peers over real sockets on 127.0.0.1, an in-process AWS."""
+"""Test doubles: local HTTP peers and X-Ray recording."""
 
 from tests.fakes.aws import xray_recording
+from tests.fakes.drip import DrippingReceiver
 from tests.fakes.http_peer import HttpPeer, Recorded, Reply
 
-__all__ = ["HttpPeer", "Recorded", "Reply", "xray_recording"]
+__all__ = ["DrippingReceiver", "HttpPeer", "Recorded", "Reply", "xray_recording"]

@@ -34,6 +34,13 @@ def ensure(resources: Resources | None) -> Resources:
     return provision()
 
 
+def drop_tables(resources: Resources) -> None:
+    """Delete our tables (``ensure`` provisions everything again)."""
+    dynamodb = aws.client("dynamodb")
+    for table in _tables(resources):
+        dynamodb.delete_table(TableName=table)
+
+
 def wipe(resources: Resources) -> None:
     """Every item, message, schedule and secret gone; whatever a test created besides our own
     resources (tables, queues, schedule groups) deleted."""

@@ -60,6 +60,9 @@ def test_dashboard_shows_what_the_issue_lists(dashboard: dict[str, Any]) -> None
     assert "100 * FILL(answered, 0)" in connect
     # schedule lag p50/p99
     assert "ScheduleLagSeconds" in json.dumps(graphs["Schedule lag (s)"])
+    # legs waiting for a gateway's pace, per gateway
+    paced = json.dumps(graphs["Legs waiting for pace, by gateway"])
+    assert 'MetricName=\\"LegsPaced\\"' in paced and "Dim.gateway_id" in paced
     # queue depth and age, DLQ depth
     assert "ApproximateNumberOfMessagesVisible" in json.dumps(
         graphs["Queue depth (visible messages)"]
@@ -201,3 +204,19 @@ def test_sweeper_errors(synthesized: Synthesized) -> None:
     sweeper = synthesized.logical_id(synthesized.stack.functions["sweeper"])
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": sweeper}}]
     assert errors["Threshold"] == 1
+
+
+def test_dashboard_shows_legs_deferred_and_skipped_by_the_dialling_policy(
+    dashboard: dict[str, Any],
+) -> None:
+    # Given the dialling policy's graph (SPEC §9)
+    (graph,) = [m for title, m in _graphs(dashboard).items() if title.startswith("Dialling policy")]
+    # Then it shows legs deferred by a closed window or a reached cap, and legs skipped as listed
+    shown = {(metric[1], metric[3]) for metric in graph}
+    assert shown == {
+        ("LegsDeferred", "window"),
+        ("LegsDeferred", "frequency-cap"),
+        ("LegsSkipped", "dnc"),
+        ("LegsSkipped", "calling-window"),
+    }
+    assert all(metric[2] == "reason" and metric[-1]["stat"] == "Sum" for metric in graph)

@@ -21,6 +21,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM5[schedules of outdial's group]",
     "AwsSolutions-IAM5[secret:outdial/gateways/*]",
     "AwsSolutions-IAM5[secret:outdial/flows/*]",
+    "AwsSolutions-IAM5[secret:outdial/accounts/*]",
     "AwsSolutions-L1",  # Python pinned with the wheels
     "AwsSolutions-SMG4",  # gateway credentials rotate with the vendor
 }

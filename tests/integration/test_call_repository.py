@@ -1,5 +1,5 @@
 """Each repository move is one the state machine allows, and only that one: for every status a
-call (or leg) may be in, the write succeeds exactly when the machine allows the move."""
+call (or leg) may be in, the write succeeds exactly when the move names it as a source."""
 
 from __future__ import annotations
 
@@ -10,16 +10,22 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters.call_repository import TARGETS, DynamoCallRepository, status_condition
+from outdial.adapters.call_repository import (
+    LEG_MOVES,
+    MOVES,
+    DynamoCallRepository,
+    leg_condition,
+    status_condition,
+)
 from outdial.adapters.config_store import ConfigStore
-from outdial.models.calls import TERMINAL, CallStatus, can_move, sources_of
-from outdial.models.legs import LEG_ALLOWED, LegState
+from outdial.models.calls import TERMINAL, WAITING, CallStatus, can_move, sources_of
+from outdial.models.legs import LEG_ALLOWED, LegState, leg_sources_of
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("configured")
 
 NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
-LEG = "the-current-leg"
+POSITION = (1, 0)  # the call's current leg: attempt 1, first number
 
 
 def balance() -> Decimal:
@@ -29,56 +35,78 @@ def balance() -> Decimal:
 
 
 def in_status(status: CallStatus) -> dict[str, Any]:
-    item = factories.call(status, **{"current-leg": LEG})
+    item = factories.call(status)
     factories.stored(item)
     return item
 
 
 Move = Callable[[DynamoCallRepository, dict[str, Any]], Any]
 
-MOVES: dict[str, tuple[CallStatus, Move]] = {
-    "start_dialing": (CallStatus.DIALING, lambda r, c: r.start_dialing(c["phonon-uuid"], NOW)),
+CALLS: dict[str, tuple[CallStatus, Move]] = {
+    "start_dialing": (CallStatus.DIALING, lambda r, c: r.start_dialing(c, NOW, NOW)),
     "schedule_retry": (
         CallStatus.SCHEDULED,
-        lambda r, c: r.schedule_retry(c["phonon-uuid"], LEG, 2, NOW, None),
+        lambda r, c: r.schedule_retry(c["phonon-uuid"], POSITION, 2, 0, NOW, None),
     ),
+    "defer": (CallStatus.SCHEDULED, lambda r, c: r.defer(c["phonon-uuid"], POSITION, NOW, None)),
     "cancel": (CallStatus.CANCELLED, lambda r, c: r.cancel(c, NOW)),
+    "reschedule": (
+        CallStatus.SCHEDULED,
+        lambda r, c: r.reschedule(c, CallStatus.SCHEDULED, {"due-at": NOW.isoformat()}),
+    ),
     **{
         f"finish_{status.value}": (
             status,
-            lambda r, c, s=status: r.finish(c, LEG, s, {"ended-at": NOW.isoformat()}, None),
+            lambda r, c, s=status: r.finish(c, POSITION, s, {"ended-at": NOW.isoformat()}, None),
         )
         for status in TERMINAL - {CallStatus.CANCELLED}
     },
 }
 
 
-def test_every_status_move_of_the_repository_is_in_the_table() -> None:
-    for method, target in TARGETS.items():
-        assert MOVES.get(method, (target,))[0] is target
-        condition, values = status_condition(target)
-        assert set(values.values()) == {s.value for s in sources_of(target)}, condition
-        assert all(can_move(src, target) for src in sources_of(target))
+def _declared(method: str) -> frozenset[CallStatus]:
+    return MOVES[method.split("_", 1)[0] if method.startswith("finish_") else method][0]
+
+
+def test_every_move_of_the_repository_is_one_the_machine_allows() -> None:
+    for method, (sources, targets) in MOVES.items():
+        for target in targets:
+            for source in sources:
+                # A reschedule keeps a waiting call waiting: staying put is not a move.
+                assert source is target or can_move(source, target), (method, source, target)
+            if method != "reschedule":
+                condition, values = status_condition(target, sources)
+                assert set(values.values()) == {s.value for s in sources}, condition
+                assert sources <= sources_of(target)
+    for method, (leg_sources, leg_target) in LEG_MOVES.items():
+        assert all(leg_target in LEG_ALLOWED[s] for s in leg_sources), method
+        assert leg_sources <= leg_sources_of(leg_target)
+
+
+def test_a_condition_wider_than_the_machine_is_refused() -> None:
+    with pytest.raises(ValueError):
+        status_condition(CallStatus.DIALING, {CallStatus.COMPLETED})
+    with pytest.raises(ValueError):
+        leg_condition(LegState.PLACED, {LegState.ENDED})
 
 
 @pytest.mark.parametrize("source", list(CallStatus))
-@pytest.mark.parametrize("method", sorted(MOVES))
-def test_a_move_succeeds_exactly_when_the_machine_allows_it(
-    method: str, source: CallStatus
-) -> None:
-    # Given a call in ``source`` whose current leg is LEG
-    target, move = MOVES[method]
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_a_move_succeeds_exactly_from_its_sources(method: str, source: CallStatus) -> None:
+    # Given a call in ``source`` dialling its first leg
+    target, move = CALLS[method]
     item = in_status(source)
     repository = DynamoCallRepository()
 
     # When the repository tries the move
     done = move(repository, item)
 
-    # Then it happened exactly when the state machine allows source → target
+    # Then it happened exactly when ``source`` is one the move (and so the machine) allows
     after = repository.get(item["phonon-uuid"])
     assert after is not None
-    assert bool(done) is can_move(source, target)
-    assert after["status"] == (target if can_move(source, target) else source).value
+    allowed = source in _declared(method)
+    assert bool(done) is allowed
+    assert after["status"] == (target if allowed else source).value
 
 
 def test_finishing_with_a_refund_settles_once() -> None:
@@ -89,8 +117,8 @@ def test_finishing_with_a_refund_settles_once() -> None:
 
     # When it is finished NOT_CONNECTED with a refund, twice
     values = {"ended-at": NOW.isoformat()}
-    first = repository.finish(item, LEG, CallStatus.NOT_CONNECTED, values, Decimal(1))
-    second = repository.finish(item, LEG, CallStatus.NOT_CONNECTED, values, Decimal(1))
+    first = repository.finish(item, POSITION, CallStatus.NOT_CONNECTED, values, Decimal(1))
+    second = repository.finish(item, POSITION, CallStatus.NOT_CONNECTED, values, Decimal(1))
 
     # Then only the first took effect, and the account got its reservation back once
     assert (first, second) == (True, False)
@@ -100,8 +128,18 @@ def test_finishing_with_a_refund_settles_once() -> None:
 def test_a_move_of_a_leg_that_is_no_longer_current_is_refused() -> None:
     item = in_status(CallStatus.DIALING)
     repository = DynamoCallRepository()
-    assert repository.advance_to(item["phonon-uuid"], "another-leg", 1) is None
-    assert repository.advance_to(item["phonon-uuid"], LEG, 1) is not None
+    assert repository.advance_to(item["phonon-uuid"], (1, 1), 1, NOW) is None
+    assert repository.advance_to(item["phonon-uuid"], POSITION, 1, NOW) is not None
+
+
+def test_a_wake_up_superseded_by_a_reschedule_cannot_start_the_call() -> None:
+    # Given a call read before a reschedule gave it a new dispatch token
+    item = in_status(CallStatus.SCHEDULED)
+    repository = DynamoCallRepository()
+    assert repository.reschedule(item, CallStatus.SCHEDULED, {"dispatch-id": "new"}) is not None
+    # When a dialer starts it with what it read, Then nothing moves
+    assert repository.start_dialing(item, NOW, NOW) is None
+    assert repository.start_dialing(item | {"dispatch-id": "new"}, NOW, NOW) is not None
 
 
 @pytest.mark.parametrize("source", list(CallStatus))
@@ -110,35 +148,45 @@ def test_a_call_is_withdrawn_only_where_it_could_be_cancelled(source: CallStatus
     repository = DynamoCallRepository()
     repository.withdraw(item["phonon-uuid"])
     gone = repository.get(item["phonon-uuid"]) is None
+    assert gone is (source in WAITING)
     assert gone is can_move(source, CallStatus.CANCELLED)
 
 
-LEG_MOVES: dict[str, tuple[LegState, Callable[[DynamoCallRepository, str], Any]]] = {
-    "take_over_claim": (
-        LegState.CLAIMED,
-        lambda r, leg_id: r.take_over_claim(leg_id, 10**10, 10**10),
-    ),
-    "mark_placed": (LegState.PLACED, lambda r, leg_id: r.mark_placed(leg_id)),
-    "end_leg": (LegState.ENDED, lambda r, leg_id: r.end_leg(leg_id, {"outcome": "BUSY"})),
+LegMove = Callable[[DynamoCallRepository, str], Any]
+
+LEGS: dict[str, LegMove] = {
+    "take_over_claim": lambda r, leg_id: r.take_over_claim(leg_id, 10**10, 10**10),
+    "take_back_paced": lambda r, leg_id: r.take_back_paced(leg_id, 10**10),
+    "set_aside": lambda r, leg_id: r.set_aside(leg_id),
+    "mark_placed": lambda r, leg_id: r.mark_placed(leg_id, {"placed-at": NOW.isoformat()}),
+    "mark_placement_unknown": lambda r, leg_id: r.mark_placement_unknown(leg_id, 10**10, "unknown"),
+    "end_leg": lambda r, leg_id: r.end_leg(leg_id, {"outcome": "BUSY"}),
 }
 
 
 @pytest.mark.parametrize("source", list(LegState))
-@pytest.mark.parametrize("method", sorted(LEG_MOVES))
-def test_a_leg_moves_exactly_when_its_machine_allows_it(method: str, source: LegState) -> None:
+@pytest.mark.parametrize("method", sorted(LEGS))
+def test_a_leg_moves_exactly_from_its_sources(method: str, source: LegState) -> None:
     # Given a leg item in ``source`` (claimed long ago)
-    target, move = LEG_MOVES[method]
+    sources, target = LEG_MOVES[method]
     item = factories.leg(factories.call(), state=source, now=NOW)
     factories.stored(item)
     repository = DynamoCallRepository()
 
     # When the repository tries the move
-    move(repository, item["leg-id"])
+    LEGS[method](repository, item["leg-id"])
 
-    # Then the leg moved exactly when the leg machine allows source → target
+    # Then the leg moved exactly when the move (and so the leg machine) allows source → target
     after = repository.get_leg(item["leg-id"])
     assert after is not None
-    allowed = target in LEG_ALLOWED[source]
+    allowed = source in sources
     assert after["state"] == (target if allowed else source).value
-    if method == "take_over_claim":
+    if method.startswith("take_"):
         assert (after["claimed-epoch"] == 10**10) is allowed
+
+
+def test_every_leg_move_is_tried() -> None:
+    assert set(LEGS) == set(LEG_MOVES)
+    assert {m.split("_", 1)[0] if m.startswith("finish_") else m for m in CALLS} == set(MOVES) - {
+        "withdraw"
+    }

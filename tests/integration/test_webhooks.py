@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import urllib3
 
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore
@@ -38,7 +37,7 @@ from tests.conftest import FLOW_ID, SECURITY_ID
 from tests.fakes import HttpPeer, Recorded, Reply
 
 DAY = 24 * 3600
-TIMEOUT = urllib3.Timeout(connect=0.5, read=0.5)
+DEADLINE = 0.5  # the client's wall-clock limit per delivery, shortened for the tests
 
 
 class Clock:
@@ -105,7 +104,9 @@ def hooked(
     apply(config_doc)  # writes the flows' security-ids to Secrets Manager too
     FlowSecrets().put(FLOW_ID, SECURITY_ID)  # idempotent; the key the receiver verifies with
     made = webhooks.WebhookServices(
-        notify=NotifyServices(client=WebhookClient(timeout=TIMEOUT), clock=clock),
+        notify=NotifyServices(
+            client=WebhookClient(deadline_seconds=DEADLINE, connect_timeout=0.5), clock=clock
+        ),
         queue=WebhookQueue(client=sqs_spy),
         clock=clock,
     )
@@ -197,7 +198,7 @@ def emf(output: str, name: str) -> list[dict[str, Any]]:
     return documents
 
 
-pytestmark = pytest.mark.usefixtures("hooked")
+pytestmark = pytest.mark.usefixtures("hooked", "loopback_egress")
 
 
 class TestDelivered:
@@ -229,12 +230,12 @@ class TestDelivered:
         event_id = enqueue(item["phonon-uuid"])
         # When its webhook is delivered
         handle(event_of(receive()))
-        # Then the body is one flat object: the <call> of the status API plus event-id
+        # Then the body is one flat object: the <call> of the status API plus event-id and type
         [request] = receiver.requests
         body = request.json()
         stored = CallsStore().get_call(item["phonon-uuid"])
         assert stored is not None
-        assert body == {"event-id": event_id, **render_call(stored)}
+        assert body == {"event-id": event_id, "event-type": "call.ended", **render_call(stored)}
         assert body["status"] == "COMPLETED"
         assert body["attempts"][0]["legs"][0]["outcome"] == "ANSWERED"
         assert request.body == json.dumps(body, separators=(",", ":")).encode()

@@ -6,6 +6,7 @@ would add its resource layer and s3transfer to every cold start for nothing.
 
 from __future__ import annotations
 
+import random
 import threading
 from functools import cache
 from typing import Any
@@ -20,9 +21,65 @@ _lock = threading.Lock()
 
 
 @cache
+def _loader() -> Any:
+    # One loader per process: it reads each service model and the endpoint data once.
+    return botocore.session.get_session().get_component("data_loader")
+
+
+@cache
 def _session() -> botocore.session.Session:
-    # One session: its loader reads each service model and the endpoint data once.
-    return botocore.session.get_session()
+    # A session resolves (and keeps) credentials and the region: made afresh after a reset,
+    # with the process's one loader.
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _loader())
+    return session
+
+
+# Answers that mean "not applied, try again": DynamoDB's transaction conflicts (which botocore's
+# standard retry mode does not retry) and the throttling family (which it retries only twice).
+CONFLICT_CODES = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+# Reasons in a TransactionCanceledException that a retry may get past.
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+CONTENTION_MAX_ATTEMPTS = 10
+_BACKOFF_BASE_SECONDS = 0.025
+_BACKOFF_CAP_SECONDS = 2.0
+
+
+def contention_delay(attempts: int, rng: Any = random.random) -> float:
+    """Full jitter: a random delay in [0, min(cap, base * 2**attempts)] after attempt
+    ``attempts`` (so racing writers spread out instead of colliding again in step)."""
+    return float(rng()) * min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempts)
+
+
+def retry_contention(attempts: int, response: Any = None, **_: Any) -> float | None:
+    """A ``needs-retry`` hook run before botocore's own: a delay when the call was refused for
+    contention (conflict, throttling) and attempts remain, else None (botocore decides)."""
+    if response is None or attempts >= CONTENTION_MAX_ATTEMPTS:
+        return None
+    error = response[1].get("Error", {}) if isinstance(response[1], dict) else {}
+    code = error.get("Code")
+    if code == "TransactionCanceledException":
+        reasons = {r.get("Code") for r in response[1].get("CancellationReasons", [])}
+        if not reasons & _RETRYABLE_REASONS or "ConditionalCheckFailed" in reasons:
+            return None
+    elif code not in CONFLICT_CODES | THROTTLING_CODES:
+        return None
+    return contention_delay(attempts)
 
 
 @cache
@@ -33,7 +90,13 @@ def _cached(service: str) -> Any:
         read_timeout=get_settings().aws_read_timeout_seconds,
         max_pool_connections=50,
     )
-    return _session().create_client(service, config=config)
+    client = _session().create_client(service, config=config)
+    client.meta.events.register_first(
+        f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+        retry_contention,
+        unique_id="outdial-contention",
+    )
+    return client
 
 
 def client(service: str) -> Any:
@@ -44,7 +107,9 @@ def client(service: str) -> Any:
 
 @on_reset
 def reset_clients() -> None:
-    """Forget every client: the next ones bind to the endpoint, region and settings of the
-    moment. The session stays: it only holds the service models, which never change."""
+    """Forget every client and the session: the next ones bind to the endpoint, credentials,
+    region and settings of the moment. The loader stays: it only holds the service models,
+    which never change."""
     with _lock:
         _cached.cache_clear()
+        _session.cache_clear()

@@ -11,16 +11,28 @@ from botocore.exceptions import ClientError
 from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import batch_write, from_item, key, to_item, to_values
-from outdial.contract import (
+from outdial.adapters.tables import (
+    DEADLINE_INDEX,
+    DEADLINE_PARTITION_KEY,
+    DEADLINE_SORT_KEY,
     PARTITION_KEY,
     PENDING_INDEX,
     PENDING_PARTITION_KEY,
     PENDING_SORT_KEY,
     PENDING_VALUE,
     TTL_ATTRIBUTE,
+    batch_get,
+    batch_write,
+    from_item,
+    key,
+    to_item,
+    to_values,
 )
 from outdial.settings import get_settings
+
+
+class BalanceTooLow(AdapterError):
+    """The account's balance cannot cover the reservation; nothing was written."""
 
 
 def call_pk(phonon_uuid: str) -> str:
@@ -33,6 +45,10 @@ def request_pk(request_id: str) -> str:
 
 def checksum_pk(flow_id: str, digest: str) -> str:
     return f"CHECKSUM#{flow_id}#{digest}"
+
+
+# On a checksum claim: the Idempotency-Key record of the request that made it, if it had one.
+IDEMPOTENCY_ATTRIBUTE = "idempotency"
 
 
 class CallsStore:
@@ -60,22 +76,6 @@ class CallsStore:
     def config_table(self) -> str:
         return self._config_table or get_settings().config_table
 
-    def reserve(self, account_id: str, amount: Decimal) -> bool:
-        """Take ``amount`` from the account's balance if it covers it (one conditional update)."""
-        try:
-            self.client.update_item(
-                TableName=self.config_table,
-                Key=key(account_pk(account_id)),
-                UpdateExpression="SET balance = balance - :amount",
-                ConditionExpression="balance >= :amount",
-                ExpressionAttributeValues={":amount": {"N": str(amount)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise AdapterError(f"reserving balance: {exc}") from exc
-        return True
-
     def refund(self, account_id: str, amount: Decimal) -> None:
         """Give a reservation back."""
         try:
@@ -83,7 +83,7 @@ class CallsStore:
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
-    def claim_checksum(
+    def reserve_and_claim(
         self,
         checksum: str,
         response: dict[str, Any],
@@ -92,43 +92,67 @@ class CallsStore:
         *,
         account_id: str,
         amount: Decimal,
+        idempotency: str | None = None,
     ) -> dict[str, Any] | None:
-        """Record that this checksum's request is accepted, unless it already was.
+        """Reserve ``amount`` from the account's balance and record that this checksum's request
+        is accepted, both or neither (one transaction).
 
-        One conditional put, so of two identical requests racing exactly one claims it. Returns
-        None when claimed, else the first acceptance's response. An expired checksum that TTL
-        has not deleted yet counts as absent.
+        Returns None when both are done; the first acceptance's response when the checksum was
+        claimed already (nothing reserved: of two identical requests racing, exactly one is
+        accepted). Raises ``BalanceTooLow`` when the balance cannot cover ``amount``. An expired
+        checksum that TTL has not deleted yet counts as absent.
 
         The claim is marked pending dispatch (it enters the pending-dispatch index) until
         ``mark_dispatched``; it carries what the sweeper needs to finish or undo the request.
+        The request id is the transaction's idempotency token: a retry after a lost answer is
+        not applied twice.
         """
-        try:
-            self.client.put_item(
-                TableName=self.calls_table,
-                Item=to_item(
+        claim = {
+            "Put": {
+                "TableName": self.calls_table,
+                "Item": to_item(
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
                         "request-id": response["request-id"],
                         "account-id": account_id,
                         "amount": amount,
+                        IDEMPOTENCY_ATTRIBUTE: idempotency,
                         PENDING_PARTITION_KEY: PENDING_VALUE,
                         PENDING_SORT_KEY: now_epoch,
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":now": {"N": str(now_epoch)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        reserve = {
+            "Update": {
+                "TableName": self.config_table,
+                "Key": key(account_pk(account_id)),
+                "UpdateExpression": "SET balance = balance - :amount",
+                "ConditionExpression": "balance >= :amount",
+                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+            }
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[claim, reserve], ClientRequestToken=response["request-id"][:36]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"claiming checksum: {exc}") from exc
-            old = exc.response.get("Item")
-            if old:
-                return json.loads(from_item(old)["response"])
-            return self.get_checksum(checksum, now_epoch) or {}
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") for r in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                old = reasons[0].get("Item")
+                if old:
+                    return json.loads(from_item(old)["response"])
+                return self.get_checksum(checksum, now_epoch) or {}
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise BalanceTooLow(f"{account_id} cannot cover {amount}") from None
+            raise AdapterError(f"reserving and claiming {checksum}: {exc}") from exc
         return None
 
     def mark_dispatched(self, checksum: str, request_id: str) -> None:
@@ -167,23 +191,40 @@ class CallsStore:
     def pending_dispatches(self, claimed_before: int, limit: int) -> list[str]:
         """Checksums still pending dispatch that were claimed before ``claimed_before`` (epoch
         seconds), oldest first, at most ``limit``."""
+        return self._keys_before(
+            PENDING_INDEX,
+            (PENDING_PARTITION_KEY, PENDING_VALUE),
+            PENDING_SORT_KEY,
+            claimed_before,
+            limit,
+        )
+
+    def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]:
+        """Keys of DIALING calls in deadline shard ``shard`` whose current leg's outcome was due
+        before ``before`` (epoch seconds), most overdue first, at most ``limit``."""
+        return self._keys_before(
+            DEADLINE_INDEX, (DEADLINE_PARTITION_KEY, shard), DEADLINE_SORT_KEY, before, limit
+        )
+
+    def _keys_before(
+        self, index: str, partition: tuple[str, str], sort_key: str, before: int, limit: int
+    ) -> list[str]:
+        """Keys in one partition of a sparse keys-only index whose number ``sort_key`` is below
+        ``before``, lowest first, at most ``limit``."""
         try:
             result = self.client.query(
                 TableName=self.calls_table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="#pending = :pending AND #claimed < :before",
-                ExpressionAttributeNames={
-                    "#pending": PENDING_PARTITION_KEY,
-                    "#claimed": PENDING_SORT_KEY,
-                },
+                IndexName=index,
+                KeyConditionExpression="#p = :p AND #s < :before",
+                ExpressionAttributeNames={"#p": partition[0], "#s": sort_key},
                 ExpressionAttributeValues={
-                    ":pending": {"S": PENDING_VALUE},
-                    ":before": {"N": str(claimed_before)},
+                    ":p": {"S": partition[1]},
+                    ":before": {"N": str(before)},
                 },
                 Limit=limit,
             )
         except ClientError as exc:
-            raise AdapterError(f"listing pending dispatches: {exc}") from exc
+            raise AdapterError(f"querying {index}: {exc}") from exc
         return [item[PARTITION_KEY]["S"] for item in result.get("Items", [])]
 
     def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
@@ -260,27 +301,7 @@ class CallsStore:
 
     def get_many(self, pks: list[str]) -> list[dict[str, Any]]:
         """Items by key with ``BatchGetItem`` (100 a request); missing ones are left out."""
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(pks))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] | None = {
-                self.calls_table: {
-                    "Keys": [key(pk) for pk in unique[start : start + _BATCH_GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
-            }
-            rounds = 0
-            while pending:
-                try:
-                    result = self.client.batch_get_item(RequestItems=pending)
-                except ClientError as exc:
-                    raise AdapterError(f"batch read: {exc}") from exc
-                found += [from_item(i) for i in result["Responses"].get(self.calls_table, [])]
-                pending = result.get("UnprocessedKeys") or None
-                rounds += 1
-                if pending and rounds > 8:
-                    raise AdapterError("batch read: keys still unprocessed")
-        return found
+        return batch_get(self.client, self.calls_table, pks, consistent=True)
 
     # --- moving calls and legs ------------------------------------------------------------
 
@@ -292,8 +313,10 @@ class CallsStore:
         condition: str | None = None,
         condition_values: dict[str, Any] | None = None,
         table: str | None = None,
+        remove: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
-        """``SET`` each of ``values`` (a dotted name sets inside a map) if ``condition`` holds.
+        """``SET`` each of ``values`` (a dotted name sets inside a map) and ``REMOVE`` each of
+        ``remove`` if ``condition`` holds.
 
         Returns the item after the update, or None when the condition failed.
         """
@@ -311,7 +334,7 @@ class CallsStore:
         request: dict[str, Any] = {
             "TableName": table or self.calls_table,
             "Key": key(pk),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": "SET " + ", ".join(sets) + _remove_clause(remove, names),
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
@@ -345,6 +368,20 @@ class CallsStore:
             raise AdapterError(f"claiming {values.get('pk')}: {exc}") from exc
         return True
 
+    def release_claim(self, pk: str) -> None:
+        """Delete a leg's claim while it is only a claim (the leg was not placed after all)."""
+        try:
+            self.client.delete_item(
+                TableName=self.calls_table,
+                Key=key(pk),
+                ConditionExpression="#state = :claimed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":claimed": {"S": "CLAIMED"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise AdapterError(f"releasing {pk}: {exc}") from exc
+
     def finish_and_refund(
         self,
         pk: str,
@@ -354,6 +391,7 @@ class CallsStore:
         condition_values: dict[str, Any],
         account_id: str,
         refund: Decimal,
+        remove: tuple[str, ...] = (),
     ) -> bool:
         """Move a call to its end and give its reservation back, both or neither.
 
@@ -374,7 +412,7 @@ class CallsStore:
                         "Update": {
                             "TableName": self.calls_table,
                             "Key": key(pk),
-                            "UpdateExpression": f"SET {sets}",
+                            "UpdateExpression": f"SET {sets}" + _remove_clause(remove, names),
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
@@ -391,6 +429,15 @@ class CallsStore:
         return True
 
 
+def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
+    """`` REMOVE #r0, ...`` for ``attributes`` (their aliases added to ``names``), or ""."""
+    if not attributes:
+        return ""
+    for index, attribute in enumerate(attributes):
+        names[f"#r{index}"] = attribute
+    return " REMOVE " + ", ".join(f"#r{index}" for index in range(len(attributes)))
+
+
 def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:
     """The transaction item that gives ``amount`` back to the account's balance."""
     return {
@@ -403,13 +450,15 @@ def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, An
     }
 
 
-_BATCH_GET_LIMIT = 100
 # Attribute names conditions may use through these aliases.
 _CONDITION_NAMES = {
     "#status": "status",
     "#leg": "current-leg",
+    "#attempt": "attempt",
+    "#index": "number-index",
     "#state": "state",
     "#claimed": "claimed-epoch",
+    "#dispatch": "dispatch-id",
 }
 
 

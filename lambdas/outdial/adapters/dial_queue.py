@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,15 @@ SEND_BATCH_LIMIT = 10  # SQS SendMessageBatch maximum entries
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
 
 
-def dial_message(call_ids: Sequence[str]) -> str:
-    """The body every producer of dial work uses (the api, the scheduler, the dialer itself)."""
-    return json.dumps({"call-ids": list(call_ids)}, separators=(",", ":"))
+def dial_message(call_ids: Sequence[str], dispatch: Mapping[str, str] | None = None) -> str:
+    """The body every producer of dial work uses (the api, the scheduler, the dialer itself).
+
+    ``dispatch`` names, for calls that were rescheduled, the wake-up this message is: the dialer
+    drops a message whose token is not the call's current one (its old schedule or message)."""
+    body: dict[str, Any] = {"call-ids": list(call_ids)}
+    if dispatch:
+        body["dispatch"] = dict(dispatch)
+    return json.dumps(body, separators=(",", ":"))
 
 
 def event_message(gateway_id: str, event: dict[str, Any]) -> str:
@@ -35,11 +41,12 @@ class DialMessage:
     delay_seconds: int = 0
     gateway_id: str = ""
     event: dict[str, Any] | None = None
+    dispatch: tuple[tuple[str, str], ...] = ()  # (call id, dispatch token) of rescheduled calls
 
     def body(self) -> str:
         if self.event is not None:
             return event_message(self.gateway_id, self.event)
-        return dial_message(self.call_ids)
+        return dial_message(self.call_ids, dict(self.dispatch))
 
 
 class DialQueue:

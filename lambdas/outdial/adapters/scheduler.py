@@ -53,7 +53,13 @@ class Scheduler:
     def group(self) -> str:
         return self._group or get_settings().schedule_group
 
-    def create(self, name: str, due_at: datetime, call_ids: list[str]) -> None:
+    def create(
+        self,
+        name: str,
+        due_at: datetime,
+        call_ids: list[str],
+        dispatch: dict[str, str] | None = None,
+    ) -> None:
         """Create a one-time schedule that sends ``call_ids`` to the dial queue at ``due_at``.
 
         Idempotent: a schedule that already exists under ``name`` is taken as created.
@@ -70,7 +76,7 @@ class Scheduler:
                 Target={
                     "Arn": self._queue_arn or settings.dial_queue_arn,
                     "RoleArn": self._role_arn or settings.scheduler_role_arn,
-                    "Input": dial_message(call_ids),
+                    "Input": dial_message(call_ids, dispatch),
                     "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
                 },
             )

@@ -17,20 +17,39 @@ from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.settings import get_settings
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for ChangeMessageVisibility
+_BATCH = 10  # SQS's batch maximum
+
+
+CALL_ENDED, LEG_ENDED = "call.ended", "leg.ended"
+
+
+def call_ended_event_id(phonon_uuid: str, status: str) -> str:
+    """The ``event-id`` of a call's ``call.ended`` event: stable, one per call (its replay
+    carries the same)."""
+    return f"{phonon_uuid}:{status}"
+
+
+def leg_ended_event_id(leg_id: str) -> str:
+    """The ``event-id`` of a leg's ``leg.ended`` event: stable, one per leg."""
+    return f"{leg_id}:{LEG_ENDED}"
 
 
 @dataclass(frozen=True)
 class WebhookMessage:
-    """What a webhook queue message names: the call and the event's id."""
+    """What a webhook queue message names: the call, the event's id and type, and for a
+    ``leg.ended`` event the leg."""
 
     phonon_uuid: str
     event_id: str
+    event_type: str = CALL_ENDED
+    leg_id: str | None = None
 
     def body(self) -> str:
         """The message body every producer uses."""
-        return json.dumps(
-            {"phonon-uuid": self.phonon_uuid, "event-id": self.event_id}, separators=(",", ":")
-        )
+        data = {"phonon-uuid": self.phonon_uuid, "event-id": self.event_id}
+        if self.event_type != CALL_ENDED:
+            data |= {"event-type": self.event_type, "leg-id": self.leg_id or ""}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def parse(cls, body: str) -> WebhookMessage:
@@ -46,7 +65,13 @@ class WebhookMessage:
             raise ValueError("webhook message lacks phonon-uuid")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("webhook message lacks event-id")
-        return cls(phonon_uuid=phonon_uuid, event_id=event_id)
+        event_type = data.get("event-type", CALL_ENDED)
+        if event_type == CALL_ENDED:
+            return cls(phonon_uuid=phonon_uuid, event_id=event_id)
+        leg_id = data.get("leg-id")
+        if event_type != LEG_ENDED or not isinstance(leg_id, str) or not leg_id:
+            raise ValueError("webhook message has an unknown event-type or lacks leg-id")
+        return cls(phonon_uuid, event_id, LEG_ENDED, leg_id)
 
 
 class WebhookQueue:
@@ -75,12 +100,29 @@ class WebhookQueue:
         return self._dlq_url or get_settings().webhook_dlq_url
 
     def send(self, phonon_uuid: str, event_id: str) -> None:
-        """Enqueue one webhook for the call; ``EnqueueError`` when SQS refuses."""
-        body = WebhookMessage(phonon_uuid, event_id).body()
+        """Enqueue one call.ended webhook for the call; ``EnqueueError`` when SQS refuses."""
+        self.send_message(WebhookMessage(phonon_uuid, event_id))
+
+    def send_message(self, message: WebhookMessage) -> None:
+        """Enqueue one webhook; ``EnqueueError`` when SQS refuses."""
         try:
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body())
         except (ClientError, BotoCoreError) as exc:
             raise EnqueueError(f"sending to the webhook queue: {exc}") from exc
+
+    def send_many(self, messages: list[WebhookMessage]) -> None:
+        """Enqueue webhooks ten to a request; ``EnqueueError`` when any is refused."""
+        for start in range(0, len(messages), _BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": message.body()}
+                for i, message in enumerate(messages[start : start + _BATCH])
+            ]
+            try:
+                result = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                raise EnqueueError(f"sending webhooks: {exc}") from exc
+            if result.get("Failed"):
+                raise EnqueueError(f"webhooks refused: {result['Failed']}")
 
     def postpone(self, receipt_handle: str, seconds: int) -> None:
         """Keep a received message hidden for ``seconds`` from now: the next try's backoff."""

@@ -4,7 +4,8 @@ Delivery is at least once (SPEC §4); what follows an attempt is decided in
 ``logic/delivery_policy.py``. A message the receiver could not take now (timeout, 5xx, 408/429)
 is reported as a batch item failure after its visibility is stretched to an exponential backoff,
 so SQS itself brings it back later. A message the receiver will never take (other 4xx), or one
-still failing 24 h after it was sent, is moved to the webhook DLQ here and reported as done: the queue's own redrive policy is only the safety net for messages this handler keeps
+still failing 24 h after it was sent, is moved to the webhook DLQ here and reported as done: the
+queue's own redrive policy is only the safety net for messages this handler keeps
 crashing on. It is a queue and a function of its own, so a slow receiver never slows dialling.
 """
 
@@ -25,16 +26,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
+from outdial.adapters.webhooks import DELIVERY_DEADLINE_SECONDS
 from outdial.contract import Metric
 from outdial.logic.delivery_policy import DeadLetter, Done, next_step
 from outdial.logic.notify import Notified, NotifyServices, notify
 from outdial.observability import count, logger, metrics, tracer
 from outdial.process import process_cached
 
-# Worst case of one attempt: the webhook client's connect + read timeouts (2 + 5 s) plus a few
-# reads. With less than this left, an attempt could be cut off by the Lambda timeout, which
-# would fail the whole batch; leaving the record for its next receive is cheaper.
-DELIVERY_BUDGET_MS = 10_000
+# Worst case of one message: two deliveries (the second after a security-id rotation), each
+# cut off at its wall-clock limit, plus DynamoDB reads. With less than this left, an attempt
+# could be cut off by the Lambda timeout, which would fail the whole batch; leaving the record
+# for its next receive is cheaper.
+DELIVERY_BUDGET_MS = int(2 * DELIVERY_DEADLINE_SECONDS * 1000) + 2_000
 
 
 class Postponed(Exception):
@@ -120,13 +123,13 @@ def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent
         # It still comes back, after the queue's own visibility timeout instead.
         logger.warning("webhook backoff not applied", error=str(exc))
     logger.info("webhook postponed", receive_count=receive_count, retry_in_seconds=delay)
-    _failure("retry")
+    _failure("retry" if outcome is Notified.RETRY else "deferred")
     raise Postponed(message.event_id)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Deliver each message's webhook; report the ones to try again as batch item failures."""
     # A processor per invocation: it holds the batch's results, and the local runtime runs

@@ -25,6 +25,8 @@ from outdial.settings import Settings
 REGION = "ap-south-1"
 ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
+PREFIX = "outdial"  # of every resource `outdial serve` makes
+WEBHOOK_QUEUE_NAME = f"{PREFIX}-webhook"  # and its DLQ, f"{WEBHOOK_QUEUE_NAME}-dlq"
 # The queues as the stack makes them: receives before SQS moves a message to its DLQ, and the
 # visibility timeout (a multiple of the consumer's timeout).
 QUEUES = {
@@ -54,7 +56,7 @@ def fake_credentials() -> dict[str, str]:
     }
 
 
-def provision(prefix: str = "outdial") -> Resources:
+def provision(prefix: str = PREFIX) -> Resources:
     """Create the tables, queues and schedule group exactly as the handlers expect them.
 
     Uses whatever endpoint boto3 points at (moto's server or ``mock_aws``).
@@ -108,8 +110,10 @@ _ATOMIC_WRITES = (
     "update_item",
     "delete_item",
     "transact_write_items",
+    "batch_write_item",
     "get_item",
     "batch_get_item",
+    "transact_get_items",
     "query",
     "scan",
 )

@@ -14,9 +14,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from outdial.adapters import egress
 from outdial.contract import (
     DIAL_BATCH_SIZE,
     DIAL_VISIBILITY_SECONDS,
+    DIALER_TIMEOUT_SECONDS,
     SWEEP_INTERVAL_SECONDS,
     WEBHOOK_BATCH_SIZE,
     WEBHOOK_VISIBILITY_SECONDS,
@@ -30,8 +32,11 @@ from outdial.logic.configure import CheckedConfig, apply_config
 
 # The event source mappings' settings are the stack's (outdial.contract); only concurrency is
 # the laptop's own (the stack's dialer concurrency is a deployment knob, and two cores are few).
+# The dialer's own timeout is the stack's too (its time budget is taken from what is left of it).
 DIAL_CONCURRENCY = 4
 WEBHOOK_CONCURRENCY = 2
+# Tests and demos of deadlines shorten the sweeper's period with this variable (seconds).
+SWEEP_INTERVAL_ENV = "OUTDIAL_SWEEP_INTERVAL_SECONDS"
 
 
 class Worker(Protocol):
@@ -56,6 +61,9 @@ class LocalRuntime:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
         # The embedded AWS shares the machine with everything else: give it time under load.
         os.environ.setdefault("OUTDIAL_AWS_READ_TIMEOUT_SECONDS", "60")
+        # Its demo and tests post webhooks to receivers on 127.0.0.1 (SPEC §10: only
+        # `outdial serve` may); Lambda never runs this.
+        egress.set_local_mode(True)
         self.aws = EmbeddedAws(self.aws_port).start()
         resources = provision()
         use(resources)
@@ -76,6 +84,21 @@ class LocalRuntime:
             self.api.stop()
         if self.aws:
             self.aws.stop()
+        egress.set_local_mode(False)
+
+
+def sweep_interval() -> float:
+    """The sweeper timer's period: ``OUTDIAL_SWEEP_INTERVAL_SECONDS``, else one minute."""
+    value = os.environ.get(SWEEP_INTERVAL_ENV, "")
+    try:
+        seconds = float(value) if value else SWEEP_INTERVAL_SECONDS
+    except ValueError:
+        raise ValueError(
+            f"{SWEEP_INTERVAL_ENV} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"{SWEEP_INTERVAL_ENV} must lie between 0.1 and 3600 seconds")
+    return seconds
 
 
 def default_workers(resources: Resources) -> list[Worker]:
@@ -93,6 +116,7 @@ def default_workers(resources: Resources) -> list[Worker]:
             dialer.handler,
             batch_size=DIAL_BATCH_SIZE,
             visibility_timeout=DIAL_VISIBILITY_SECONDS,
+            function_timeout=DIALER_TIMEOUT_SECONDS,
             concurrency=DIAL_CONCURRENCY,
             name="dialer",
         ),
@@ -104,5 +128,5 @@ def default_workers(resources: Resources) -> list[Worker]:
             concurrency=WEBHOOK_CONCURRENCY,
             name="webhooks",
         ),
-        Timer(sweeper.handler, interval=SWEEP_INTERVAL_SECONDS, name="sweeper"),
+        Timer(sweeper.handler, interval=sweep_interval(), name="sweeper"),
     ]

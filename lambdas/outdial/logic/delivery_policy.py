@@ -54,6 +54,7 @@ def next_step(outcome: Notified, receive_count: int, age_seconds: float) -> Step
         return Done(delivered=False)
     if outcome is Notified.REJECTED:
         return DeadLetter("rejected")
+    # RETRY or DEFERRED (its account's receiver is failing): back off, until the 24 h are up.
     if age_seconds >= WEBHOOK_MAX_AGE_SECONDS:
         return DeadLetter("expired")
     return Postpone(backoff_seconds(receive_count, WEBHOOK_MAX_AGE_SECONDS - age_seconds))

@@ -7,6 +7,8 @@ step that already happened, never do it twice:
 - a due call moves SCHEDULED/QUEUED → DIALING (the same write a cancel races against);
 - each leg (attempt x number) is claimed by creating its item before the gateway is asked, and
   the gateway gets the leg id as its idempotency key (``placing.py``);
+- a leg that may not be placed yet (calling window, frequency cap, the gateway's pace) gives
+  its claim back or sets it aside, and the call waits for a wake-up (``waiting.py``);
 - an outcome ends its leg once (CLAIMED/PLACED → ENDED), and only the call's current leg may
   move the call on; the end of a call and the settling of its balance are one transaction
   (``outcomes.py``).
@@ -30,20 +32,31 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.contract import DIAL_GROUP_SIZE
+from outdial.contract import DIAL_GROUP_SIZE, Metric
+from outdial.logic.budget import STEP_SECONDS, budget, fits
 from outdial.logic.outcomes import ApplyingOutcomes
-from outdial.logic.placing import CLAIM_TIMEOUT_SECONDS, GatewayFactory, PlacingLegs
+from outdial.logic.pacing import Pacer
+from outdial.logic.placing import (
+    CLAIM_TIMEOUT_SECONDS,
+    GatewayFactory,
+    PlacingLegs,
+    leg_id_of,
+    pick_did,
+)
+from outdial.logic.policy import Policy
 from outdial.logic.ports import CallRepository
+from outdial.logic.waiting import Waiting
 from outdial.models.config import FlowView
 from outdial.models.legs import LegEvent
+from outdial.observability import count, logger
 
-__all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer"]
+__all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer", "leg_id_of", "pick_did"]
 
 FLOW_CACHE_SECONDS = 30
 
 
 @dataclass
-class Dialer(PlacingLegs, ApplyingOutcomes):
+class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
     """The dialer's use cases over its adapters (tests hand in their own)."""
 
     calls: CallRepository = field(default_factory=DynamoCallRepository)
@@ -53,6 +66,8 @@ class Dialer(PlacingLegs, ApplyingOutcomes):
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
+    policy: Policy = field(default_factory=Policy)
+    pacer: Pacer = field(default_factory=Pacer)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -66,22 +81,50 @@ class Dialer(PlacingLegs, ApplyingOutcomes):
             self._views[flow_id] = cached
         return cached[1]
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """One dial-queue message: calls to dial, or a gateway's leg outcome."""
+    def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
+        """One dial-queue message: calls to dial, or a gateway's leg outcome, within
+        ``remaining_seconds`` (what is left of the invocation; None: no limit). Calls that would
+        not fit go back on the queue."""
+        with budget(remaining_seconds):
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         if "event" in message:
             self.apply_event(
                 LegEvent.from_dict(str(message.get("gateway-id", "")), message["event"])
             )
             return
         ids = [str(i) for i in message.get("call-ids", [])]
+        raw_dispatch = message.get("dispatch")
+        dispatch = (
+            {str(k): str(v) for k, v in raw_dispatch.items()}
+            if isinstance(raw_dispatch, dict)
+            else {}
+        )
         if len(ids) > DIAL_GROUP_SIZE:
             # A schedule's whole group: spread it over the queue so many dialers share it.
             self.queue.send(
                 [
-                    DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]))
-                    for i in range(0, len(ids), DIAL_GROUP_SIZE)
+                    DialMessage(
+                        tuple(group),
+                        dispatch=tuple((i, dispatch[i]) for i in group if i in dispatch),
+                    )
+                    for group in (
+                        ids[i : i + DIAL_GROUP_SIZE] for i in range(0, len(ids), DIAL_GROUP_SIZE)
+                    )
                 ]
             )
             return
-        for phonon_uuid in ids:
-            self.dial(phonon_uuid)
+        for index, phonon_uuid in enumerate(ids):
+            if not fits(STEP_SECONDS):
+                self._requeue(ids[index:], dispatch)
+                return
+            self.dial(phonon_uuid, dispatch.get(phonon_uuid))
+
+    def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None:
+        """Put calls this invocation has no time left for back on the queue, due now (with the
+        dispatch tokens their message carried)."""
+        tokens = tuple((i, (dispatch or {})[i]) for i in ids if i in (dispatch or {}))
+        self.queue.send([DialMessage(tuple(ids), dispatch=tokens)])
+        count(Metric.DIALS_REQUEUED, len(ids))
+        logger.info("out of time: calls put back on the queue", calls=len(ids))

@@ -1,10 +1,11 @@
 """Persisting and enqueueing an accepted request, and taking back one that could not be.
 
-Acceptance (``accept_calls.py``) has reserved the balance and claimed the request's checksum
-(marked pending dispatch); this writes the calls and the request, creates the schedules of
-later calls, sends the due ones to the dial queue, then clears the mark. A failure before any
-message may have gone out takes the request back (``roll_back``); after, the request stands and
-the sweeper finishes it.
+Acceptance (``accept_calls.py``) first has every item built here (``prepare``: nothing is
+reserved for a request that could not be stored), then reserves the balance and claims the
+request's checksum (marked pending dispatch); ``dispatch`` writes the calls and the request,
+creates the schedules of later calls, sends the due ones to the dial queue, then clears the
+mark. A failure before any message may have gone out takes the request back (``roll_back``);
+after, the request stands and the sweeper finishes it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.contract import DIAL_GROUP_SIZE
+from outdial.logic.policy import Policy
 from outdial.logic.ports import CallRepository
 from outdial.logic.validation import ValidCall
 from outdial.models.calls import CallStatus
+from outdial.models.codes import Code, ContractError
 from outdial.models.config import FlowView
 from outdial.observability import logger
 from outdial.settings import get_settings
@@ -41,6 +46,8 @@ class Services:
     repository: CallRepository = field(default_factory=DynamoCallRepository)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    policy: Policy = field(default_factory=Policy)
+    rates: FlowRateLimiter = field(default_factory=FlowRateLimiter)
 
 
 @dataclass(frozen=True)
@@ -69,37 +76,69 @@ def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> 
     return EnqueuePlan(messages, dict(schedules))
 
 
-def dispatch(
-    services: Services,
-    checksum: str,
+@dataclass(frozen=True)
+class Prepared:
+    """An accepted request ready to be written: its plan and every item (calls, then the
+    request), checked storable."""
+
+    request_id: str
+    call_ids: list[str]
+    plan: EnqueuePlan
+    items: list[dict[str, Any]]
+
+
+def prepare(
     request_id: str,
     valid: list[tuple[str, ValidCall]],
     view: FlowView,
     api_version: str,
     response: dict[str, Any],
-    amount: Decimal,
     now: datetime,
-) -> int:
-    """Write, schedule and enqueue the accepted calls, then clear the request's pending mark;
-    returns how many schedules were made. Raises (after taking the request back, when no
-    message may have gone out) if that fails."""
-    account = view.account
+) -> Prepared:
+    """Build every item of the request before anything is reserved or claimed: a call that
+    cannot be stored fails here (400), with nothing to undo."""
     plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
     schedule_of = {
         call_id: schedule_name(request_id, due_at)
         for due_at, call_ids in plan.schedules.items()
         for call_id in call_ids
     }
+    cost = view.account.cost_per_call
     items = [
-        call_item(call_id, call, request_id, view, api_version, account.cost_per_call, now)
+        call_item(call_id, call, request_id, view, api_version, cost, now)
         | {"schedule": schedule_of.get(call_id)}
         for call_id, call in valid
     ]
-    items.append(request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    call_ids = [call_id for call_id, _ in valid]
+    items.append(request_item(request_id, view, response, call_ids, now))
+    check_storable(items)
+    return Prepared(request_id, call_ids, plan, items)
+
+
+def check_storable(items: list[dict[str, Any]]) -> None:
+    """Refuse, before anything is reserved, a request one of whose items DynamoDB would not
+    take (the per-call limits on keys keep every call far below it)."""
+    for item in items:
+        size = item_bytes(item)
+        if size > MAX_ITEM_BYTES:
+            raise ContractError(
+                Code.INVALID_FORMAT,
+                f"{item['pk'].split('#')[0].lower()} would take {size} bytes to store; "
+                f"at most {MAX_ITEM_BYTES}",
+            )
+
+
+def dispatch(
+    services: Services, prepared: Prepared, checksum: str, account_id: str, amount: Decimal
+) -> int:
+    """Write, schedule and enqueue the prepared calls, then clear the request's pending mark;
+    returns how many schedules were made. Raises (after taking the request back, when no
+    message may have gone out) if that fails."""
+    request_id, plan = prepared.request_id, prepared.plan
     created: list[str] = []
     sending = False
     try:
-        services.calls.put_items(items)
+        services.calls.put_items(prepared.items)
         for due_at, call_ids in plan.schedules.items():
             name = schedule_name(request_id, due_at)
             services.scheduler.create(name, due_at, call_ids)
@@ -119,7 +158,7 @@ def dispatch(
         logger.exception("accepting request failed; undoing it", request_id=request_id)
         for name in created:
             services.scheduler.delete(name)
-        roll_back(services, checksum, request_id, [c for c, _ in valid], account.account_id, amount)
+        roll_back(services, checksum, request_id, prepared.call_ids, account_id, amount)
         raise
     try:
         services.calls.mark_dispatched(checksum, request_id)
@@ -181,6 +220,7 @@ def call_item(
         "client-identifier": call.client_identifier,
         "start-time": call.start_time.isoformat(),
         "due-at": call.due_at.isoformat(),
+        "next-dial-at": call.due_at.isoformat(),
         "contact-numbers": list(call.contact_numbers),
         "keys": [{"name": name, "value": value} for name, value in call.keys],
         "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,

@@ -4,48 +4,54 @@ later, or the call's end with its balance settled and its webhook queued)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from outdial.adapters.dial_queue import DialMessage, DialQueue
-from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.contract import Metric
-from outdial.logic.placing import NO_MASK, iso
+from outdial.adapters.webhook_queue import (
+    LEG_ENDED,
+    WebhookMessage,
+    WebhookQueue,
+    call_ended_event_id,
+    leg_ended_event_id,
+)
+from outdial.contract import DEADLINE_SORT_KEY, SKIP_DNC, Metric
+from outdial.logic.placing import DEADLINE, NO_MASK, SKIPPED, TAKE_DEADLINE_SECONDS, iso
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import REFUSED, DialNext, Finish, LegResult, RetryLater, decide
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import FlowView
-from outdial.models.legs import LegEvent, LegOutcome
+from outdial.models.config import DEFAULT_RETRY_ON, FlowView
+from outdial.models.legs import LegEvent, LegOutcome, LegState
 from outdial.observability import count, logger
-from outdial.settings import get_settings
 
 _ENDED_METRIC = {
     CallStatus.COMPLETED: Metric.CALLS_COMPLETED,
     CallStatus.NOT_CONNECTED: Metric.CALLS_NOT_CONNECTED,
     CallStatus.FAILED: Metric.CALLS_FAILED,
 }
+# Why a call that could not be dialled FAILED, by its last leg's reason.
+_FAILED_CODE = {NO_MASK: Code.NO_MASK_AVAILABLE, SKIP_DNC: Code.NUMBER_ON_DNC}
 
 
 class ApplyingOutcomes:
-    """The dialer's second half (mixed into ``Dialer``, which holds the adapters)."""
+    """The dialer's last part (mixed into ``Dialer``, which holds the adapters)."""
 
     calls: CallRepository
-    queue: DialQueue
-    scheduler: Scheduler
     webhooks: WebhookQueue
     clock: Callable[[], datetime]
 
-    if TYPE_CHECKING:  # provided by ``Dialer`` and ``PlacingLegs``
+    if TYPE_CHECKING:  # provided by ``Dialer``, ``PlacingLegs`` and ``Waiting``
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
-
         def _dial_current_leg(self, call: dict[str, Any]) -> None: ...
+        def _retry_later(
+            self, call: dict[str, Any], decision: RetryLater, view: FlowView | None
+        ) -> None: ...
 
     def apply_event(self, event: LegEvent) -> None:
-        """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
+        """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
+        the gateway that placed the leg may end it."""
         logger.thread_safe_append_keys(leg_id=event.leg_id)
         self._end_leg(
             event.leg_id,
@@ -55,46 +61,77 @@ class ApplyingOutcomes:
             event.duration_seconds,
             placed=True,
             event_id=event.event_id,
+            gateway_id=event.gateway_id,
+        )
+
+    def end_unknown(self, leg_id: str) -> None:
+        """End an overdue leg whose gateway could not say how it went: UNKNOWN, and its call
+        FAILED 206, refunded and reported (SPEC §11)."""
+        now = self.clock()
+        leg = self.calls.get_leg(leg_id) or {}
+        started = leg.get("claimed-epoch")
+        began = datetime.fromtimestamp(int(started), UTC) if started is not None else now
+        self._end_leg(
+            leg_id, LegOutcome.UNKNOWN, min(began, now), now, 0, placed=True, reason=DEADLINE
         )
 
     def _end_leg(
         self,
         leg_id: str,
-        outcome: LegOutcome,
-        started: datetime,
+        outcome: LegOutcome | str,
+        started: datetime | None,
         ended: datetime,
         duration: int,
         *,
         placed: bool,
         event_id: str | None = None,
         reason: str | None = None,
+        gateway_id: str | None = None,
     ) -> None:
         leg = self.calls.get_leg(leg_id)
         if leg is None:
-            logger.warning("outcome for an unknown leg dropped", outcome=outcome.value)
+            logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
+            return
+        if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
+            logger.warning("outcome from a gateway that did not place the leg dropped")
             return
         ended_leg = self.calls.end_leg(
             leg_id,
             {
-                "outcome": outcome.value,
+                "outcome": str(outcome),
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": iso(started),
+                # When the leg was placed, if it was (after any wait for pace).
+                "started-at": leg.get("placed-at") or (iso(started) if started else None),
                 "ended-at": iso(ended),
                 "duration-seconds": duration,
             },
         )
         if ended_leg is None:
-            # Ended before: a repeated event. Carry on only to finish what a crash may have
-            # interrupted; every later step is conditional, so nothing happens twice.
-            ended_leg = leg
+            # Ended before: a repeated event (or our own write, whose answer was lost). Carry
+            # on only to finish what a crash may have interrupted; every later step is
+            # conditional, so nothing happens twice.
+            ended_leg = self.calls.get_leg(leg_id)
+            if ended_leg is None or ended_leg.get("state") != LegState.ENDED:
+                return
             logger.info("repeated outcome for an ended leg")
+        elif outcome == SKIPPED:
+            count(Metric.LEGS_SKIPPED, 1, reason=str(reason))
         else:
-            count(Metric.LEGS_DIALLED, 1, outcome=outcome.value)
-        self._advance(ended_leg)
+            count(Metric.LEGS_DIALLED, 1, outcome=str(outcome))
+        self.advance(ended_leg)
 
-    def _advance(self, leg: dict[str, Any]) -> None:
+    def _advance_ended(self, leg_id: str) -> None:
+        """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
+        finishing what a crash interrupted; every step is conditional)."""
+        leg = self.calls.get_leg(leg_id)
+        if leg is not None and leg.get("state") == LegState.ENDED:
+            logger.info("leg ended before; moving the call on")
+            self.advance(leg)
+
+    def advance(self, leg: dict[str, Any]) -> None:
+        """Move the call on from its ended leg ``leg`` (the leg item), if it is still current."""
         phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
         record = {
             "attempt": int(leg["attempt"]),
@@ -106,81 +143,121 @@ class ApplyingOutcomes:
             "ended-at": leg.get("ended-at"),
             "duration-seconds": int(leg.get("duration-seconds") or 0),
             "placed": bool(leg.get("placed")),
+            **({"skip-reason": leg["reason"]} if leg.get("outcome") == SKIPPED else {}),
         }
-        call = self.calls.record_leg(phonon_uuid, leg_id, record, current=False)
+        call = self.calls.record_leg(phonon_uuid, leg_id, record)
         if call is None:
             return
+        self._notify_leg(call, leg)
         status = CallStatus(call["status"])
         if status.terminal:
             self._notify_once(call)
             return
-        if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
+        # The call's current leg is the one its attempt and number index name (both move before
+        # the next leg is claimed), not the last one recorded: a dialer may have died between
+        # claiming a leg and recording it on the call.
+        position = (int(leg["attempt"]), int(leg["number-index"]))
+        if (
+            status is not CallStatus.DIALING
+            or (
+                int(call["attempt"]),
+                int(call["number-index"]),
+            )
+            != position
+        ):
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
         view = self._flow_view(call["flow-id"])
-        placed_before = any(
-            other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
-        )
-        outcome = LegOutcome(leg["outcome"])
-        decision = decide(
-            LegResult(
-                attempt=int(leg["attempt"]),
-                number_index=int(leg["number-index"]),
-                numbers=len(call["contact-numbers"]),
-                max_attempts=view.flow.max_attempts if view else 1,
-                retry_after_seconds=view.flow.retry_after_seconds if view else 900,
-                outcome=outcome if leg.get("placed", True) else REFUSED,
-                placed_before=placed_before,
-                now=self.clock(),
-            )
-        )
+        decision = decide(self._leg_result(call, leg, view))
         if isinstance(decision, DialNext):
-            moved = self.calls.advance_to(phonon_uuid, leg_id, decision.number_index)
+            take_by = self.clock() + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+            moved = self.calls.advance_to(phonon_uuid, position, decision.number_index, take_by)
             if moved is not None:
                 self._dial_current_leg(moved)
         elif isinstance(decision, RetryLater):
-            self._retry_later(call, leg_id, decision)
+            self._retry_later(call, decision, view)
         elif isinstance(decision, Finish):
-            self._finish(call, decision, leg)
+            self._finish(call, decision, leg, position)
 
-    def _retry_later(self, call: dict[str, Any], leg_id: str, decision: RetryLater) -> None:
-        phonon_uuid = call["phonon-uuid"]
-        lead = (decision.at - self.clock()).total_seconds()
-        scheduled = lead >= get_settings().schedule_min_lead_seconds
-        schedule = f"retry-{phonon_uuid}-{decision.attempt}"
-        # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
-        if not scheduled:
-            self.queue.send([DialMessage((phonon_uuid,), delay_seconds=max(0, round(lead)))])
-        else:
-            self.scheduler.create(schedule, decision.at, [phonon_uuid])
-        self.calls.schedule_retry(
-            phonon_uuid, leg_id, decision.attempt, decision.at, schedule if scheduled else None
+    def _leg_result(
+        self, call: dict[str, Any], leg: dict[str, Any], view: FlowView | None
+    ) -> LegResult:
+        """The state machine's view of the call just after its leg ``leg`` ended."""
+        leg_id = leg["leg-id"]
+        legs = call.get("legs") or {}
+        placed_before = any(other.get("placed") for key, other in legs.items() if key != leg_id)
+        this_attempt = [
+            other.get("outcome")
+            for other in legs.values()
+            if int(other["attempt"]) == int(leg["attempt"])
+        ]
+        placed = bool(leg.get("placed", True))
+        return LegResult(
+            attempt=int(leg["attempt"]),
+            number_index=int(leg["number-index"]),
+            numbers=len(call["contact-numbers"]),
+            max_attempts=view.flow.max_attempts if view else 1,
+            retry_after_seconds=view.flow.retry_after_seconds if view else 900,
+            outcome=LegOutcome(leg["outcome"]) if placed else REFUSED,
+            placed_before=placed_before,
+            now=self.clock(),
+            retry_on=frozenset(view.flow.retry_on if view else DEFAULT_RETRY_ON),
+            attempt_outcomes=frozenset(str(o) for o in this_attempt if o),
         )
-        logger.info("attempt connected nowhere; next attempt scheduled", at=iso(decision.at))
 
-    def _finish(self, call: dict[str, Any], decision: Finish, leg: dict[str, Any]) -> None:
+    def _finish(
+        self,
+        call: dict[str, Any],
+        decision: Finish,
+        leg: dict[str, Any],
+        position: tuple[int, int],
+    ) -> None:
         values: dict[str, Any] = {"ended-at": iso(self.clock())}
         if decision.status is CallStatus.FAILED:
-            code = (
-                Code.NO_MASK_AVAILABLE
-                if leg.get("reason") == NO_MASK
-                else Code.FAILURE_FROM_GATEWAY
-            )
+            code = _FAILED_CODE.get(str(leg.get("reason")), Code.FAILURE_FROM_GATEWAY)
             values["error-code"], values["error-message"] = code.code, code.message
         refund: Decimal | None = Decimal(str(call.get("cost", 0)))
         if decision.status is CallStatus.COMPLETED:
             values["connected-number"] = leg["number"]
             values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
             refund = None  # the reservation becomes the charge: nothing to move
-        if not self.calls.finish(call, leg["leg-id"], decision.status, values, refund):
+        if not self.calls.finish(call, position, decision.status, values, refund):
+            # Someone ended it first; or our own write landed and only its answer was lost (a
+            # retry then finds the condition gone). Either way the ended call is reported.
+            ended = self.calls.get(call["phonon-uuid"])
+            if ended is not None and CallStatus(ended["status"]).terminal:
+                self._notify_once(ended)
             return
         count(_ENDED_METRIC[decision.status], 1)
         logger.info("call ended", status=decision.status.value)
         self._notify_once(call | values | {"status": decision.status.value})
 
-    def _notify_once(self, call: dict[str, Any]) -> None:
-        """Queue the customer's webhook for a terminal call, until that has been recorded."""
-        if call.get("notified"):
+    def _notify_leg(self, call: dict[str, Any], leg: dict[str, Any]) -> None:
+        """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""
+        if leg.get("notified"):
             return
-        self.webhooks.send(call["phonon-uuid"], f"{call['phonon-uuid']}:{call['status']}")
+        view = self._flow_view(call["flow-id"])
+        if view is None or LEG_ENDED not in view.account.webhook_events:
+            return
+        leg_id = leg["leg-id"]
+        self.webhooks.send_message(
+            WebhookMessage(call["phonon-uuid"], leg_ended_event_id(leg_id), LEG_ENDED, leg_id)
+        )
+        self.calls.mark_leg_notified(leg_id)
+
+    def _notify_once(self, call: dict[str, Any]) -> None:
+        """Queue the customer's webhook for a terminal call, until that has been recorded.
+
+        The call leaves the dialing-deadlines index only here: one whose dialer died between
+        ending it and this is still found by the reconciler, which reports it then."""
+        if call.get("notified") and DEADLINE_SORT_KEY not in call:
+            return
+        if not call.get("notified"):
+            self.webhooks.send(
+                call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+            )
         self.calls.mark_notified(call["phonon-uuid"])
+
+    def report_ended(self, call: dict[str, Any]) -> None:
+        """Report a call that ended (the reconciler's way in)."""
+        self._notify_once(call)

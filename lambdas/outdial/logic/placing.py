@@ -1,7 +1,9 @@
-"""Placing legs: a due call becomes DIALING, and its current leg is claimed, then placed."""
+"""Placing legs: a due call becomes DIALING, and its current leg is claimed, gated by the
+dialling policy (SPEC §9), then placed with the gateway."""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,14 +15,18 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
 from outdial.adapters.gateways import (
     Gateway,
+    GatewayRateLimited,
     GatewayRefused,
     GatewayUnavailable,
     build_gateway,
 )
 from outdial.contract import LEG_RETENTION_DAYS, Metric
+from outdial.logic.budget import fits, placing_seconds
+from outdial.logic.pacing import Pacer
+from outdial.logic.policy import PLACE, Policy, Skip, Wait
 from outdial.logic.ports import CallRepository
 from outdial.models.calls import CallStatus
-from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import AnyGateway, FlowView
 from outdial.models.legs import Leg, LegEvent, LegOutcome, LegState
 from outdial.models.phone import mask
 from outdial.observability import count, logger
@@ -31,10 +37,16 @@ CLAIM_TIMEOUT_SECONDS = 60
 # second); within this it is dialled, beyond it the call is put back on the queue until due.
 EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
+# How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
+# before the reconciler dials it itself: the dialer doing so died.
+TAKE_DEADLINE_SECONDS = 300
 
+UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
+DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
+SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
-GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
+GatewayFactory = Callable[[AnyGateway], Gateway]
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -48,7 +60,13 @@ def pick_did(dids: list[str], leg_id: str) -> str:
 
 
 def claimed_leg_item(
-    phonon_uuid: str, attempt: int, index: int, number: str, did: str | None, now: datetime
+    phonon_uuid: str,
+    attempt: int,
+    index: int,
+    number: str,
+    did: str | None,
+    now: datetime,
+    gateway_id: str | None = None,
 ) -> dict[str, Any]:
     """A leg as its dialer claims it, before the gateway is asked."""
     return {
@@ -58,6 +76,7 @@ def claimed_leg_item(
         "number-index": index,
         "number": number,
         "did": did,
+        "gateway-id": gateway_id,
         "state": LegState.CLAIMED.value,
         "claimed-epoch": int(now.timestamp()),
         "expires-at": int((now + LEG_RETENTION).timestamp()),
@@ -69,33 +88,46 @@ def iso(moment: datetime) -> str:
 
 
 class PlacingLegs:
-    """The dialer's first half (mixed into ``Dialer``, which holds the adapters)."""
+    """The dialer's first part (mixed into ``Dialer``, which holds the adapters)."""
 
     calls: CallRepository
     config: ConfigStore
     queue: DialQueue
     clock: Callable[[], datetime]
     gateway_factory: GatewayFactory | None
+    policy: Policy
+    pacer: Pacer
 
-    if TYPE_CHECKING:  # provided by ``Dialer`` and ``ApplyingOutcomes``
+    if TYPE_CHECKING:  # provided by ``Dialer``, ``Waiting`` and ``ApplyingOutcomes``
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
-
+        def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None: ...
+        @staticmethod
+        def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage: ...
+        def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None: ...
+        def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None: ...
+        def _notify_once(self, call: dict[str, Any]) -> None: ...
+        def _advance_ended(self, leg_id: str) -> None: ...
         def _end_leg(
             self,
             leg_id: str,
-            outcome: LegOutcome,
-            started: datetime,
+            outcome: LegOutcome | str,
+            started: datetime | None,
             ended: datetime,
             duration: int,
             *,
             placed: bool,
             event_id: str | None = None,
             reason: str | None = None,
+            gateway_id: str | None = None,
         ) -> None: ...
 
-    def dial(self, phonon_uuid: str) -> None:
-        """Dial the call's current leg if it is due and nobody else has."""
+    def dial(self, phonon_uuid: str, dispatch: str | None = None) -> None:
+        """Dial the call's current leg if it is due and nobody else has.
+
+        ``dispatch`` is the wake-up's token: a call that was rescheduled waits for the wake-up
+        its reschedule made, and any older one is dropped.
+        """
         logger.thread_safe_append_keys(phonon_uuid=phonon_uuid)
         call = self.calls.get(phonon_uuid)
         if call is None:
@@ -103,11 +135,16 @@ class PlacingLegs:
             return
         status = CallStatus(call["status"])
         if status in (CallStatus.SCHEDULED, CallStatus.QUEUED):
+            if call.get("dispatch-id") != dispatch:
+                logger.info("wake-up superseded by a reschedule; dropped")
+                return
             call = self._start(call)
             if call is None:
                 return
         elif status is not CallStatus.DIALING:
             logger.info("call already ended; nothing to dial", status=status.value)
+            if status.terminal and status is not CallStatus.CANCELLED:  # a cancel reports itself
+                self._notify_once(call)  # the dialer that ended it may have died before this
             return
         self._dial_current_leg(call)
 
@@ -118,10 +155,11 @@ class PlacingLegs:
         early = (due - now).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
             delay = min(round(early), MAX_DELAY_SECONDS)
-            self.queue.send([DialMessage((call["phonon-uuid"],), delay_seconds=delay)])
+            self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
-        moved = self.calls.start_dialing(call["phonon-uuid"], now)
+        take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+        moved = self.calls.start_dialing(call, now, take_by)
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -129,37 +167,69 @@ class PlacingLegs:
         return moved
 
     def _dial_current_leg(self, call: dict[str, Any]) -> None:
+        """Claim the call's current leg, pass it through the policy, then place it."""
         phonon_uuid = call["phonon-uuid"]
         attempt, index = int(call["attempt"]), int(call["number-index"])
         leg_id = leg_id_of(phonon_uuid, attempt, index)
         logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
-            return  # this leg ended already; its outcome moved the call on
+            self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
+            return
         view = self._flow_view(call["flow-id"])
+        if not fits(placing_seconds(view.gateway if view else None)):
+            self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
+            return
         number = call["contact-numbers"][index]
-        now = self.clock()
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
-        leg_item = claimed_leg_item(phonon_uuid, attempt, index, number, did, now)
-        if not self.calls.claim_leg(leg_item) and not self._take_over_stale_claim(leg_id, now):
+        now = self.clock()
+        gateway_id = view.gateway.gateway_id if view and view.gateway else None
+        fresh = self.calls.claim_leg(
+            claimed_leg_item(phonon_uuid, attempt, index, number, did, now, gateway_id)
+        )
+        if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
             logger.info("leg already claimed; not dialling it again")
+            self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
+        # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
+        # the leg): it is placed again under the same key, as it would have been.
+        gate = self.policy.gate(view, number, leg_id, now) if fresh and view else PLACE
+        if isinstance(gate, Wait):
+            self._defer(call, leg_id, gate, now)
+            return
+        skip = gate.reason if isinstance(gate, Skip) else None
+        due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
         record = {
             "attempt": attempt,
             "number-index": index,
             "number": number,
             "did": did,
             "outcome": None,
-            "started-at": iso(now),
+            "started-at": None if skip else iso(now),
             "ended-at": None,
             "duration-seconds": None,
         }
-        self.calls.record_leg(phonon_uuid, leg_id, record, current=True)
+        self.calls.record_leg(phonon_uuid, leg_id, record, current=True, deadline=due)
+        if skip is not None:
+            logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
+            self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
+            return
         if view is None or did is None or not view.gateway_usable:
             logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
+            if view is not None:
+                self.policy.uncount(view, number, leg_id)
             self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
             return
+        self._place(call, leg_id, view, did, due)
+
+    def _place(
+        self, call: dict[str, Any], leg_id: str, view: FlowView, did: str, due: datetime
+    ) -> None:
+        """Hand the claimed leg to the gateway, within its pace; record how that went."""
         assert view.gateway is not None
+        phonon_uuid = call["phonon-uuid"]
+        attempt, index = int(call["attempt"]), int(call["number-index"])
+        number = call["contact-numbers"][index]
         leg = Leg(
             leg_id=leg_id,
             call_id=phonon_uuid,
@@ -168,30 +238,73 @@ class PlacingLegs:
             from_did=did,
             to_number=number,
             variables={k["name"]: k["value"] for k in call.get("keys") or []},
-            ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
+            ring_seconds=float(view.gateway.ring_seconds),
             callback_url=self._callback_url(view.gateway.gateway_id),
+            max_call_seconds=view.flow.max_call_seconds,
         )
+        gateway = self.gateway(view.gateway)
+        # The slot is taken last, right before the leg leaves, so the leg is placed in the
+        # second it was admitted to.
+        wait = self.pacer.admit(view.gateway)
+        if wait:
+            self._wait_for_pace(phonon_uuid, leg_id, wait)
+            return
+        now = self.clock()
+        placement, ref = None, None
         try:
-            self._gateway(view.gateway).place(leg)
-        except (GatewayRefused, GatewayUnavailable) as error:
-            logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
+            ref = gateway.place(leg)
+        except GatewayRateLimited as limited:
+            retry = math.ceil(limited.retry_after or 1)
+            count(Metric.LEGS_PACED, 1, gateway_id=view.gateway.gateway_id)
+            logger.info("gateway rate-limited the leg; it waits", wait_seconds=retry)
+            self._wait_for_pace(phonon_uuid, leg_id, retry)
+            return
+        except GatewayRefused as error:
+            logger.warning("gateway refused the leg", error=str(error), to=mask(number))
+            self.policy.uncount(view, number, leg_id)
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
             return
-        self.calls.mark_placed(leg_id)
-        logger.info("leg placed", to=mask(number), did=did)
+        except GatewayUnavailable as error:
+            # Not a refusal: the gateway may have taken it (SPEC §11). The leg waits for its
+            # outcome or its deadline; the next number is not dialled meanwhile.
+            logger.warning("leg placement unknown", error=str(error), to=mask(number))
+            count(Metric.LEGS_PLACEMENT_UNKNOWN, 1)
+            placement = UNKNOWN_PLACEMENT
+        self.calls.mark_placed(
+            leg_id,
+            {
+                "placement": placement,
+                "deadline-at": int(due.timestamp()),
+                "gateway-ref": ref,
+                "placed-at": iso(now),
+            },
+        )
+        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
 
-    def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
-        """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout."""
+    def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
+        """Whether this dialer may place a leg someone claimed before: one set aside to wait
+        for pace, at once; one whose dialer died before the gateway answered, once the claim is
+        older than the claim timeout, and only if the gateway dedupes by the leg id. A carrier
+        does not: its leg may have been placed, so it is never posted again; it waits for its
+        callback or its deadline as a placement unknown."""
         now_epoch = int(now.timestamp())
-        taken = self.calls.take_over_claim(leg_id, now_epoch, now_epoch - CLAIM_TIMEOUT_SECONDS)
+        stale = now_epoch - CLAIM_TIMEOUT_SECONDS
+        if gateway is not None and not gateway.idempotent_placing:
+            if self.calls.take_back_paced(leg_id, now_epoch):
+                return True
+            if self.calls.mark_placement_unknown(leg_id, stale, UNKNOWN_PLACEMENT):
+                logger.warning(
+                    "an interrupted carrier leg is never posted again: placement unknown"
+                )
+            return False
+        taken = self.calls.take_over_claim(leg_id, now_epoch, stale)
         if taken:
-            logger.warning("taking over a stale leg claim; same idempotency key")
+            logger.warning("taking over a leg claim; same idempotency key")
         return taken
 
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def gateway(self, config: AnyGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)

@@ -41,6 +41,10 @@ class LegResult:
     ``attempt`` is 1-based, ``number_index`` 0-based into the call's ``numbers`` contact
     numbers. ``placed_before`` says whether an earlier leg of the call was ever placed (refused
     legs do not count); this leg counts as placed unless its ``outcome`` is ``REFUSED``.
+
+    ``attempt_outcomes`` are the stored outcomes of this attempt's legs, this one included (a
+    refused leg's is ``FAILED``, a skipped one's ``SKIPPED``): another attempt follows only if
+    one of them is in the flow's ``retry_on`` (SPEC §9). None: not known, retry as before.
     """
 
     attempt: int
@@ -51,6 +55,8 @@ class LegResult:
     outcome: LegEnd
     placed_before: bool
     now: datetime
+    retry_on: frozenset[str] = frozenset({"NO_ANSWER", "BUSY", "FAILED"})
+    attempt_outcomes: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.numbers < 1:
@@ -97,17 +103,23 @@ Decision = DialNext | RetryLater | Finish
 def decide(after: LegResult) -> Decision:
     """What follows the leg that just ended.
 
-    ANSWERED completes the call. Anything else (a refusal included) moves on to the next number;
+    ANSWERED completes the call; UNKNOWN (the gateway never told) fails it. Anything else (a
+    refusal included) moves on to the next number;
     after the last number, the next attempt is scheduled ``retry_after_seconds`` later while
-    ``max_attempts`` allows. With nothing left, the call is NOT_CONNECTED if any leg was ever
+    ``max_attempts`` allows and one of the attempt's outcomes is one the flow retries on. With
+    nothing left, the call is NOT_CONNECTED if any leg was ever
     placed, else FAILED: it could not be dialled at all.
     """
     if after.outcome == LegOutcome.ANSWERED:
         return Finish(CallStatus.COMPLETED, connected_number_index=after.number_index)
+    if after.outcome == LegOutcome.UNKNOWN:
+        # The person may be on the line: no further number, no retry (SPEC §11).
+        return Finish(CallStatus.FAILED)
     if after.number_index + 1 < after.numbers:
         return DialNext(attempt=after.attempt, number_index=after.number_index + 1)
     # ``<``, not ``!=``: a flow's max-attempts may have been lowered below a running attempt.
-    if after.attempt < after.max_attempts:
+    retry = after.attempt_outcomes is None or bool(after.attempt_outcomes & after.retry_on)
+    if after.attempt < after.max_attempts and retry:
         return RetryLater(
             attempt=after.attempt + 1,
             at=after.now + timedelta(seconds=after.retry_after_seconds),

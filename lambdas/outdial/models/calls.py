@@ -34,7 +34,8 @@ _S = CallStatus
 ALLOWED: Final[dict[CallStatus, frozenset[CallStatus]]] = {
     # A dialer may pick up a due call before anything marked it QUEUED.
     _S.SCHEDULED: frozenset({_S.QUEUED, _S.DIALING, _S.CANCELLED}),
-    _S.QUEUED: frozenset({_S.DIALING, _S.CANCELLED}),
+    # Back to SCHEDULED when a reschedule moves a due call to a later time.
+    _S.QUEUED: frozenset({_S.DIALING, _S.CANCELLED, _S.SCHEDULED}),
     # Back to SCHEDULED while waiting for the next attempt (cancellable again then). FAILED
     # covers a call that could not be dialled at all (every leg refused, no enabled DID).
     _S.DIALING: frozenset({_S.SCHEDULED, _S.COMPLETED, _S.NOT_CONNECTED, _S.FAILED}),

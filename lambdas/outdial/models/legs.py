@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from outdial.contract import LegOutcome
+from outdial.models import safe_json
+
+# What a gateway may report: every outcome but UNKNOWN, which is outdial's own verdict.
+REPORTABLE_OUTCOMES = frozenset(o for o in LegOutcome if o is not LegOutcome.UNKNOWN)
 
 __all__ = [
     "EVENT_FIELDS",
     "LEG_ALLOWED",
+    "MAX_DURATION_SECONDS",
+    "REPORTABLE_OUTCOMES",
     "Leg",
     "LegEvent",
     "LegOutcome",
@@ -25,17 +31,25 @@ __all__ = [
 
 
 class LegState(StrEnum):
-    """Where a leg's item stands: claimed by a dialer, taken by the gateway, or over."""
+    """Where a leg's item stands: claimed by a dialer, set aside to wait for the gateway's pace,
+    taken by the gateway, or over."""
 
     CLAIMED = "CLAIMED"
+    PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
     PLACED = "PLACED"
     ENDED = "ENDED"
 
 
 LEG_ALLOWED: Final[dict[LegState, frozenset[LegState]]] = {
-    # CLAIMED → CLAIMED: a claim whose dialer died is taken over (same idempotency key). A leg
-    # ends from CLAIMED when it was never placed (refused, no DID) or its event beat the write.
-    LegState.CLAIMED: frozenset({LegState.CLAIMED, LegState.PLACED, LegState.ENDED}),
+    # CLAIMED → CLAIMED: a claim whose dialer died is taken over (same idempotency key). CLAIMED
+    # → PLACED also when a carrier may have taken it (placement unknown: never posted again). A
+    # leg ends from CLAIMED when it was never placed (refused, no DID) or its event beat the
+    # write.
+    LegState.CLAIMED: frozenset(
+        {LegState.CLAIMED, LegState.PACED, LegState.PLACED, LegState.ENDED}
+    ),
+    # Set aside for pace: the next dialer to reach the call claims it again at once.
+    LegState.PACED: frozenset({LegState.CLAIMED}),
     LegState.PLACED: frozenset({LegState.ENDED}),
     LegState.ENDED: frozenset(),
 }
@@ -53,7 +67,10 @@ class Leg:
     (0-based). ``leg_id`` is unique per (call, attempt, number) and is the idempotency key.
 
     ``ring_seconds`` is how long the gateway should ring before giving up (NO_ANSWER);
-    ``callback_url`` is where the gateway posts the outcome (None when it is configured there).
+    ``callback_url`` is where the gateway posts the outcome (None when it is configured there;
+    the carriers build theirs from ``callback-base-url``). ``max_call_seconds`` is where the
+    gateway should cut a connected leg. ``gateway_ref`` is the gateway's own id for the leg
+    (what ``place`` returned), known once it was placed.
     """
 
     leg_id: str
@@ -65,12 +82,17 @@ class Leg:
     variables: dict[str, str]
     ring_seconds: float
     callback_url: str | None = None
+    max_call_seconds: int = 3600
+    gateway_ref: str | None = None
+    placed_at: datetime | None = None  # known once the leg was placed (for ``status``)
 
 
 EVENT_FIELDS = ("event-id", "leg-id", "outcome", "duration-seconds", "started-at", "ended-at")
 """The keys of a gateway event's JSON body (unknown extra keys are ignored)."""
 
 _MAX_ID_LENGTH = 256
+# A day: no call lasts longer (and DynamoDB numbers hold 38 digits, not any integer).
+MAX_DURATION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -118,9 +140,9 @@ class LegEvent:
     def from_json(cls, gateway_id: str, body: str | bytes) -> LegEvent:
         """Parse a gateway event body posted for ``gateway_id``; ValueError says what is wrong."""
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"event body is not JSON: {exc}") from exc
+            data = safe_json.loads(body)
+        except safe_json.UnsafeJson as exc:
+            raise ValueError(f"event body: {exc}") from exc
         return cls.from_dict(gateway_id, data)
 
     @classmethod
@@ -132,12 +154,20 @@ class LegEvent:
         if missing:
             raise ValueError(f"event lacks {', '.join(missing)}")
         outcome = data["outcome"]
-        if not isinstance(outcome, str) or outcome not in LegOutcome.__members__:
-            raise ValueError(f"outcome must be one of {', '.join(LegOutcome)}, not {outcome!r}")
+        if not isinstance(outcome, str) or outcome not in REPORTABLE_OUTCOMES:
+            raise ValueError(
+                f"outcome must be one of {', '.join(sorted(REPORTABLE_OUTCOMES))}, not {outcome!r}"
+            )
         duration = data["duration-seconds"]
         # bool is an int in Python, but true is no duration.
-        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
-            raise ValueError("duration-seconds must be a non-negative integer")
+        if (
+            not isinstance(duration, int)
+            or isinstance(duration, bool)
+            or not 0 <= duration <= MAX_DURATION_SECONDS
+        ):
+            raise ValueError(
+                f"duration-seconds must be an integer from 0 to {MAX_DURATION_SECONDS}"
+            )
         return cls(
             gateway_id=gateway_id,
             leg_id=_identifier(data, "leg-id"),
@@ -166,4 +196,8 @@ def _timestamp(data: dict[str, Any], key: str) -> datetime:
         raise ValueError(f"{key} {value!r} is not ISO-8601") from exc
     if moment.tzinfo is None:
         raise ValueError(f"{key} {value!r} has no UTC offset")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{key} {value!r} is out of range") from None
     return moment

@@ -11,11 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from outdial.models.legs import Leg, LegEvent, LegOutcome
+from outdial.models.legs import (
+    EVENT_FIELDS,
+    MAX_DURATION_SECONDS,
+    REPORTABLE_OUTCOMES,
+    Leg,
+    LegEvent,
+    LegOutcome,
+)
 
 __all__ = [
+    "EVENT_FIELDS",
+    "MAX_DURATION_SECONDS",
+    "REPORTABLE_OUTCOMES",
     "EventSink",
     "Gateway",
+    "GatewayRateLimited",
     "GatewayRefused",
     "GatewayUnavailable",
     "Leg",
@@ -34,7 +45,18 @@ class GatewayRefused(Exception):
 class GatewayUnavailable(Exception):
     """The gateway could not be reached, or kept failing (transport errors, 5xx, 429) after
     every retry. Whether the leg was placed is unknown; the gateway dedupes a later retry by the
-    leg id it was given as idempotency key."""
+    leg id it was given as idempotency key (the carriers, which have no such key, are never
+    asked again: their state query finds out)."""
+
+
+class GatewayRateLimited(Exception):
+    """The gateway answered with a rate limit (HTTP 429, Twilio 20429): the leg was not placed
+    and should wait, ``retry_after`` seconds if the gateway said, then be placed again. Never a
+    FAILED leg."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Gateway(Protocol):
@@ -42,11 +64,18 @@ class Gateway(Protocol):
 
     gateway_id: str
 
-    def place(self, leg: Leg) -> None:
-        """Hand ``leg`` to the gateway; return once it is accepted.
+    def place(self, leg: Leg) -> str | None:
+        """Hand ``leg`` to the gateway; return once it is accepted, with the gateway's own id for
+        the leg when it has one (a carrier's call sid), which ``status`` needs later.
 
-        Raises ``GatewayRefused`` (never placed, do not retry) or ``GatewayUnavailable``.
+        Raises ``GatewayRefused`` (never placed, do not retry), ``GatewayRateLimited`` (not
+        placed: wait, then place again) or ``GatewayUnavailable`` (placement unknown).
         """
+        ...
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """How ``leg`` ended, asked of the gateway once its outcome is overdue (SPEC §11);
+        None when the gateway cannot say (unknown leg, still running, unreachable)."""
         ...
 
 

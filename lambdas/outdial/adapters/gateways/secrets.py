@@ -92,6 +92,27 @@ class _SecretsBase(Generic[T]):
         """Forget one cached secret (or all): the next ``get`` reads Secrets Manager again."""
         self._cache.invalidate(key)
 
+    def write(self, name: str, text: str, description: str = "") -> bool:
+        """Create secret ``name`` with ``text``, or make ``text`` its current value; an unchanged
+        value writes nothing (each write is a new version). True when something was written."""
+        try:
+            try:
+                self.client.create_secret(Name=name, SecretString=text, Description=description)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceExistsException":
+                    raise
+                try:
+                    current: str | None = self._read(name)
+                except SecretNotFound:  # exists, but without a current value
+                    current = None
+                if current == text:
+                    return False
+                self.client.put_secret_value(SecretId=name, SecretString=text)
+        except (ClientError, BotoCoreError) as exc:
+            raise AdapterError(f"writing secret {name}: {exc}") from exc
+        self.invalidate(name)
+        return True
+
     def _read(self, secret_id: str) -> str:
         try:
             value = self.client.get_secret_value(SecretId=secret_id)
@@ -117,8 +138,9 @@ def _json_object(secret_id: str, text: str) -> dict[str, Any]:
     return data
 
 
-class GatewaySecrets(_SecretsBase[GatewayCredentials]):
-    """Reads http gateways' credentials (the secret named by ``HttpGateway.secret_id``)."""
+class GatewaySecrets(_SecretsBase[dict[str, Any]]):
+    """Reads gateways' credentials (the secret named by the gateway's ``secret-id``): an http
+    gateway's ``{token, event-secret}``, a carrier's (SPEC §8)."""
 
     def __init__(
         self,
@@ -128,12 +150,15 @@ class GatewaySecrets(_SecretsBase[GatewayCredentials]):
     ) -> None:
         super().__init__(client, ttl_seconds, clock)
 
-    def get(self, secret_id: str) -> GatewayCredentials:
-        """The credentials in ``secret_id``; ``AdapterError`` when unreadable or malformed."""
-        return self._cache.get(secret_id, lambda: self._load(secret_id))
+    def values(self, secret_id: str) -> dict[str, Any]:
+        """The JSON object in ``secret_id``; ``SecretNotFound`` when absent, ``AdapterError``
+        when unreadable or not a JSON object."""
+        return self._cache.get(secret_id, lambda: _json_object(secret_id, self._read(secret_id)))
 
-    def _load(self, secret_id: str) -> GatewayCredentials:
-        data = _json_object(secret_id, self._read(secret_id))
+    def get(self, secret_id: str) -> GatewayCredentials:
+        """An http gateway's credentials in ``secret_id``; ``AdapterError`` when unreadable or
+        malformed."""
+        data = self.values(secret_id)
         token, event_secret = data.get("token"), data.get("event-secret")
         if not isinstance(token, str) or not token or not isinstance(event_secret, str):
             raise AdapterError(
@@ -167,26 +192,11 @@ class FlowSecrets(_SecretsBase[str]):
     def put(self, flow_id: str, security_id: str) -> None:
         """Create or update the flow's secret; an unchanged value writes nothing (each write is a
         new secret version, and ``config apply`` puts every flow every time)."""
-        name = self.name(flow_id)
-        body = json.dumps({"security-id": security_id})
-        try:
-            try:
-                self.client.create_secret(
-                    Name=name,
-                    SecretString=body,
-                    Description=f"outdial flow {flow_id}: security-id (webhook signing key)",
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceExistsException":
-                    raise
-                try:
-                    current: str | None = self._read(name)
-                except SecretNotFound:  # exists, but without a current value
-                    current = None
-                if current != body:
-                    self.client.put_secret_value(SecretId=name, SecretString=body)
-        except (ClientError, BotoCoreError) as exc:
-            raise AdapterError(f"writing secret {name}: {exc}") from exc
+        self.write(
+            self.name(flow_id),
+            json.dumps({"security-id": security_id}),
+            f"outdial flow {flow_id}: security-id (webhook signing key)",
+        )
         self._cache.put(flow_id, security_id)
 
     def get(self, flow_id: str) -> str:

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters.call_repository import (
-    LEG_MOVES,
-    MOVES,
-    DynamoCallRepository,
-    leg_condition,
-    status_condition,
-)
+from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.moves import LEG_MOVES, MOVES, leg_condition, status_condition
 from outdial.models.calls import TERMINAL, WAITING, CallStatus, can_move, sources_of
 from outdial.models.legs import LEG_ALLOWED, LegState, leg_sources_of
 from tests import factories

@@ -11,91 +11,27 @@ CLAIMED → PLACED → ENDED (or aside, PACED, and back) the same way
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.errors import AdapterError
+from outdial.adapters.leg_repository import LegMoves
+from outdial.adapters.moves import (
+    DEADLINE_KEYS,
+    MOVES,
+    deadline_keys,
+    one_of,
+    status_condition,
+)
 from outdial.adapters.tables import key, to_values
-from outdial.contract import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
-from outdial.models.calls import WAITING, CallStatus, sources_of
-from outdial.models.legs import LegState, leg_sources_of
-
-DEADLINE_KEYS: Final = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
-
-# What each method moves a call from and to (the repository test checks every pair against the
-# machine). ``finish`` moves to the terminal status it is given; ``advance_to`` and
-# ``record_leg`` keep the call where it is.
-MOVES: Final[dict[str, tuple[frozenset[CallStatus], frozenset[CallStatus]]]] = {
-    "start_dialing": (frozenset(WAITING), frozenset({CallStatus.DIALING})),
-    "schedule_retry": (frozenset({CallStatus.DIALING}), frozenset({CallStatus.SCHEDULED})),
-    "defer": (frozenset({CallStatus.DIALING}), frozenset({CallStatus.SCHEDULED})),
-    "finish": (
-        frozenset({CallStatus.DIALING}),
-        frozenset({CallStatus.COMPLETED, CallStatus.NOT_CONNECTED, CallStatus.FAILED}),
-    ),
-    "cancel": (frozenset(WAITING), frozenset({CallStatus.CANCELLED})),
-    # Deleting a waiting call: only where a cancel could.
-    "withdraw": (frozenset(WAITING), frozenset({CallStatus.CANCELLED})),
-    # A reschedule keeps the call waiting (SCHEDULED or QUEUED, whichever its new time says).
-    "reschedule": (frozenset(WAITING), frozenset(WAITING)),
-}
-# What each method moves a leg from and to (a claim is created, a released one deleted).
-LEG_MOVES: Final[dict[str, tuple[frozenset[LegState], LegState]]] = {
-    "take_over_claim": (frozenset({LegState.CLAIMED, LegState.PACED}), LegState.CLAIMED),
-    "take_back_paced": (frozenset({LegState.PACED}), LegState.CLAIMED),
-    "set_aside": (frozenset({LegState.CLAIMED}), LegState.PACED),
-    "mark_placed": (frozenset({LegState.CLAIMED}), LegState.PLACED),
-    "mark_placement_unknown": (frozenset({LegState.CLAIMED}), LegState.PLACED),
-    "end_leg": (frozenset({LegState.CLAIMED, LegState.PLACED}), LegState.ENDED),
-}
+from outdial.models.calls import WAITING, CallStatus
 
 
-def _one_of(alias: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
-    """``#alias IN (:alias0, ...)`` and its values, in a stable order."""
-    ordered = sorted(values)
-    names = [f":{alias}{i}" for i in range(len(ordered))]
-    return f"#{alias} IN ({', '.join(names)})", dict(zip(names, ordered, strict=True))
-
-
-def _narrowed(sources: frozenset[Any], only: Iterable[Any] | None, target: Any) -> list[str]:
-    """The machine's ``sources`` of ``target``, narrowed to ``only`` (which must be among
-    them), as stored values."""
-    if only is not None:
-        narrowed = frozenset(only)
-        if not narrowed <= sources:
-            raise ValueError(f"{sorted(narrowed - sources)} may not move to {target}")
-        sources = narrowed
-    return [s.value for s in sources]
-
-
-def status_condition(
-    target: CallStatus, only: Iterable[CallStatus] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """The condition under which a call may move to ``target``: from the state machine's
-    sources of it, narrowed to ``only`` (which must be among them)."""
-    return _one_of("status", _narrowed(sources_of(target), only, target))
-
-
-def leg_condition(
-    target: LegState, only: Iterable[LegState] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """Like ``status_condition`` for a leg's ``state``."""
-    return _one_of("state", _narrowed(leg_sources_of(target), only, target))
-
-
-def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
-    """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
-    shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
-    return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
-
-
-class DynamoCallRepository:
+class DynamoCallRepository(LegMoves):
     """``CallRepository`` on DynamoDB (the calls table, and the config table for refunds)."""
 
     def __init__(self, store: CallsStore | None = None) -> None:
@@ -141,7 +77,7 @@ class DynamoCallRepository:
         if status not in WAITING:
             raise ValueError(f"a rescheduled call waits; {status} does not")
         # Not a move of the machine: a waiting call stays waiting.
-        condition, condition_values = _one_of("status", (s.value for s in WAITING))
+        condition, condition_values = one_of("status", (s.value for s in WAITING))
         token = call.get("dispatch-id")
         same = "#dispatch = :read" if token else "attribute_not_exists(#dispatch)"
         return self.store.update(
@@ -175,7 +111,7 @@ class DynamoCallRepository:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on."""
         # Not a move of the machine: the call stays DIALING.
-        condition, values = self._at(position, _one_of("status", [CallStatus.DIALING.value]))
+        condition, values = self._at(position, one_of("status", [CallStatus.DIALING.value]))
         return self.store.update(
             call_pk(call_id),
             {"number-index": number_index} | deadline_keys(call_id, take_by),
@@ -302,94 +238,6 @@ class DynamoCallRepository:
     def mark_notified(self, call_id: str) -> None:
         """The call's end was reported: it leaves the dialing-deadlines index too."""
         self.store.update(call_pk(call_id), {"notified": True}, remove=DEADLINE_KEYS)
-
-    # --- legs -------------------------------------------------------------------------------
-
-    def claim_leg(self, leg: dict[str, Any]) -> bool:
-        """Create the leg's item (CLAIMED) unless it exists: of two dialers, one claims it."""
-        return self.store.put_new({"pk": leg_pk(leg["leg-id"]), **leg})
-
-    def take_over_claim(self, leg_id: str, now_epoch: int, claimed_before: int) -> bool:
-        """Claim again a leg set aside (PACED), or one still CLAIMED since before
-        ``claimed_before`` (its dialer died)."""
-        sources = LEG_MOVES["take_over_claim"][0]
-        leg_condition(LegState.CLAIMED, sources)  # the machine allows every one of them
-        values: dict[str, Any] = {":stale": claimed_before}
-        parts = []
-        for index, state in enumerate(sorted(sources)):
-            values[f":state{index}"] = state.value
-            # A claim still held is taken over only once its dialer must have died.
-            stale = " AND #claimed < :stale" if state is LegState.CLAIMED else ""
-            parts.append(f"(#state = :state{index}{stale})")
-        return self._claim_again(leg_id, now_epoch, " OR ".join(parts), values)
-
-    def take_back_paced(self, leg_id: str, now_epoch: int) -> bool:
-        """Claim again a leg set aside to wait for pace (never one a dialer may be placing)."""
-        condition, values = leg_condition(LegState.CLAIMED, LEG_MOVES["take_back_paced"][0])
-        return self._claim_again(leg_id, now_epoch, condition, values)
-
-    def _claim_again(
-        self, leg_id: str, now_epoch: int, condition: str, values: dict[str, Any]
-    ) -> bool:
-        taken = self.store.update(
-            leg_pk(leg_id),
-            {"claimed-epoch": now_epoch, "state": LegState.CLAIMED.value},
-            condition=condition,
-            condition_values=values,
-        )
-        return taken is not None
-
-    def set_aside(self, leg_id: str) -> None:
-        """A claimed leg not placed after all (over the gateway's pace or rate limit): PACED,
-        for the next dialer to reach it to take at once."""
-        condition, values = leg_condition(LegState.PACED, LEG_MOVES["set_aside"][0])
-        self.store.update(
-            leg_pk(leg_id),
-            {"state": LegState.PACED.value},
-            condition=condition,
-            condition_values=values,
-        )
-
-    def release_claim(self, leg_id: str) -> None:
-        """Delete a leg's claim while it is only a claim (the leg was not placed after all)."""
-        self.store.release_claim(leg_pk(leg_id))
-
-    def mark_placed(self, leg_id: str, values: dict[str, Any]) -> None:
-        """The gateway took the leg (or may have: ``values`` say how it went)."""
-        condition, condition_values = leg_condition(LegState.PLACED, LEG_MOVES["mark_placed"][0])
-        self.store.update(
-            leg_pk(leg_id),
-            {"state": LegState.PLACED.value, **values},
-            condition=condition,
-            condition_values=condition_values,
-        )
-
-    def mark_placement_unknown(self, leg_id: str, claimed_before: int, placement: str) -> bool:
-        """A leg still CLAIMED since before ``claimed_before`` (its dialer died while asking a
-        gateway that does not dedupe) counts as placed, ``placement`` unknown: never asked
-        again, it waits for its callback or its deadline."""
-        condition, values = leg_condition(LegState.PLACED, LEG_MOVES["mark_placement_unknown"][0])
-        moved = self.store.update(
-            leg_pk(leg_id),
-            {"state": LegState.PLACED.value, "placement": placement},
-            condition=f"{condition} AND #claimed < :stale",
-            condition_values=values | {":stale": claimed_before},
-        )
-        return moved is not None
-
-    def end_leg(self, leg_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
-        """ENDED with its outcome, once; None when it had ended already."""
-        condition, condition_values = leg_condition(LegState.ENDED, LEG_MOVES["end_leg"][0])
-        return self.store.update(
-            leg_pk(leg_id),
-            {"state": LegState.ENDED.value, **values},
-            condition=condition,
-            condition_values=condition_values,
-            remove=("deadline-at",),
-        )
-
-    def mark_leg_notified(self, leg_id: str) -> None:
-        self.store.update(leg_pk(leg_id), {"notified": True})
 
     # --- conditions -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from outdial.adapters.balances import Balances, InsufficientBalance, NoSuchAccou
 from outdial.adapters.dead_letters import DeadLetters
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import GatewaySecrets
+from outdial.logic.ports import BalanceStore
 from outdial.settings import get_settings
 
 # The dial queue's name where no URL is configured: `outdial serve` names its queues so.
@@ -75,9 +76,14 @@ def _fail(message: str, hint: str = "") -> int:
     return 1
 
 
+def balances() -> BalanceStore:
+    """Where the balance commands read and write (the accounts' items in the config table)."""
+    return Balances()
+
+
 def balance_add(args: argparse.Namespace) -> int:
     try:
-        balance = Balances().add(args.account, args.amount)
+        balance = balances().add(args.account, args.amount)
     except NoSuchAccount as error:
         return _fail(str(error), "accounts are created by `outdial config apply FILE`")
     except InsufficientBalance as error:
@@ -90,7 +96,7 @@ def balance_add(args: argparse.Namespace) -> int:
 
 def balance_show(args: argparse.Namespace) -> int:
     try:
-        balance = Balances().show(args.account)
+        balance = balances().show(args.account)
     except AdapterError as error:
         return _fail(str(error), "is boto3 pointed at the deployment (AWS_ENDPOINT_URL, region)?")
     if balance is None:

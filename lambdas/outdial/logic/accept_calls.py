@@ -122,7 +122,7 @@ def accept(
 
     valid = [(str(uuid.uuid4()), r) for r in results if isinstance(r, ValidCall)]
     if not valid:
-        original = services.calls.get_checksum(checksum, now_epoch)
+        original = services.checksums.get_checksum(checksum, now_epoch)
         if original is not None:
             return _repeated(original)
         details = [r.details() for r in results if isinstance(r, RejectedCall)]
@@ -150,7 +150,7 @@ def accept(
     )
     if dry_run:
         # Checks 12 and 14 as reads: would it be a repeat, would the balance cover it.
-        original = services.calls.get_checksum(checksum, now_epoch)
+        original = services.checksums.get_checksum(checksum, now_epoch)
         if original is not None:
             return _repeated(original)
         balance = services.config.get_balance(account.account_id)
@@ -160,7 +160,7 @@ def accept(
     # The reservation and the checksum claim are one transaction: a duplicate that loses the
     # race reserves nothing, and a request refused for balance never stood as "accepted".
     try:
-        original = services.calls.reserve_and_claim(
+        original = services.checksums.reserve_and_claim(
             checksum,
             response,
             now_epoch,
@@ -173,7 +173,7 @@ def accept(
         raise insufficient from None
     except Exception:
         # The transaction may have landed all the same: undo it (claim and reservation) if so.
-        services.calls.release_and_refund(checksum, request_id, account.account_id, amount)
+        services.checksums.release_and_refund(checksum, request_id, account.account_id, amount)
         raise
     if original is not None and original.get("request-id") != request_id:
         return _repeated(original)

@@ -29,7 +29,8 @@ from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
+from outdial.adapters.gateways import Gateway, build_gateway
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.contract import DIAL_GROUP_SIZE, Metric
@@ -46,9 +47,10 @@ from outdial.logic.placing import (
 from outdial.logic.policy import Policy
 from outdial.logic.ports import CallRepository
 from outdial.logic.waiting import Waiting
-from outdial.models.config import FlowView
+from outdial.models.config import AnyGateway, FlowView
 from outdial.models.legs import LegEvent
 from outdial.observability import count, logger
+from outdial.settings import get_settings
 
 __all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer", "leg_id_of", "pick_did"]
 
@@ -128,3 +130,20 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
         self.queue.send([DialMessage(tuple(ids), dispatch=tokens)])
         count(Metric.DIALS_REQUEUED, len(ids))
         logger.info("out of time: calls put back on the queue", calls=len(ids))
+
+    def gateway(self, config: AnyGateway) -> Gateway:
+        if self.gateway_factory is not None:
+            return self.gateway_factory(config)
+        return build_gateway(config, self._emit)
+
+    def _emit(self, event: LegEvent, delay_seconds: float) -> None:
+        """Where the simulator's outcomes go: the dial queue, as a real gateway's events do."""
+        delay = min(max(0, round(delay_seconds)), MAX_DELAY_SECONDS)
+        self.queue.send(
+            [DialMessage(gateway_id=event.gateway_id, event=event.to_dict(), delay_seconds=delay)]
+        )
+
+    @staticmethod
+    def _callback_url(gateway_id: str) -> str | None:
+        base = get_settings().public_base_url.rstrip("/")
+        return f"{base}/gateway/events/{gateway_id}" if base else None

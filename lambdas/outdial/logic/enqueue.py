@@ -28,7 +28,7 @@ from outdial.adapters.scheduler import Scheduler, schedule_name
 from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.contract import DIAL_GROUP_SIZE
 from outdial.logic.policy import Policy
-from outdial.logic.ports import CallRepository
+from outdial.logic.ports import CallRepository, ChecksumStore
 from outdial.logic.validation import ValidCall
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code, ContractError
@@ -43,6 +43,7 @@ class Services:
 
     config: ConfigStore = field(default_factory=ConfigStore)
     calls: CallsStore = field(default_factory=CallsStore)
+    checksums: ChecksumStore = field(default_factory=CallsStore)
     repository: CallRepository = field(default_factory=DynamoCallRepository)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
@@ -161,7 +162,7 @@ def dispatch(
         roll_back(services, checksum, request_id, prepared.call_ids, account_id, amount)
         raise
     try:
-        services.calls.mark_dispatched(checksum, request_id)
+        services.checksums.mark_dispatched(checksum, request_id)
     except AdapterError:
         # Accepted and enqueued all the same; the sweeper will find the mark and enqueue the
         # calls again, which the dialer takes once.
@@ -193,7 +194,7 @@ def roll_back(
     if dialling:
         raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")
     refund = amount / len(call_ids) * (len(call_ids) - len(kept)) if call_ids else amount
-    return services.calls.release_and_refund(checksum, request_id, account_id, refund)
+    return services.checksums.release_and_refund(checksum, request_id, account_id, refund)
 
 
 class RollBackRefused(Exception):

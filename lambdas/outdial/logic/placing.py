@@ -18,7 +18,6 @@ from outdial.adapters.gateways import (
     GatewayRateLimited,
     GatewayRefused,
     GatewayUnavailable,
-    build_gateway,
 )
 from outdial.contract import LEG_RETENTION_DAYS, Metric
 from outdial.logic.budget import fits, placing_seconds
@@ -27,10 +26,9 @@ from outdial.logic.policy import PLACE, Policy, Skip, Wait
 from outdial.logic.ports import CallRepository
 from outdial.models.calls import CallStatus
 from outdial.models.config import AnyGateway, FlowView
-from outdial.models.legs import Leg, LegEvent, LegOutcome, LegState
+from outdial.models.legs import Leg, LegOutcome, LegState
 from outdial.models.phone import mask
 from outdial.observability import count, logger
-from outdial.settings import get_settings
 
 CLAIM_TIMEOUT_SECONDS = 60
 # A message may arrive a little before its call is due (a schedule fires early within its
@@ -101,6 +99,9 @@ class PlacingLegs:
     if TYPE_CHECKING:  # provided by ``Dialer``, ``Waiting`` and ``ApplyingOutcomes``
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
+        def gateway(self, config: AnyGateway) -> Gateway: ...
+        @staticmethod
+        def _callback_url(gateway_id: str) -> str | None: ...
         def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None: ...
         @staticmethod
         def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage: ...
@@ -303,20 +304,3 @@ class PlacingLegs:
         if taken:
             logger.warning("taking over a leg claim; same idempotency key")
         return taken
-
-    def gateway(self, config: AnyGateway) -> Gateway:
-        if self.gateway_factory is not None:
-            return self.gateway_factory(config)
-        return build_gateway(config, self._emit)
-
-    def _emit(self, event: LegEvent, delay_seconds: float) -> None:
-        """Where the simulator's outcomes go: the dial queue, as a real gateway's events do."""
-        delay = min(max(0, round(delay_seconds)), MAX_DELAY_SECONDS)
-        self.queue.send(
-            [DialMessage(gateway_id=event.gateway_id, event=event.to_dict(), delay_seconds=delay)]
-        )
-
-    @staticmethod
-    def _callback_url(gateway_id: str) -> str | None:
-        base = get_settings().public_base_url.rstrip("/")
-        return f"{base}/gateway/events/{gateway_id}" if base else None

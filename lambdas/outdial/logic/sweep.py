@@ -50,7 +50,7 @@ def sweep(now: datetime, services: Services) -> SweepReport:
     """Settle every request pending dispatch for longer than the grace period (up to a limit)."""
     report = SweepReport()
     claimed_before = int(now.timestamp()) - get_settings().dispatch_grace_seconds
-    for checksum in services.calls.pending_dispatches(claimed_before, SWEEP_LIMIT):
+    for checksum in services.checksums.pending_dispatches(claimed_before, SWEEP_LIMIT):
         try:
             action = settle(checksum, now, services)
         except Exception:
@@ -59,7 +59,7 @@ def sweep(now: datetime, services: Services) -> SweepReport:
             # then fails, for the error alarm).
             logger.exception("could not settle a pending request", checksum=checksum)
             try:
-                services.calls.postpone_dispatch(checksum, int(now.timestamp()))
+                services.checksums.postpone_dispatch(checksum, int(now.timestamp()))
             except Exception:
                 logger.exception("could not postpone it either", checksum=checksum)
             action = "failed"
@@ -80,7 +80,7 @@ def settle(checksum: str, now: datetime, services: Services) -> str | None:
     calls = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
     if request is not None and len(calls) == len(call_ids):
         _forward(request_id, calls, now, services)
-        services.calls.mark_dispatched(checksum, request_id)
+        services.checksums.mark_dispatched(checksum, request_id)
         action = "forward"
     else:
         amount = Decimal(str(claim["amount"]))

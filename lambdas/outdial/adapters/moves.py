@@ -1,0 +1,86 @@
+"""Which moves the call repository makes, and the write conditions of each, derived from the
+state machines (``outdial.models.calls.ALLOWED``, ``outdial.models.legs.LEG_ALLOWED``).
+
+A move may narrow the machine's sources of its target (a retry leaves DIALING, never QUEUED) and
+add what else must hold, never widen them: ``status_condition`` refuses a source the machine does
+not allow.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Final
+
+from outdial.contract import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
+from outdial.models.calls import WAITING, CallStatus, sources_of
+from outdial.models.legs import LegState, leg_sources_of
+
+DEADLINE_KEYS: Final = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
+
+# What each method moves a call from and to (the repository test checks every pair against the
+# machine). ``finish`` moves to the terminal status it is given; ``advance_to`` and
+# ``record_leg`` keep the call where it is.
+MOVES: Final[dict[str, tuple[frozenset[CallStatus], frozenset[CallStatus]]]] = {
+    "start_dialing": (frozenset(WAITING), frozenset({CallStatus.DIALING})),
+    "schedule_retry": (frozenset({CallStatus.DIALING}), frozenset({CallStatus.SCHEDULED})),
+    "defer": (frozenset({CallStatus.DIALING}), frozenset({CallStatus.SCHEDULED})),
+    "finish": (
+        frozenset({CallStatus.DIALING}),
+        frozenset({CallStatus.COMPLETED, CallStatus.NOT_CONNECTED, CallStatus.FAILED}),
+    ),
+    "cancel": (frozenset(WAITING), frozenset({CallStatus.CANCELLED})),
+    # Deleting a waiting call: only where a cancel could.
+    "withdraw": (frozenset(WAITING), frozenset({CallStatus.CANCELLED})),
+    # A reschedule keeps the call waiting (SCHEDULED or QUEUED, whichever its new time says).
+    "reschedule": (frozenset(WAITING), frozenset(WAITING)),
+}
+# What each method moves a leg from and to (a claim is created, a released one deleted).
+LEG_MOVES: Final[dict[str, tuple[frozenset[LegState], LegState]]] = {
+    "take_over_claim": (frozenset({LegState.CLAIMED, LegState.PACED}), LegState.CLAIMED),
+    "take_back_paced": (frozenset({LegState.PACED}), LegState.CLAIMED),
+    "set_aside": (frozenset({LegState.CLAIMED}), LegState.PACED),
+    "mark_placed": (frozenset({LegState.CLAIMED}), LegState.PLACED),
+    "mark_placement_unknown": (frozenset({LegState.CLAIMED}), LegState.PLACED),
+    "end_leg": (frozenset({LegState.CLAIMED, LegState.PLACED}), LegState.ENDED),
+}
+
+
+def one_of(alias: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """``#alias IN (:alias0, ...)`` and its values, in a stable order."""
+    ordered = sorted(values)
+    names = [f":{alias}{i}" for i in range(len(ordered))]
+    return f"#{alias} IN ({', '.join(names)})", dict(zip(names, ordered, strict=True))
+
+
+def _narrowed(sources: frozenset[Any], only: Iterable[Any] | None, target: Any) -> list[str]:
+    """The machine's ``sources`` of ``target``, narrowed to ``only`` (which must be among
+    them), as stored values."""
+    if only is not None:
+        narrowed = frozenset(only)
+        if not narrowed <= sources:
+            raise ValueError(f"{sorted(narrowed - sources)} may not move to {target}")
+        sources = narrowed
+    return [s.value for s in sources]
+
+
+def status_condition(
+    target: CallStatus, only: Iterable[CallStatus] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The condition under which a call may move to ``target``: from the state machine's
+    sources of it, narrowed to ``only`` (which must be among them)."""
+    return one_of("status", _narrowed(sources_of(target), only, target))
+
+
+def leg_condition(
+    target: LegState, only: Iterable[LegState] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Like ``status_condition`` for a leg's ``state``."""
+    return one_of("state", _narrowed(leg_sources_of(target), only, target))
+
+
+def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
+    """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
+    shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
+    return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}

@@ -51,7 +51,7 @@ class Secrets(GatewaySecrets):
 def leg(number: str = "+919812000010", ref: str | None = None) -> Leg:
     return Leg(
         leg_id="call-1-a1-n0",
-        call_id="call-1",
+        phonon_uuid="call-1",
         attempt=1,
         number_index=0,
         from_did="+918030000001",

@@ -160,7 +160,7 @@ class TestExactlyOnce:
         harness.dialer.clock = lambda: later  # type: ignore[union-attr]
         harness.deliver(dial_message(ids))  # what the schedule for that second carries
         harness.settle()
-        assert sorted(leg.call_id for leg in harness.placed) == sorted(ids)
+        assert sorted(leg.phonon_uuid for leg in harness.placed) == sorted(ids)
 
 
 class TestCancel:
@@ -217,7 +217,7 @@ class TestCancel:
                 thread.start()
             for thread in threads:
                 thread.join()
-            dialled = any(leg.call_id == phonon_uuid for leg in harness.placed)
+            dialled = any(leg.phonon_uuid == phonon_uuid for leg in harness.placed)
             assert (answers == [200]) != dialled, (answers, dialled)
 
 

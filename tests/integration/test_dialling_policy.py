@@ -565,7 +565,7 @@ class TestFrequencyCap:
         finally:
             events.unregister("provide-client-params.dynamodb.PutItem", overtake)
         # Then the other dialer's leg was placed and ours waits
-        assert overtaken and [leg.call_id for leg in harness.placed] == [second]
+        assert overtaken and [leg.phonon_uuid for leg in harness.placed] == [second]
         assert status_of(first)["status"] == "SCHEDULED"
 
     def test_a_leg_the_gateway_refuses_does_not_count(

@@ -98,7 +98,7 @@ def adapter(peer: HttpPeer, secrets: GatewaySecrets, sleeps: Sleeps) -> HttpGate
 
 LEG = Leg(
     leg_id="c46e46f4#1#0",
-    call_id="c46e46f4",
+    phonon_uuid="c46e46f4",
     attempt=1,
     number_index=0,
     from_did="+918030000001",

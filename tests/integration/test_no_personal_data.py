@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from outdial.adapters.gateways.secrets import FlowSecrets, shared_flow_secrets
+from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.adapters.webhooks import WebhookClient
 from outdial.handlers import webhooks
 from outdial.logic.notify import NotifyServices
 from outdial.models.phone import mask

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from outdial.adapters.gateways import GatewayUnavailable, HttpGatewayAdapter, Leg
 from outdial.adapters.gateways.secrets import GatewayCredentials, GatewaySecrets
-from outdial.adapters.webhooks import Delivery, WebhookClient
+from outdial.adapters.webhook_client import Delivery, WebhookClient
 from outdial.models.config import HttpGateway
 
 NAME = "hooks.example.test"

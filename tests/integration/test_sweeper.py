@@ -457,7 +457,7 @@ class TestSettlingIsExact:
     def test_a_call_cancelled_while_pending_is_refunded_once(self) -> None:
         # Given 30 calls killed at their second batch write (25 written), and a client that
         # learnt an id (a retry is told the request repeats) and cancelled that call
-        from outdial.logic.queries import Queries
+        from outdial.logic.cancel import Cancellations
 
         event = api_event(
             "POST",
@@ -470,7 +470,7 @@ class TestSettlingIsExact:
         assert retry["api-response-code"] == Code.CHECKSUM_REPEATED.code
         written = rows("CALL#")
         assert len(written) == 25
-        Queries().cancel("AB12cd34", written[0]["phonon-uuid"])
+        Cancellations().cancel("AB12cd34", written[0]["phonon-uuid"])
         assert balance() == FULL_BALANCE - 30 + 1
         # When the sweeper takes the request back
         age_pending(past_grace())

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from outdial.adapters.webhooks import Delivery, WebhookClient, classify
+from outdial.adapters.webhook_client import Delivery, WebhookClient, classify
 from outdial.signatures import InvalidSignature, sign, verify
 from tests.fakes import HttpPeer, Recorded, Reply, xray_recording
 

@@ -16,8 +16,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from outdial import cli
 from outdial.adapters import aws
 from outdial.adapters.gateways.secrets import FlowSecrets, shared_flow_secrets
+from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_secrets import AccountSecrets, secret_key, shared_account_secrets
-from outdial.adapters.webhooks import WebhookClient
 from outdial.handlers import webhooks
 from outdial.logic.notify import NotifyServices
 from outdial.settings import get_settings

@@ -12,8 +12,8 @@ import pytest
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.gateways.secrets import FlowSecrets, shared_flow_secrets
 from outdial.adapters.receiver_backoff import ReceiverBackoff, backoff_seconds
+from outdial.adapters.webhook_client import DELIVERY_DEADLINE_SECONDS, Delivery, WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.adapters.webhooks import DELIVERY_DEADLINE_SECONDS, Delivery, WebhookClient
 from outdial.handlers import webhooks
 from outdial.logic.notify import NotifyServices
 from tests.conftest import FLOW_ID, SECURITY_ID

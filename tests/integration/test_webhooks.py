@@ -20,8 +20,8 @@ import pytest
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.gateways.secrets import FlowSecrets
+from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.adapters.webhooks import WebhookClient
 from outdial.handlers import webhooks
 from outdial.local.apigateway import LambdaContext
 from outdial.local.queue_poller import QueuePoller, lambda_record

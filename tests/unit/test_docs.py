@@ -25,7 +25,7 @@ API = (DOCS / "api.md").read_text()
 
 
 def gateway_kinds() -> list[type[BaseModel]]:
-    (union, *_) = typing.get_args(config.Gateway)
+    (union, *_) = typing.get_args(config.GatewayConfig)
     return list(typing.get_args(union))
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from outdial.adapters.gateways.secrets import SecretNotFound
 from outdial.adapters.receiver_backoff import Backoff
+from outdial.adapters.webhook_client import Delivery
 from outdial.adapters.webhook_queue import WebhookMessage
-from outdial.adapters.webhooks import Delivery
 from outdial.contract import WEBHOOK_MAX_AGE_SECONDS as MAX_AGE_SECONDS
 from outdial.logic.delivery_policy import backoff_seconds
 from outdial.logic.notify import Notified, NotifyServices, notify, webhook_body

@@ -28,7 +28,7 @@ NOW = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
 def leg(to: str = "+919812345670", leg_id: str = "call-1#1#0") -> Leg:
     return Leg(
         leg_id=leg_id,
-        call_id="call-1",
+        phonon_uuid="call-1",
         attempt=1,
         number_index=0,
         from_did="+918030000001",

@@ -39,8 +39,8 @@ class DynamoCallRepository(LegMoves):
 
     # --- reading ----------------------------------------------------------------------------
 
-    def get(self, call_id: str) -> dict[str, Any] | None:
-        return self.store.get_call(call_id)
+    def get(self, phonon_uuid: str) -> dict[str, Any] | None:
+        return self.store.get_call(phonon_uuid)
 
     def get_leg(self, leg_id: str) -> dict[str, Any] | None:
         return self.store.get(leg_pk(leg_id))
@@ -89,7 +89,7 @@ class DynamoCallRepository(LegMoves):
 
     def record_leg(
         self,
-        call_id: str,
+        phonon_uuid: str,
         leg_id: str,
         record: dict[str, Any],
         *,
@@ -102,26 +102,26 @@ class DynamoCallRepository(LegMoves):
         if current:
             values["current-leg"] = leg_id
         if deadline is not None:
-            values |= deadline_keys(call_id, deadline)
-        return self.store.update(call_pk(call_id), values)
+            values |= deadline_keys(phonon_uuid, deadline)
+        return self.store.update(call_pk(phonon_uuid), values)
 
     def advance_to(
-        self, call_id: str, position: tuple[int, int], number_index: int, take_by: datetime
+        self, phonon_uuid: str, position: tuple[int, int], number_index: int, take_by: datetime
     ) -> dict[str, Any] | None:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on."""
         # Not a move of the machine: the call stays DIALING.
         condition, values = self._at(position, one_of("status", [CallStatus.DIALING.value]))
         return self.store.update(
-            call_pk(call_id),
-            {"number-index": number_index} | deadline_keys(call_id, take_by),
+            call_pk(phonon_uuid),
+            {"number-index": number_index} | deadline_keys(phonon_uuid, take_by),
             condition=condition,
             condition_values=values,
         )
 
     def schedule_retry(
         self,
-        call_id: str,
+        phonon_uuid: str,
         position: tuple[int, int],
         attempt: int,
         number_index: int,
@@ -131,7 +131,7 @@ class DynamoCallRepository(LegMoves):
         """Back to SCHEDULED for attempt ``attempt`` at ``at``, if the call still dials the leg
         at ``position``."""
         return self._wait(
-            call_id,
+            phonon_uuid,
             position,
             {"attempt": attempt, "number-index": number_index},
             at,
@@ -140,15 +140,15 @@ class DynamoCallRepository(LegMoves):
         )
 
     def defer(
-        self, call_id: str, position: tuple[int, int], until: datetime, schedule: str | None
+        self, phonon_uuid: str, position: tuple[int, int], until: datetime, schedule: str | None
     ) -> bool:
         """Back to SCHEDULED until ``until`` (the same leg then), if the call still dials the
         leg at ``position``."""
-        return self._wait(call_id, position, {}, until, schedule, "defer")
+        return self._wait(phonon_uuid, position, {}, until, schedule, "defer")
 
     def _wait(
         self,
-        call_id: str,
+        phonon_uuid: str,
         position: tuple[int, int],
         values: dict[str, Any],
         at: datetime,
@@ -159,7 +159,7 @@ class DynamoCallRepository(LegMoves):
             position, status_condition(CallStatus.SCHEDULED, MOVES[move][0])
         )
         moved = self.store.update(
-            call_pk(call_id),
+            call_pk(phonon_uuid),
             {
                 "status": CallStatus.SCHEDULED.value,
                 **values,
@@ -219,25 +219,25 @@ class DynamoCallRepository(LegMoves):
             refund=Decimal(str(call.get("cost", 0))),
         )
 
-    def withdraw(self, call_id: str) -> None:
+    def withdraw(self, phonon_uuid: str) -> None:
         """Delete a call only while it waits (a dialer or a cancel may be taking it this
         moment); one that does not wait, or is gone, stays as it is."""
         condition, values = status_condition(CallStatus.CANCELLED, MOVES["withdraw"][0])
         try:
             self.store.client.delete_item(
                 TableName=self.store.calls_table,
-                Key=key(call_pk(call_id)),
+                Key=key(call_pk(phonon_uuid)),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_values(values),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"deleting call {call_id}: {exc}") from exc
+                raise AdapterError(f"deleting call {phonon_uuid}: {exc}") from exc
 
-    def mark_notified(self, call_id: str) -> None:
+    def mark_notified(self, phonon_uuid: str) -> None:
         """The call's end was reported: it leaves the dialing-deadlines index too."""
-        self.store.update(call_pk(call_id), {"notified": True}, remove=DEADLINE_KEYS)
+        self.store.update(call_pk(phonon_uuid), {"notified": True}, remove=DEADLINE_KEYS)
 
     # --- conditions -------------------------------------------------------------------------
 

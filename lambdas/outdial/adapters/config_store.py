@@ -18,12 +18,12 @@ from outdial.models.config import (
     ConfigFile,
     FlowSettings,
     FlowView,
-    Gateway,
+    GatewayConfig,
     hash_secret,
 )
 from outdial.settings import get_settings
 
-_GATEWAY: TypeAdapter[AnyGateway] = TypeAdapter(Gateway)
+_GATEWAY: TypeAdapter[AnyGateway] = TypeAdapter(GatewayConfig)
 
 
 __all__ = ["Applied", "ConfigStore", "account_pk", "flow_pk", "gateway_pk"]

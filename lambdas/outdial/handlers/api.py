@@ -28,6 +28,7 @@ from outdial.handlers.openapi import openapi_document, swagger_page
 from outdial.logic.accept_calls import Outcome, Services
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call
+from outdial.logic.cancel import Cancellations
 from outdial.logic.create_controls import (
     DRY_RUN_HEADER,
     IDEMPOTENCY_HEADER,
@@ -75,6 +76,11 @@ def control_services() -> ControlServices:
 @process_cached
 def queries() -> Queries:
     return Queries()
+
+
+@process_cached
+def cancellations() -> Cancellations:
+    return Cancellations(queries=queries())
 
 
 @process_cached
@@ -179,7 +185,7 @@ def get_call(phonon_uuid: str) -> Response[str]:
 
 @app.delete("/outbound/calls/<phonon_uuid>", summary="Cancel a call that is not dialling yet")
 def cancel_call(phonon_uuid: str) -> Response[str]:
-    cancelled = queries().cancel(_header_flow(), phonon_uuid)
+    cancelled = cancellations().cancel(_header_flow(), phonon_uuid)
     return respond(Code.SUCCESS, Code.SUCCESS.body(call=render_call(cancelled)))
 
 

@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
+from outdial.adapters.webhook_client import DELIVERY_DEADLINE_SECONDS
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
-from outdial.adapters.webhooks import DELIVERY_DEADLINE_SECONDS
 from outdial.contract import Metric
 from outdial.logic.delivery_policy import DeadLetter, Done, next_step
 from outdial.logic.notify import Notified, NotifyServices, notify

@@ -63,12 +63,12 @@ def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> 
     min_lead = get_settings().schedule_min_lead_seconds
     soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
     schedules: dict[datetime, list[str]] = defaultdict(list)
-    for call_id, due_at, immediate in calls:
+    for phonon_uuid, due_at, immediate in calls:
         lead = (due_at - now).total_seconds()
         if immediate or lead < min_lead:
-            soon[max(0, round(lead))].append(call_id)
+            soon[max(0, round(lead))].append(phonon_uuid)
         else:
-            schedules[due_at.replace(microsecond=0)].append(call_id)
+            schedules[due_at.replace(microsecond=0)].append(phonon_uuid)
     messages = [
         DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
         for delay, ids in soon.items()
@@ -98,19 +98,21 @@ def prepare(
 ) -> Prepared:
     """Build every item of the request before anything is reserved or claimed: a call that
     cannot be stored fails here (400), with nothing to undo."""
-    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
+    plan = plan_enqueue(
+        [(phonon_uuid, call.due_at, call.immediate) for phonon_uuid, call in valid], now
+    )
     schedule_of = {
-        call_id: schedule_name(request_id, due_at)
+        phonon_uuid: schedule_name(request_id, due_at)
         for due_at, call_ids in plan.schedules.items()
-        for call_id in call_ids
+        for phonon_uuid in call_ids
     }
     cost = view.account.cost_per_call
     items = [
-        call_item(call_id, call, request_id, view, api_version, cost, now)
-        | {"schedule": schedule_of.get(call_id)}
-        for call_id, call in valid
+        call_item(phonon_uuid, call, request_id, view, api_version, cost, now)
+        | {"schedule": schedule_of.get(phonon_uuid)}
+        for phonon_uuid, call in valid
     ]
-    call_ids = [call_id for call_id, _ in valid]
+    call_ids = [phonon_uuid for phonon_uuid, _ in valid]
     items.append(request_item(request_id, view, response, call_ids, now))
     check_storable(items)
     return Prepared(request_id, call_ids, plan, items)
@@ -185,9 +187,9 @@ def roll_back(
 
     Dial messages already sent for deleted calls are dropped by the dialer.
     """
-    pks = [call_pk(call_id) for call_id in call_ids]
-    for call_id in call_ids:
-        services.repository.withdraw(call_id)
+    pks = [call_pk(phonon_uuid) for phonon_uuid in call_ids]
+    for phonon_uuid in call_ids:
+        services.repository.withdraw(phonon_uuid)
     services.calls.delete_items([request_pk(request_id)])
     kept = services.calls.get_many(pks)
     dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
@@ -202,7 +204,7 @@ class RollBackRefused(Exception):
 
 
 def call_item(
-    call_id: str,
+    phonon_uuid: str,
     call: ValidCall,
     request_id: str,
     view: FlowView,
@@ -212,8 +214,8 @@ def call_item(
 ) -> dict[str, Any]:
     retention = timedelta(days=get_settings().call_retention_days)
     return {
-        "pk": call_pk(call_id),
-        "phonon-uuid": call_id,
+        "pk": call_pk(phonon_uuid),
+        "phonon-uuid": phonon_uuid,
         "request-id": request_id,
         "flow-id": view.flow.flow_id,
         "account-id": view.account.account_id,

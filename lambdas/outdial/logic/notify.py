@@ -22,9 +22,9 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
 from outdial.adapters.receiver_backoff import Backoff, ReceiverBackoff
+from outdial.adapters.webhook_client import Delivery, WebhookClient
 from outdial.adapters.webhook_queue import CALL_ENDED, LEG_ENDED, WebhookMessage
 from outdial.adapters.webhook_secrets import AccountSecrets, shared_account_secrets
-from outdial.adapters.webhooks import Delivery, WebhookClient
 from outdial.logic.call_view import render_call, render_leg
 from outdial.observability import logger
 from outdial.signatures import sign, sign_rotating, sign_standard

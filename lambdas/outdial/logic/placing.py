@@ -233,7 +233,7 @@ class PlacingLegs:
         number = call["contact-numbers"][index]
         leg = Leg(
             leg_id=leg_id,
-            call_id=phonon_uuid,
+            phonon_uuid=phonon_uuid,
             attempt=attempt,
             number_index=index,
             from_did=did,

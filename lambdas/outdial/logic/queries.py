@@ -1,22 +1,15 @@
-"""Status queries and cancel (SPEC §3): a flow sees and touches only its own calls."""
+"""Status queries (SPEC §3): a flow sees only its own calls. Cancelling one: cancel.py."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
-from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.webhook_queue import WebhookQueue, call_ended_event_id
 from outdial.logic.call_view import render_call
-from outdial.logic.ports import CallRepository
 from outdial.logic.validation import MAX_CALLS, is_uuid
-from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
-from outdial.observability import logger
 
 
 def requested_uuids(phonon_uuids: list[Any]) -> list[str]:
@@ -32,11 +25,9 @@ def requested_uuids(phonon_uuids: list[Any]) -> list[str]:
 @dataclass
 class Queries:
     calls: CallsStore = field(default_factory=CallsStore)
-    repository: CallRepository = field(default_factory=DynamoCallRepository)
-    scheduler: Scheduler = field(default_factory=Scheduler)
-    webhooks: WebhookQueue = field(default_factory=WebhookQueue)
 
-    def _own_call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
+    def own_call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
+        """The flow's call ``phonon_uuid`` (213 when unknown or another flow's)."""
         item = self.calls.get_call(phonon_uuid) if is_uuid(phonon_uuid) else None
         if item is None or item.get("flow-id") != flow_id:
             raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
@@ -66,7 +57,7 @@ class Queries:
         }
 
     def call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
-        return render_call(self._own_call(flow_id, phonon_uuid))
+        return render_call(self.own_call(flow_id, phonon_uuid))
 
     def request(self, flow_id: str, request_id: str) -> dict[str, Any]:
         item = self.calls.get(request_pk(request_id)) if is_uuid(request_id) else None
@@ -81,40 +72,3 @@ class Queries:
             "call-details": json.loads(item["call-details"]),
             "calls": [render_call(calls[i]) for i in item["call-ids"] if i in calls],
         }
-
-    def cancel(self, flow_id: str, phonon_uuid: str, now: datetime | None = None) -> dict[str, Any]:
-        """Cancel a call that is not dialling yet; its reservation is refunded in the same step.
-
-        The race with a dialer is settled by the status condition: whichever write lands first
-        wins, the other finds the call no longer waiting.
-        """
-        item = self._own_call(flow_id, phonon_uuid)
-        at = now or datetime.now(UTC)
-        if not self.repository.cancel(item, at):
-            current = self._own_call(flow_id, phonon_uuid)
-            raise ContractError(
-                Code.CANCEL_TOO_LATE,
-                f"the call is {current['status']}; only SCHEDULED or QUEUED calls can be cancelled",
-                call=render_call(current),
-            )
-        item |= {"status": CallStatus.CANCELLED.value, "ended-at": at.isoformat()}
-        logger.info("call cancelled", phonon_uuid=phonon_uuid)
-        self._drop_schedule_if_unneeded(item.get("schedule"))
-        # Every terminal status is reported, this one too (the dialer never sees this call).
-        self.webhooks.send(
-            phonon_uuid, call_ended_event_id(phonon_uuid, CallStatus.CANCELLED.value)
-        )
-        return item
-
-    def _drop_schedule_if_unneeded(self, name: str | None) -> None:
-        """Delete the call's schedule once no call it would wake is still waiting."""
-        if not name:
-            return
-        call_ids = self.scheduler.call_ids(name)
-        if call_ids is None:
-            return
-        waiting = [
-            c for c in self.calls.get_many([call_pk(i) for i in call_ids]) if c["status"] in WAITING
-        ]
-        if not waiting:
-            self.scheduler.delete(name)

@@ -73,7 +73,7 @@ def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
         event = dialer.gateway(gateway_config).status(
             Leg(
                 leg_id=leg_id,
-                call_id=phonon_uuid,
+                phonon_uuid=phonon_uuid,
                 attempt=int(leg["attempt"]),
                 number_index=int(leg["number-index"]),
                 from_did=str(leg.get("did") or ""),

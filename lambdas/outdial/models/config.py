@@ -331,7 +331,9 @@ class ExotelGateway(_CarrierGateway):
 
 CarrierGateway = TwilioGateway | PlivoGateway | ExotelGateway
 AnyGateway = SimulatorGateway | HttpGateway | TwilioGateway | PlivoGateway | ExotelGateway
-Gateway = Annotated[AnyGateway, Field(discriminator="kind")]
+# One gateway of the configuration file, told apart by its `kind` (the adapters' Protocol is
+# ``outdial.adapters.gateways.Gateway``).
+GatewayConfig = Annotated[AnyGateway, Field(discriminator="kind")]
 GATEWAY_KINDS = ("simulator", "http", "twilio", "plivo", "exotel")
 
 
@@ -340,7 +342,7 @@ class ConfigFile(_Model):
 
     accounts: list[Account] = []
     flows: list[Flow] = []
-    gateways: list[Gateway] = []
+    gateways: list[GatewayConfig] = []
 
 
 def hash_secret(secret: str) -> str:
@@ -364,7 +366,7 @@ class FlowView(BaseModel):
     flow: FlowSettings
     security_id_hash: str
     account: Account
-    gateway: Gateway | None = None
+    gateway: GatewayConfig | None = None
 
     def security_id_matches(self, candidate: str) -> bool:
         """Constant-time comparison of a presented security-id with the stored hash."""

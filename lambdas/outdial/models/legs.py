@@ -63,7 +63,7 @@ def leg_sources_of(dst: LegState) -> frozenset[LegState]:
 
 @dataclass(frozen=True)
 class Leg:
-    """One dial: attempt ``attempt`` (1-based) of call ``call_id`` to its number ``number_index``
+    """One dial: attempt ``attempt`` (1-based) of call ``phonon_uuid`` to its number ``number_index``
     (0-based). ``leg_id`` is unique per (call, attempt, number) and is the idempotency key.
 
     ``ring_seconds`` is how long the gateway should ring before giving up (NO_ANSWER);
@@ -74,7 +74,7 @@ class Leg:
     """
 
     leg_id: str
-    call_id: str
+    phonon_uuid: str
     attempt: int
     number_index: int
     from_did: str

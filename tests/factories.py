@@ -1,7 +1,7 @@
 """Test data built by the code that builds it in production, so tests cannot drift from it.
 
 Calls are the items acceptance writes (``enqueue.call_item``), legs the items a dialer claims
-(``placing.claimed_leg_item``), events the ``LegEvent`` a gateway reports. Each writer helper
+(``placing.claimed_leg``, stored as ``call_items.claim_item``), events the ``LegEvent`` a gateway reports. Each writer helper
 stores what it builds in the calls table (the ``configured`` fixture must be active).
 """
 
@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from outdial.adapters.call_items import call_from_item, claim_item
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.config_store import ConfigStore
 from outdial.logic.enqueue import call_item
-from outdial.logic.placing import claimed_leg_item, iso, leg_id_of
+from outdial.logic.placing import claimed_leg, iso, leg_id_of
 from outdial.logic.validation import ValidCall
 from outdial.models.calls import CallStatus
 from outdial.models.legs import LegEvent, LegOutcome, LegState
@@ -58,15 +59,9 @@ def leg(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The leg item of ``item``'s ``attempt`` and number ``index``, in ``state``."""
-    claimed = claimed_leg_item(
-        item["phonon-uuid"],
-        attempt,
-        index,
-        item["contact-numbers"][index],
-        DID,
-        now or datetime.now(UTC),
-    )
-    return claimed | {"pk": f"LEG#{claimed['leg-id']}", "state": state.value}
+    current = call_from_item(item | {"attempt": attempt, "number-index": index})
+    claimed = claim_item(claimed_leg(current, DID, now or datetime.now(UTC)))
+    return claimed | {"state": state.value}
 
 
 def ended(

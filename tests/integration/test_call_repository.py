@@ -4,17 +4,19 @@ call (or leg) may be in, the write succeeds exactly when the move names it as a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from outdial.adapters.call_items import call_from_item
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.moves import LEG_MOVES, MOVES, leg_condition, status_condition
-from outdial.models.calls import TERMINAL, WAITING, CallStatus, can_move, sources_of
-from outdial.models.legs import LEG_ALLOWED, LegState, leg_sources_of
+from outdial.models.calls import TERMINAL, WAITING, Call, CallStatus, Ending, can_move, sources_of
+from outdial.models.legs import LEG_ALLOWED, LegEnding, LegState, leg_sources_of
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("configured")
@@ -29,30 +31,35 @@ def balance() -> Decimal:
     return amount
 
 
-def in_status(status: CallStatus) -> dict[str, Any]:
+def in_status(status: CallStatus) -> Call:
     item = factories.call(status)
     factories.stored(item)
-    return item
+    return call_from_item(item)
 
 
-Move = Callable[[DynamoCallRepository, dict[str, Any]], Any]
+Move = Callable[[DynamoCallRepository, Call], Any]
 
 CALLS: dict[str, tuple[CallStatus, Move]] = {
     "start_dialing": (CallStatus.DIALING, lambda r, c: r.start_dialing(c, NOW, NOW)),
     "schedule_retry": (
         CallStatus.SCHEDULED,
-        lambda r, c: r.schedule_retry(c["phonon-uuid"], POSITION, 2, 0, NOW, None),
+        lambda r, c: r.schedule_retry(c.phonon_uuid, POSITION, 2, 0, NOW, None),
     ),
-    "defer": (CallStatus.SCHEDULED, lambda r, c: r.defer(c["phonon-uuid"], POSITION, NOW, None)),
-    "cancel": (CallStatus.CANCELLED, lambda r, c: r.cancel(c, NOW)),
+    "defer": (CallStatus.SCHEDULED, lambda r, c: r.defer(c.phonon_uuid, POSITION, NOW, None)),
+    "cancel": (
+        CallStatus.CANCELLED,
+        lambda r, c: r.cancel(c.phonon_uuid, c.account_id, c.cost, NOW),
+    ),
     "reschedule": (
         CallStatus.SCHEDULED,
-        lambda r, c: r.reschedule(c, CallStatus.SCHEDULED, {"due-at": NOW.isoformat()}),
+        lambda r, c: r.reschedule(
+            c.phonon_uuid, None, CallStatus.SCHEDULED, {"due-at": NOW.isoformat()}
+        ),
     ),
     **{
         f"finish_{status.value}": (
             status,
-            lambda r, c, s=status: r.finish(c, POSITION, s, {"ended-at": NOW.isoformat()}, None),
+            lambda r, c, s=status: r.finish(c, POSITION, Ending(s, NOW), None),
         )
         for status in TERMINAL - {CallStatus.CANCELLED}
     },
@@ -97,11 +104,11 @@ def test_a_move_succeeds_exactly_from_its_sources(method: str, source: CallStatu
     done = move(repository, item)
 
     # Then it happened exactly when ``source`` is one the move (and so the machine) allows
-    after = repository.get(item["phonon-uuid"])
+    after = repository.get(item.phonon_uuid)
     assert after is not None
     allowed = source in _declared(method)
     assert bool(done) is allowed
-    assert after["status"] == (target if allowed else source).value
+    assert after.status is (target if allowed else source)
 
 
 def test_finishing_with_a_refund_settles_once() -> None:
@@ -111,9 +118,9 @@ def test_finishing_with_a_refund_settles_once() -> None:
     repository = DynamoCallRepository()
 
     # When it is finished NOT_CONNECTED with a refund, twice
-    values = {"ended-at": NOW.isoformat()}
-    first = repository.finish(item, POSITION, CallStatus.NOT_CONNECTED, values, Decimal(1))
-    second = repository.finish(item, POSITION, CallStatus.NOT_CONNECTED, values, Decimal(1))
+    ending = Ending(CallStatus.NOT_CONNECTED, NOW)
+    first = repository.finish(item, POSITION, ending, Decimal(1))
+    second = repository.finish(item, POSITION, ending, Decimal(1))
 
     # Then only the first took effect, and the account got its reservation back once
     assert (first, second) == (True, False)
@@ -123,26 +130,29 @@ def test_finishing_with_a_refund_settles_once() -> None:
 def test_a_move_of_a_leg_that_is_no_longer_current_is_refused() -> None:
     item = in_status(CallStatus.DIALING)
     repository = DynamoCallRepository()
-    assert repository.advance_to(item["phonon-uuid"], (1, 1), 1, NOW) is None
-    assert repository.advance_to(item["phonon-uuid"], POSITION, 1, NOW) is not None
+    assert repository.advance_to(item.phonon_uuid, (1, 1), 1, NOW) is None
+    assert repository.advance_to(item.phonon_uuid, POSITION, 1, NOW) is not None
 
 
 def test_a_wake_up_superseded_by_a_reschedule_cannot_start_the_call() -> None:
     # Given a call read before a reschedule gave it a new dispatch token
     item = in_status(CallStatus.SCHEDULED)
     repository = DynamoCallRepository()
-    assert repository.reschedule(item, CallStatus.SCHEDULED, {"dispatch-id": "new"}) is not None
+    moved = repository.reschedule(
+        item.phonon_uuid, None, CallStatus.SCHEDULED, {"dispatch-id": "new"}
+    )
+    assert moved is not None
     # When a dialer starts it with what it read, Then nothing moves
     assert repository.start_dialing(item, NOW, NOW) is None
-    assert repository.start_dialing(item | {"dispatch-id": "new"}, NOW, NOW) is not None
+    assert repository.start_dialing(replace(item, dispatch_id="new"), NOW, NOW) is not None
 
 
 @pytest.mark.parametrize("source", list(CallStatus))
 def test_a_call_is_withdrawn_only_where_it_could_be_cancelled(source: CallStatus) -> None:
     item = in_status(source)
     repository = DynamoCallRepository()
-    repository.withdraw(item["phonon-uuid"])
-    gone = repository.get(item["phonon-uuid"]) is None
+    repository.withdraw(item.phonon_uuid)
+    gone = repository.get(item.phonon_uuid) is None
     assert gone is (source in WAITING)
     assert gone is can_move(source, CallStatus.CANCELLED)
 
@@ -153,9 +163,13 @@ LEGS: dict[str, LegMove] = {
     "take_over_claim": lambda r, leg_id: r.take_over_claim(leg_id, 10**10, 10**10),
     "take_back_paced": lambda r, leg_id: r.take_back_paced(leg_id, 10**10),
     "set_aside": lambda r, leg_id: r.set_aside(leg_id),
-    "mark_placed": lambda r, leg_id: r.mark_placed(leg_id, {"placed-at": NOW.isoformat()}),
+    "mark_placed": lambda r, leg_id: r.mark_placed(
+        leg_id, placed_at=NOW, deadline=NOW, gateway_ref=None
+    ),
     "mark_placement_unknown": lambda r, leg_id: r.mark_placement_unknown(leg_id, 10**10, "unknown"),
-    "end_leg": lambda r, leg_id: r.end_leg(leg_id, {"outcome": "BUSY"}),
+    "end_leg": lambda r, leg_id: r.end_leg(
+        leg_id, LegEnding("BUSY", placed=True, ended_at=NOW.isoformat())
+    ),
 }
 
 
@@ -175,9 +189,9 @@ def test_a_leg_moves_exactly_from_its_sources(method: str, source: LegState) -> 
     after = repository.get_leg(item["leg-id"])
     assert after is not None
     allowed = source in sources
-    assert after["state"] == (target if allowed else source).value
+    assert after.state is (target if allowed else source)
     if method.startswith("take_"):
-        assert (after["claimed-epoch"] == 10**10) is allowed
+        assert (after.claimed_epoch == 10**10) is allowed
 
 
 def test_every_leg_move_is_tried() -> None:

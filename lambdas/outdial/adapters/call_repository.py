@@ -17,6 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from outdial.adapters.call_items import (
+    attempt_to_item,
+    call_from_item,
+    ending_values,
+    leg_from_item,
+)
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.leg_repository import LegMoves
@@ -28,7 +34,8 @@ from outdial.adapters.moves import (
     status_condition,
 )
 from outdial.adapters.tables import key, to_values
-from outdial.models.calls import WAITING, CallStatus
+from outdial.models.calls import WAITING, Attempt, Call, CallStatus, Ending
+from outdial.models.legs import LegRecord
 
 
 class DynamoCallRepository(LegMoves):
@@ -39,11 +46,12 @@ class DynamoCallRepository(LegMoves):
 
     # --- reading ----------------------------------------------------------------------------
 
-    def get(self, phonon_uuid: str) -> dict[str, Any] | None:
-        return self.store.get_call(phonon_uuid)
+    def get(self, phonon_uuid: str) -> Call | None:
+        return _call(self.store.get_call(phonon_uuid))
 
-    def get_leg(self, leg_id: str) -> dict[str, Any] | None:
-        return self.store.get(leg_pk(leg_id))
+    def get_leg(self, leg_id: str) -> LegRecord | None:
+        item = self.store.get(leg_pk(leg_id))
+        return leg_from_item(item) if item else None
 
     def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]:
         """Ids of DIALING calls in ``shard`` whose deadline passed before ``before``."""
@@ -51,72 +59,75 @@ class DynamoCallRepository(LegMoves):
 
     # --- calls ------------------------------------------------------------------------------
 
-    def start_dialing(
-        self, call: dict[str, Any], at: datetime, take_by: datetime
-    ) -> dict[str, Any] | None:
+    def start_dialing(self, call: Call, at: datetime, take_by: datetime) -> Call | None:
         """A waiting call, not rescheduled since it was read, becomes DIALING (due in the
         dialing-deadlines index at ``take_by``); None when it no longer waits (taken,
         cancelled, rescheduled)."""
-        condition, values = self._waiting(CallStatus.DIALING, call)
-        return self.store.update(
-            call_pk(call["phonon-uuid"]),
-            {"status": CallStatus.DIALING.value, "dialing-at": _iso(at)}
-            | deadline_keys(call["phonon-uuid"], take_by),
-            condition=condition,
-            condition_values=values,
+        condition, values = self._waiting(CallStatus.DIALING, call.dispatch_id)
+        return _call(
+            self.store.update(
+                call_pk(call.phonon_uuid),
+                {"status": CallStatus.DIALING.value, "dialing-at": _iso(at)}
+                | deadline_keys(call.phonon_uuid, take_by),
+                condition=condition,
+                condition_values=values,
+            )
         )
 
     def reschedule(
         self,
-        call: dict[str, Any],
+        phonon_uuid: str,
+        read_token: str | None,
         status: CallStatus,
         values: dict[str, Any],
     ) -> dict[str, Any] | None:
-        """A waiting call, not rescheduled since it was read, waits anew (``status`` with
-        ``values``: its new times, dispatch token and schedule); None when it no longer waits."""
+        """A waiting call, not rescheduled since it was read (with ``read_token``), waits anew
+        (``status`` with ``values``: its new times, dispatch token and schedule); the call's
+        item for its view, or None when it no longer waits."""
         if status not in WAITING:
             raise ValueError(f"a rescheduled call waits; {status} does not")
         # Not a move of the machine: a waiting call stays waiting.
         condition, condition_values = one_of("status", (s.value for s in WAITING))
-        token = call.get("dispatch-id")
-        same = "#dispatch = :read" if token else "attribute_not_exists(#dispatch)"
+        same = "#dispatch = :read" if read_token else "attribute_not_exists(#dispatch)"
         return self.store.update(
-            call_pk(call["phonon-uuid"]),
+            call_pk(phonon_uuid),
             {"status": status.value, **values},
             condition=f"{condition} AND {same}",
-            condition_values=condition_values | ({":read": token} if token else {}),
+            condition_values=condition_values | ({":read": read_token} if read_token else {}),
         )
 
     def record_leg(
         self,
         phonon_uuid: str,
         leg_id: str,
-        record: dict[str, Any],
+        record: Attempt,
         *,
         current: bool = False,
         deadline: datetime | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> Call | None:
         """Write a leg's summary into the call (and make it the current leg, due in the
         dialing-deadlines index at ``deadline``); returns the call."""
-        values: dict[str, Any] = {f"legs.{leg_id}": record}
+        values: dict[str, Any] = {f"legs.{leg_id}": attempt_to_item(record)}
         if current:
             values["current-leg"] = leg_id
         if deadline is not None:
             values |= deadline_keys(phonon_uuid, deadline)
-        return self.store.update(call_pk(phonon_uuid), values)
+        return _call(self.store.update(call_pk(phonon_uuid), values))
 
     def advance_to(
         self, phonon_uuid: str, position: tuple[int, int], number_index: int, take_by: datetime
-    ) -> dict[str, Any] | None:
+    ) -> Call | None:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on."""
         # Not a move of the machine: the call stays DIALING.
         condition, values = self._at(position, one_of("status", [CallStatus.DIALING.value]))
-        return self.store.update(
-            call_pk(phonon_uuid),
-            {"number-index": number_index} | deadline_keys(phonon_uuid, take_by),
-            condition=condition,
-            condition_values=values,
+        return _call(
+            self.store.update(
+                call_pk(phonon_uuid),
+                {"number-index": number_index} | deadline_keys(phonon_uuid, take_by),
+                condition=condition,
+                condition_values=values,
+            )
         )
 
     def schedule_retry(
@@ -174,49 +185,45 @@ class DynamoCallRepository(LegMoves):
         return moved is not None
 
     def finish(
-        self,
-        call: dict[str, Any],
-        position: tuple[int, int],
-        status: CallStatus,
-        values: dict[str, Any],
-        refund: Decimal | None,
+        self, call: Call, position: tuple[int, int], ending: Ending, refund: Decimal | None
     ) -> bool:
-        """End the call in ``status`` (with ``values``), if it still dials the leg at
-        ``position``; with a ``refund`` the account gets it back in the same transaction. False
-        if someone else ended or moved the call."""
-        if not status.terminal:
-            raise ValueError(f"{status} is not a terminal status")
+        """End the call as ``ending`` says, if it still dials the leg at ``position``; with a
+        ``refund`` the account gets it back in the same transaction. False if someone else
+        ended or moved the call."""
+        if not ending.status.terminal:
+            raise ValueError(f"{ending.status} is not a terminal status")
         condition, condition_values = self._at(
-            position, status_condition(status, MOVES["finish"][0])
+            position, status_condition(ending.status, MOVES["finish"][0])
         )
-        fields = {"status": status.value, **values}
+        fields = ending_values(ending)
         if refund is None:
             done = self.store.update(
-                call_pk(call["phonon-uuid"]),
+                call_pk(call.phonon_uuid),
                 fields,
                 condition=condition,
                 condition_values=condition_values,
             )
             return done is not None
         return self.store.finish_and_refund(
-            call_pk(call["phonon-uuid"]),
+            call_pk(call.phonon_uuid),
             fields,
             condition=condition,
             condition_values=condition_values,
-            account_id=call["account-id"],
+            account_id=call.account_id,
             refund=refund,
         )
 
-    def cancel(self, call: dict[str, Any], at: datetime) -> bool:
-        """CANCELLED with its reservation refunded, both or neither, while the call waits."""
+    def cancel(self, phonon_uuid: str, account_id: str, refund: Decimal, at: datetime) -> bool:
+        """CANCELLED with its reservation (``refund``) given back to ``account_id``, both or
+        neither, while the call waits."""
         condition, values = status_condition(CallStatus.CANCELLED, MOVES["cancel"][0])
         return self.store.finish_and_refund(
-            call_pk(call["phonon-uuid"]),
+            call_pk(phonon_uuid),
             {"status": CallStatus.CANCELLED.value, "ended-at": at.isoformat()},
             condition=condition,
             condition_values=values,
-            account_id=call["account-id"],
-            refund=Decimal(str(call.get("cost", 0))),
+            account_id=account_id,
+            refund=refund,
         )
 
     def withdraw(self, phonon_uuid: str) -> None:
@@ -242,10 +249,9 @@ class DynamoCallRepository(LegMoves):
     # --- conditions -------------------------------------------------------------------------
 
     @staticmethod
-    def _waiting(target: CallStatus, call: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _waiting(target: CallStatus, token: str | None) -> tuple[str, dict[str, Any]]:
         """The call waits (a source of ``target``) under the dispatch token it was read with."""
         condition, values = status_condition(target, MOVES["start_dialing"][0])
-        token = call.get("dispatch-id")
         same = "#dispatch = :dispatch" if token else "attribute_not_exists(#dispatch)"
         return f"{condition} AND {same}", values | ({":dispatch": token} if token else {})
 
@@ -260,6 +266,10 @@ class DynamoCallRepository(LegMoves):
             f"{condition} AND #attempt = :attempt AND #index = :index",
             values | {":attempt": attempt, ":index": index},
         )
+
+
+def _call(item: dict[str, Any] | None) -> Call | None:
+    return call_from_item(item) if item else None
 
 
 def _iso(moment: datetime) -> str:

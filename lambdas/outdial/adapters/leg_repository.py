@@ -3,11 +3,13 @@ placed, ended (``outdial.models.legs.LEG_ALLOWED``); part of the call repository
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from outdial.adapters.call_items import claim_item, leg_ending_values, leg_from_item
 from outdial.adapters.calls_store import CallsStore, leg_pk
 from outdial.adapters.moves import LEG_MOVES, leg_condition
-from outdial.models.legs import LegState
+from outdial.models.legs import LegEnding, LegRecord, LegState
 
 
 class LegMoves:
@@ -15,9 +17,9 @@ class LegMoves:
 
     store: CallsStore
 
-    def claim_leg(self, leg: dict[str, Any]) -> bool:
+    def claim_leg(self, leg: LegRecord) -> bool:
         """Create the leg's item (CLAIMED) unless it exists: of two dialers, one claims it."""
-        return self.store.put_new({"pk": leg_pk(leg["leg-id"]), **leg})
+        return self.store.put_new(claim_item(leg))
 
     def take_over_claim(self, leg_id: str, now_epoch: int, claimed_before: int) -> bool:
         """Claim again a leg set aside (PACED), or one still CLAIMED since before
@@ -64,12 +66,27 @@ class LegMoves:
         """Delete a leg's claim while it is only a claim (the leg was not placed after all)."""
         self.store.release_claim(leg_pk(leg_id))
 
-    def mark_placed(self, leg_id: str, values: dict[str, Any]) -> None:
-        """The gateway took the leg (or may have: ``values`` say how it went)."""
+    def mark_placed(
+        self,
+        leg_id: str,
+        *,
+        placed_at: datetime,
+        deadline: datetime,
+        gateway_ref: str | None,
+        placement: str | None = None,
+    ) -> None:
+        """The gateway took the leg at ``placed_at`` (or may have: ``placement`` unknown); its
+        outcome is due by ``deadline``."""
         condition, condition_values = leg_condition(LegState.PLACED, LEG_MOVES["mark_placed"][0])
         self.store.update(
             leg_pk(leg_id),
-            {"state": LegState.PLACED.value, **values},
+            {
+                "state": LegState.PLACED.value,
+                "placement": placement,
+                "deadline-at": int(deadline.timestamp()),
+                "gateway-ref": gateway_ref,
+                "placed-at": placed_at.astimezone(UTC).isoformat(),
+            },
             condition=condition,
             condition_values=condition_values,
         )
@@ -87,16 +104,17 @@ class LegMoves:
         )
         return moved is not None
 
-    def end_leg(self, leg_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
-        """ENDED with its outcome, once; None when it had ended already."""
+    def end_leg(self, leg_id: str, ending: LegEnding) -> LegRecord | None:
+        """ENDED as ``ending`` says, once; None when it had ended already."""
         condition, condition_values = leg_condition(LegState.ENDED, LEG_MOVES["end_leg"][0])
-        return self.store.update(
+        ended = self.store.update(
             leg_pk(leg_id),
-            {"state": LegState.ENDED.value, **values},
+            {"state": LegState.ENDED.value, **leg_ending_values(ending)},
             condition=condition,
             condition_values=condition_values,
             remove=("deadline-at",),
         )
+        return leg_from_item(ended) if ended else None
 
     def mark_leg_notified(self, leg_id: str) -> None:
         self.store.update(leg_pk(leg_id), {"notified": True})

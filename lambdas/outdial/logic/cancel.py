@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
@@ -34,7 +35,8 @@ class Cancellations:
         """
         item = self.queries.own_call(flow_id, phonon_uuid)
         at = now or datetime.now(UTC)
-        if not self.repository.cancel(item, at):
+        refund = Decimal(str(item.get("cost", 0)))
+        if not self.repository.cancel(phonon_uuid, item["account-id"], refund, at):
             current = self.queries.own_call(flow_id, phonon_uuid)
             raise ContractError(
                 Code.CANCEL_TOO_LATE,

@@ -4,9 +4,10 @@ later, or the call's end with its balance settled and its webhook queued)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from outdial.adapters.webhook_queue import (
     LEG_ENDED,
@@ -15,14 +16,14 @@ from outdial.adapters.webhook_queue import (
     call_ended_event_id,
     leg_ended_event_id,
 )
-from outdial.contract import DEADLINE_SORT_KEY, SKIP_DNC, Metric
+from outdial.contract import SKIP_DNC, Metric
 from outdial.logic.placing import DEADLINE, NO_MASK, SKIPPED, TAKE_DEADLINE_SECONDS, iso
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import REFUSED, DialNext, Finish, LegResult, RetryLater, decide
-from outdial.models.calls import CallStatus
+from outdial.models.calls import Attempt, Call, CallStatus, Ending
 from outdial.models.codes import Code
 from outdial.models.config import DEFAULT_RETRY_ON, FlowView
-from outdial.models.legs import LegEvent, LegOutcome, LegState
+from outdial.models.legs import LegEnding, LegEvent, LegOutcome, LegRecord, LegState
 from outdial.observability import count, logger
 
 _ENDED_METRIC = {
@@ -44,10 +45,8 @@ class ApplyingOutcomes:
     if TYPE_CHECKING:  # provided by ``Dialer``, ``PlacingLegs`` and ``Waiting``
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
-        def _dial_current_leg(self, call: dict[str, Any]) -> None: ...
-        def _retry_later(
-            self, call: dict[str, Any], decision: RetryLater, view: FlowView | None
-        ) -> None: ...
+        def _dial_current_leg(self, call: Call) -> None: ...
+        def _retry_later(self, call: Call, decision: RetryLater, view: FlowView | None) -> None: ...
 
     def apply_event(self, event: LegEvent) -> None:
         """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
@@ -68,9 +67,8 @@ class ApplyingOutcomes:
         """End an overdue leg whose gateway could not say how it went: UNKNOWN, and its call
         FAILED 206, refunded and reported (SPEC §11)."""
         now = self.clock()
-        leg = self.calls.get_leg(leg_id) or {}
-        started = leg.get("claimed-epoch")
-        began = datetime.fromtimestamp(int(started), UTC) if started is not None else now
+        leg = self.calls.get_leg(leg_id)
+        began = datetime.fromtimestamp(leg.claimed_epoch, UTC) if leg is not None else now
         self._end_leg(
             leg_id, LegOutcome.UNKNOWN, min(began, now), now, 0, placed=True, reason=DEADLINE
         )
@@ -92,28 +90,28 @@ class ApplyingOutcomes:
         if leg is None:
             logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
             return
-        if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
+        if gateway_id is not None and leg.gateway_id not in (None, gateway_id):
             logger.warning("outcome from a gateway that did not place the leg dropped")
             return
         ended_leg = self.calls.end_leg(
             leg_id,
-            {
-                "outcome": str(outcome),
-                "placed": placed,
-                "reason": reason,
-                "event-id": event_id,
+            LegEnding(
+                outcome=str(outcome),
+                placed=placed,
+                reason=reason,
+                event_id=event_id,
                 # When the leg was placed, if it was (after any wait for pace).
-                "started-at": leg.get("placed-at") or (iso(started) if started else None),
-                "ended-at": iso(ended),
-                "duration-seconds": duration,
-            },
+                started_at=leg.placed_at or (iso(started) if started else None),
+                ended_at=iso(ended),
+                duration_seconds=duration,
+            ),
         )
         if ended_leg is None:
             # Ended before: a repeated event (or our own write, whose answer was lost). Carry
             # on only to finish what a crash may have interrupted; every later step is
             # conditional, so nothing happens twice.
             ended_leg = self.calls.get_leg(leg_id)
-            if ended_leg is None or ended_leg.get("state") != LegState.ENDED:
+            if ended_leg is None or ended_leg.state is not LegState.ENDED:
                 return
             logger.info("repeated outcome for an ended leg")
         elif outcome == SKIPPED:
@@ -126,52 +124,45 @@ class ApplyingOutcomes:
         """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
         finishing what a crash interrupted; every step is conditional)."""
         leg = self.calls.get_leg(leg_id)
-        if leg is not None and leg.get("state") == LegState.ENDED:
+        if leg is not None and leg.state is LegState.ENDED:
             logger.info("leg ended before; moving the call on")
             self.advance(leg)
 
-    def advance(self, leg: dict[str, Any]) -> None:
-        """Move the call on from its ended leg ``leg`` (the leg item), if it is still current."""
-        phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
-        record = {
-            "attempt": int(leg["attempt"]),
-            "number-index": int(leg["number-index"]),
-            "number": leg["number"],
-            "did": leg.get("did"),
-            "outcome": leg.get("outcome"),
-            "started-at": leg.get("started-at"),
-            "ended-at": leg.get("ended-at"),
-            "duration-seconds": int(leg.get("duration-seconds") or 0),
-            "placed": bool(leg.get("placed")),
-            **({"skip-reason": leg["reason"]} if leg.get("outcome") == SKIPPED else {}),
-        }
-        call = self.calls.record_leg(phonon_uuid, leg_id, record)
+    def advance(self, leg: LegRecord) -> None:
+        """Move the call on from its ended leg ``leg``, if it is still the current one."""
+        record = Attempt(
+            attempt=leg.attempt,
+            number_index=leg.number_index,
+            number=leg.number,
+            did=leg.did,
+            outcome=leg.outcome,
+            started_at=leg.started_at,
+            ended_at=leg.ended_at,
+            duration_seconds=leg.duration_seconds,
+            placed=leg.placed,
+            skip_reason=leg.reason if leg.outcome == SKIPPED else None,
+        )
+        call = self.calls.record_leg(leg.phonon_uuid, leg.leg_id, record)
         if call is None:
             return
         self._notify_leg(call, leg)
-        status = CallStatus(call["status"])
-        if status.terminal:
+        if call.status.terminal:
             self._notify_once(call)
             return
         # The call's current leg is the one its attempt and number index name (both move before
         # the next leg is claimed), not the last one recorded: a dialer may have died between
         # claiming a leg and recording it on the call.
-        position = (int(leg["attempt"]), int(leg["number-index"]))
-        if (
-            status is not CallStatus.DIALING
-            or (
-                int(call["attempt"]),
-                int(call["number-index"]),
-            )
-            != position
-        ):
+        position = leg.position
+        if call.status is not CallStatus.DIALING or call.position != position:
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
-        view = self._flow_view(call["flow-id"])
+        view = self._flow_view(call.flow_id)
         decision = decide(self._leg_result(call, leg, view))
         if isinstance(decision, DialNext):
             take_by = self.clock() + timedelta(seconds=TAKE_DEADLINE_SECONDS)
-            moved = self.calls.advance_to(phonon_uuid, position, decision.number_index, take_by)
+            moved = self.calls.advance_to(
+                call.phonon_uuid, position, decision.number_index, take_by
+            )
             if moved is not None:
                 self._dial_current_leg(moved)
         elif isinstance(decision, RetryLater):
@@ -179,26 +170,17 @@ class ApplyingOutcomes:
         elif isinstance(decision, Finish):
             self._finish(call, decision, leg, position)
 
-    def _leg_result(
-        self, call: dict[str, Any], leg: dict[str, Any], view: FlowView | None
-    ) -> LegResult:
+    def _leg_result(self, call: Call, leg: LegRecord, view: FlowView | None) -> LegResult:
         """The state machine's view of the call just after its leg ``leg`` ended."""
-        leg_id = leg["leg-id"]
-        legs = call.get("legs") or {}
-        placed_before = any(other.get("placed") for key, other in legs.items() if key != leg_id)
-        this_attempt = [
-            other.get("outcome")
-            for other in legs.values()
-            if int(other["attempt"]) == int(leg["attempt"])
-        ]
-        placed = bool(leg.get("placed", True))
+        placed_before = any(other.placed for key, other in call.legs.items() if key != leg.leg_id)
+        this_attempt = [o.outcome for o in call.legs.values() if o.attempt == leg.attempt]
         return LegResult(
-            attempt=int(leg["attempt"]),
-            number_index=int(leg["number-index"]),
-            numbers=len(call["contact-numbers"]),
+            attempt=leg.attempt,
+            number_index=leg.number_index,
+            numbers=len(call.contact_numbers),
             max_attempts=view.flow.max_attempts if view else 1,
             retry_after_seconds=view.flow.retry_after_seconds if view else 900,
-            outcome=LegOutcome(leg["outcome"]) if placed else REFUSED,
+            outcome=LegOutcome(str(leg.outcome)) if leg.placed else REFUSED,
             placed_before=placed_before,
             now=self.clock(),
             retry_on=frozenset(view.flow.retry_on if view else DEFAULT_RETRY_ON),
@@ -206,58 +188,55 @@ class ApplyingOutcomes:
         )
 
     def _finish(
-        self,
-        call: dict[str, Any],
-        decision: Finish,
-        leg: dict[str, Any],
-        position: tuple[int, int],
+        self, call: Call, decision: Finish, leg: LegRecord, position: tuple[int, int]
     ) -> None:
-        values: dict[str, Any] = {"ended-at": iso(self.clock())}
+        ending = Ending(decision.status, self.clock())
         if decision.status is CallStatus.FAILED:
-            code = _FAILED_CODE.get(str(leg.get("reason")), Code.FAILURE_FROM_GATEWAY)
-            values["error-code"], values["error-message"] = code.code, code.message
-        refund: Decimal | None = Decimal(str(call.get("cost", 0)))
+            code = _FAILED_CODE.get(str(leg.reason), Code.FAILURE_FROM_GATEWAY)
+            ending = replace(ending, error_code=code.code, error_message=code.message)
+        refund: Decimal | None = call.cost
         if decision.status is CallStatus.COMPLETED:
-            values["connected-number"] = leg["number"]
-            values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
+            ending = replace(
+                ending, connected_number=leg.number, duration_seconds=leg.duration_seconds
+            )
             refund = None  # the reservation becomes the charge: nothing to move
-        if not self.calls.finish(call, position, decision.status, values, refund):
+        if not self.calls.finish(call, position, ending, refund):
             # Someone ended it first; or our own write landed and only its answer was lost (a
             # retry then finds the condition gone). Either way the ended call is reported.
-            ended = self.calls.get(call["phonon-uuid"])
-            if ended is not None and CallStatus(ended["status"]).terminal:
+            ended = self.calls.get(call.phonon_uuid)
+            if ended is not None and ended.status.terminal:
                 self._notify_once(ended)
             return
         count(_ENDED_METRIC[decision.status], 1)
         logger.info("call ended", status=decision.status.value)
-        self._notify_once(call | values | {"status": decision.status.value})
+        self._notify_once(replace(call, status=decision.status))
 
-    def _notify_leg(self, call: dict[str, Any], leg: dict[str, Any]) -> None:
+    def _notify_leg(self, call: Call, leg: LegRecord) -> None:
         """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""
-        if leg.get("notified"):
+        if leg.notified:
             return
-        view = self._flow_view(call["flow-id"])
+        view = self._flow_view(call.flow_id)
         if view is None or LEG_ENDED not in view.account.webhook_events:
             return
-        leg_id = leg["leg-id"]
+        event_id = leg_ended_event_id(leg.leg_id)
         self.webhooks.send_message(
-            WebhookMessage(call["phonon-uuid"], leg_ended_event_id(leg_id), LEG_ENDED, leg_id)
+            WebhookMessage(call.phonon_uuid, event_id, LEG_ENDED, leg.leg_id)
         )
-        self.calls.mark_leg_notified(leg_id)
+        self.calls.mark_leg_notified(leg.leg_id)
 
-    def _notify_once(self, call: dict[str, Any]) -> None:
+    def _notify_once(self, call: Call) -> None:
         """Queue the customer's webhook for a terminal call, until that has been recorded.
 
         The call leaves the dialing-deadlines index only here: one whose dialer died between
         ending it and this is still found by the reconciler, which reports it then."""
-        if call.get("notified") and DEADLINE_SORT_KEY not in call:
+        if call.notified and call.overdue_at is None:
             return
-        if not call.get("notified"):
+        if not call.notified:
             self.webhooks.send(
-                call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+                call.phonon_uuid, call_ended_event_id(call.phonon_uuid, call.status.value)
             )
-        self.calls.mark_notified(call["phonon-uuid"])
+        self.calls.mark_notified(call.phonon_uuid)
 
-    def report_ended(self, call: dict[str, Any]) -> None:
+    def report_ended(self, call: Call) -> None:
         """Report a call that ended (the reconciler's way in)."""
         self._notify_once(call)

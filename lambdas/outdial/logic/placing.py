@@ -7,7 +7,7 @@ import math
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -24,9 +24,9 @@ from outdial.logic.budget import fits, placing_seconds
 from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, Policy, Skip, Wait
 from outdial.logic.ports import CallRepository
-from outdial.models.calls import CallStatus
+from outdial.models.calls import Attempt, Call, CallStatus
 from outdial.models.config import AnyGateway, FlowView
-from outdial.models.legs import Leg, LegOutcome, LegState
+from outdial.models.legs import Leg, LegOutcome, LegRecord, LegState
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 
@@ -57,28 +57,21 @@ def pick_did(dids: list[str], leg_id: str) -> str:
     return dids[zlib.crc32(leg_id.encode()) % len(dids)]
 
 
-def claimed_leg_item(
-    phonon_uuid: str,
-    attempt: int,
-    index: int,
-    number: str,
-    did: str | None,
-    now: datetime,
-    gateway_id: str | None = None,
-) -> dict[str, Any]:
-    """A leg as its dialer claims it, before the gateway is asked."""
-    return {
-        "leg-id": leg_id_of(phonon_uuid, attempt, index),
-        "phonon-uuid": phonon_uuid,
-        "attempt": attempt,
-        "number-index": index,
-        "number": number,
-        "did": did,
-        "gateway-id": gateway_id,
-        "state": LegState.CLAIMED.value,
-        "claimed-epoch": int(now.timestamp()),
-        "expires-at": int((now + LEG_RETENTION).timestamp()),
-    }
+def claimed_leg(
+    call: Call, did: str | None, now: datetime, gateway_id: str | None = None
+) -> LegRecord:
+    """The call's current leg as its dialer claims it, before the gateway is asked."""
+    return LegRecord(
+        leg_id=leg_id_of(call.phonon_uuid, call.attempt, call.number_index),
+        phonon_uuid=call.phonon_uuid,
+        attempt=call.attempt,
+        number_index=call.number_index,
+        number=call.number,
+        did=did,
+        gateway_id=gateway_id,
+        state=LegState.CLAIMED,
+        claimed_epoch=int(now.timestamp()),
+    )
 
 
 def iso(moment: datetime) -> str:
@@ -104,10 +97,10 @@ class PlacingLegs:
         def _callback_url(gateway_id: str) -> str | None: ...
         def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None: ...
         @staticmethod
-        def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage: ...
-        def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None: ...
+        def _wake_up(call: Call, delay_seconds: int = 0) -> DialMessage: ...
+        def _defer(self, call: Call, leg_id: str, wait: Wait, now: datetime) -> None: ...
         def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None: ...
-        def _notify_once(self, call: dict[str, Any]) -> None: ...
+        def _notify_once(self, call: Call) -> None: ...
         def _advance_ended(self, leg_id: str) -> None: ...
         def _end_leg(
             self,
@@ -134,9 +127,9 @@ class PlacingLegs:
         if call is None:
             logger.info("no such call: its request was undone; message dropped")
             return
-        status = CallStatus(call["status"])
+        status = call.status
         if status in (CallStatus.SCHEDULED, CallStatus.QUEUED):
-            if call.get("dispatch-id") != dispatch:
+            if call.dispatch_id != dispatch:
                 logger.info("wake-up superseded by a reschedule; dropped")
                 return
             call = self._start(call)
@@ -149,11 +142,10 @@ class PlacingLegs:
             return
         self._dial_current_leg(call)
 
-    def _start(self, call: dict[str, Any]) -> dict[str, Any] | None:
+    def _start(self, call: Call) -> Call | None:
         """SCHEDULED/QUEUED → DIALING once due; None when it is not (yet) ours to dial."""
         now = self.clock()
-        due = datetime.fromisoformat(call["due-at"])
-        early = (due - now).total_seconds()
+        early = (call.due_at - now).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
             delay = min(round(early), MAX_DELAY_SECONDS)
             self.queue.send([self._wake_up(call, delay)])
@@ -167,27 +159,25 @@ class PlacingLegs:
         count(Metric.SCHEDULE_LAG_SECONDS, max(0.0, -early), MetricUnit.Seconds)
         return moved
 
-    def _dial_current_leg(self, call: dict[str, Any]) -> None:
+    def _dial_current_leg(self, call: Call) -> None:
         """Claim the call's current leg, pass it through the policy, then place it."""
-        phonon_uuid = call["phonon-uuid"]
-        attempt, index = int(call["attempt"]), int(call["number-index"])
-        leg_id = leg_id_of(phonon_uuid, attempt, index)
-        logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
-        if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
+        phonon_uuid = call.phonon_uuid
+        leg_id = leg_id_of(phonon_uuid, call.attempt, call.number_index)
+        logger.thread_safe_append_keys(leg_id=leg_id, request_id=call.request_id)
+        recorded = call.legs.get(leg_id)
+        if recorded is not None and recorded.outcome:
             self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
             return
-        view = self._flow_view(call["flow-id"])
+        view = self._flow_view(call.flow_id)
         if not fits(placing_seconds(view.gateway if view else None)):
             self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
             return
-        number = call["contact-numbers"][index]
+        number = call.number
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
         now = self.clock()
         gateway_id = view.gateway.gateway_id if view and view.gateway else None
-        fresh = self.calls.claim_leg(
-            claimed_leg_item(phonon_uuid, attempt, index, number, did, now, gateway_id)
-        )
+        fresh = self.calls.claim_leg(claimed_leg(call, did, now, gateway_id))
         if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
             logger.info("leg already claimed; not dialling it again")
             self._advance_ended(leg_id)  # unless it ended and the call never moved on
@@ -200,16 +190,13 @@ class PlacingLegs:
             return
         skip = gate.reason if isinstance(gate, Skip) else None
         due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
-        record = {
-            "attempt": attempt,
-            "number-index": index,
-            "number": number,
-            "did": did,
-            "outcome": None,
-            "started-at": None if skip else iso(now),
-            "ended-at": None,
-            "duration-seconds": None,
-        }
+        record = Attempt(
+            attempt=call.attempt,
+            number_index=call.number_index,
+            number=number,
+            did=did,
+            started_at=None if skip else iso(now),
+        )
         self.calls.record_leg(phonon_uuid, leg_id, record, current=True, deadline=due)
         if skip is not None:
             logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
@@ -223,22 +210,18 @@ class PlacingLegs:
             return
         self._place(call, leg_id, view, did, due)
 
-    def _place(
-        self, call: dict[str, Any], leg_id: str, view: FlowView, did: str, due: datetime
-    ) -> None:
+    def _place(self, call: Call, leg_id: str, view: FlowView, did: str, due: datetime) -> None:
         """Hand the claimed leg to the gateway, within its pace; record how that went."""
         assert view.gateway is not None
-        phonon_uuid = call["phonon-uuid"]
-        attempt, index = int(call["attempt"]), int(call["number-index"])
-        number = call["contact-numbers"][index]
+        phonon_uuid, number = call.phonon_uuid, call.number
         leg = Leg(
             leg_id=leg_id,
             phonon_uuid=phonon_uuid,
-            attempt=attempt,
-            number_index=index,
+            attempt=call.attempt,
+            number_index=call.number_index,
             from_did=did,
             to_number=number,
-            variables={k["name"]: k["value"] for k in call.get("keys") or []},
+            variables=dict(call.keys),
             ring_seconds=float(view.gateway.ring_seconds),
             callback_url=self._callback_url(view.gateway.gateway_id),
             max_call_seconds=view.flow.max_call_seconds,
@@ -274,13 +257,7 @@ class PlacingLegs:
             count(Metric.LEGS_PLACEMENT_UNKNOWN, 1)
             placement = UNKNOWN_PLACEMENT
         self.calls.mark_placed(
-            leg_id,
-            {
-                "placement": placement,
-                "deadline-at": int(due.timestamp()),
-                "gateway-ref": ref,
-                "placed-at": iso(now),
-            },
+            leg_id, placed_at=now, deadline=due, gateway_ref=ref, placement=placement
         )
         logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
 

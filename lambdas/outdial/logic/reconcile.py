@@ -51,37 +51,36 @@ def reconcile(now: datetime, dialer: Dialer) -> Counter[str]:
 def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
     """Bring one overdue call forward; the action taken."""
     call = dialer.calls.get(phonon_uuid)
-    if call is not None and CallStatus(call["status"]).terminal:
+    if call is not None and call.status.terminal:
         dialer.report_ended(call)  # its dialer died before reporting it
         return "reported-end"
-    if call is None or call["status"] != CallStatus.DIALING.value:
+    if call is None or call.status is not CallStatus.DIALING:
         return "settled"  # moved on since the index was read
-    leg_id = leg_id_of(phonon_uuid, int(call["attempt"]), int(call["number-index"]))
+    leg_id = leg_id_of(phonon_uuid, call.attempt, call.number_index)
     leg = dialer.calls.get_leg(leg_id)
     if leg is None:
         logger.warning("overdue call with no leg claimed; dialling it", phonon_uuid=phonon_uuid)
         dialer.dial(phonon_uuid)
         return "dialled"
-    if leg.get("state") == LegState.ENDED:
+    if leg.state is LegState.ENDED:
         logger.warning("overdue call whose leg ended; moving it on", leg_id=leg_id)
         dialer.advance(leg)
         return "advanced"
-    gateway_config = dialer.config.get_gateway(str(leg.get("gateway-id") or ""))
+    gateway_config = dialer.config.get_gateway(leg.gateway_id or "")
     event = None
     if gateway_config is not None:
-        placed = leg.get("claimed-epoch")
         event = dialer.gateway(gateway_config).status(
             Leg(
                 leg_id=leg_id,
                 phonon_uuid=phonon_uuid,
-                attempt=int(leg["attempt"]),
-                number_index=int(leg["number-index"]),
-                from_did=str(leg.get("did") or ""),
-                to_number=str(leg["number"]),
+                attempt=leg.attempt,
+                number_index=leg.number_index,
+                from_did=leg.did or "",
+                to_number=leg.number,
                 variables={},
                 ring_seconds=float(getattr(gateway_config, "ring_seconds", 0)),
-                placed_at=datetime.fromtimestamp(int(placed), UTC) if placed is not None else None,
-                gateway_ref=leg.get("gateway-ref"),
+                placed_at=datetime.fromtimestamp(leg.claimed_epoch, UTC),
+                gateway_ref=leg.gateway_ref,
             )
         )
     if event is not None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
+from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
 from outdial.logic.call_view import render_call
@@ -41,6 +42,7 @@ def _name(phonon_uuid: str, token: str) -> str:
 @dataclass
 class Rescheduler:
     calls: CallRepository = field(default_factory=DynamoCallRepository)
+    views: CallsStore = field(default_factory=CallsStore)  # the call's item, for its view
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
 
@@ -67,7 +69,7 @@ class Rescheduler:
         start, due, immediate = parse_start_time(start_time, rules)
         item: dict[str, Any] | None = None
         for _ in range(_ATTEMPTS):
-            item = self.calls.get(phonon_uuid)
+            item = self.views.get_call(phonon_uuid)
             if item is None or item.get("flow-id") != view.flow.flow_id:
                 raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
             if CallStatus(item["status"]) not in WAITING:
@@ -102,7 +104,8 @@ class Rescheduler:
             self.queue.send([DialMessage((phonon_uuid,), delay, dispatch=((phonon_uuid, token),))])
         due_iso = due.astimezone(UTC).isoformat()
         moved = self.calls.reschedule(
-            item,
+            phonon_uuid,
+            item.get("dispatch-id"),
             CallStatus.QUEUED if immediate else CallStatus.SCHEDULED,
             {
                 "start-time": start.isoformat(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
@@ -16,13 +15,10 @@ from outdial.logic.placing import iso
 from outdial.logic.policy import Wait, opening
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import RetryLater
+from outdial.models.calls import Call
 from outdial.models.config import FlowView
 from outdial.observability import count, logger
 from outdial.settings import get_settings
-
-
-def _position(call: dict[str, Any]) -> tuple[int, int]:
-    return int(call["attempt"]), int(call["number-index"])
 
 
 class Waiting:
@@ -34,16 +30,16 @@ class Waiting:
     clock: Callable[[], datetime]
 
     @staticmethod
-    def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage:
+    def _wake_up(call: Call, delay_seconds: int = 0) -> DialMessage:
         """A dial message for this call, carrying its dispatch token if it has one."""
-        token = call.get("dispatch-id")
+        token = call.dispatch_id
         return DialMessage(
-            (call["phonon-uuid"],),
+            (call.phonon_uuid,),
             delay_seconds=delay_seconds,
-            dispatch=((call["phonon-uuid"], token),) if token else (),
+            dispatch=((call.phonon_uuid, token),) if token else (),
         )
 
-    def _wake(self, call: dict[str, Any], at: datetime, schedule: str) -> str | None:
+    def _wake(self, call: Call, at: datetime, schedule: str) -> str | None:
         """Have the call's dial message come back at ``at``, with its dispatch token: an SQS
         delay when that is soon, a one-time schedule otherwise (returned, so a cancel can drop
         it)."""
@@ -51,20 +47,20 @@ class Waiting:
         if lead < get_settings().schedule_min_lead_seconds:
             self.queue.send([self._wake_up(call, max(0, math.ceil(lead)))])
             return None
-        token = call.get("dispatch-id")
-        dispatch = {call["phonon-uuid"]: token} if token else None
-        self.scheduler.create(schedule, at, [call["phonon-uuid"]], dispatch)
+        token = call.dispatch_id
+        dispatch = {call.phonon_uuid: token} if token else None
+        self.scheduler.create(schedule, at, [call.phonon_uuid], dispatch)
         return schedule
 
-    def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None:
+    def _defer(self, call: Call, leg_id: str, wait: Wait, now: datetime) -> None:
         """The leg may not be placed before ``wait.until``: give its claim back and let the
         call wait, SCHEDULED with ``next-dial-at``, for a wake-up then (SPEC §9)."""
-        phonon_uuid = call["phonon-uuid"]
+        phonon_uuid = call.phonon_uuid
         self.calls.release_claim(leg_id)
         # At least a second on: the wake-up must not find the call before it is SCHEDULED.
         until = max(wait.until, now + timedelta(seconds=1))
         schedule = self._wake(call, until, f"defer-{phonon_uuid}-{int(until.timestamp())}")
-        if self.calls.defer(phonon_uuid, _position(call), until, schedule):
+        if self.calls.defer(phonon_uuid, call.position, until, schedule):
             count(Metric.LEGS_DEFERRED, 1, reason=wait.reason)
             logger.info("leg waits", reason=wait.reason, until=iso(until))
 
@@ -76,19 +72,17 @@ class Waiting:
         delay = min(max(1, wait), MAX_DELAY_SECONDS)
         self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
 
-    def _retry_later(
-        self, call: dict[str, Any], decision: RetryLater, view: FlowView | None
-    ) -> None:
+    def _retry_later(self, call: Call, decision: RetryLater, view: FlowView | None) -> None:
         """Every number of this attempt tried: the next attempt waits for its time (and the
         flow's calling window for its first number)."""
-        phonon_uuid = call["phonon-uuid"]
+        phonon_uuid = call.phonon_uuid
         at = decision.at
         if view is not None:  # not before the flow's calling window opens for the first number
-            number = call["contact-numbers"][decision.number_index]
+            number = call.contact_numbers[decision.number_index]
             at = opening(view.flow.calling_window, number, view.account.zone, at) or at
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
         schedule = self._wake(call, at, f"retry-{phonon_uuid}-{decision.attempt}")
         self.calls.schedule_retry(
-            phonon_uuid, _position(call), decision.attempt, decision.number_index, at, schedule
+            phonon_uuid, call.position, decision.attempt, decision.number_index, at, schedule
         )
         logger.info("attempt connected nowhere; next attempt scheduled", at=iso(at))

@@ -1,7 +1,12 @@
-"""A call's life: its statuses (SPEC §3)."""
+"""A call's life: its statuses and their state machine (SPEC §3), and the call as the dialer
+sees it (``Call``, with the ``Attempt`` of each leg dialled)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
@@ -55,3 +60,65 @@ def can_move(src: CallStatus, dst: CallStatus) -> bool:
 def sources_of(dst: CallStatus) -> frozenset[CallStatus]:
     """The statuses from which a call may move to ``dst`` (for a write's condition)."""
     return frozenset(src for src, dsts in ALLOWED.items() if dst in dsts)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One leg as its call records it (the call's ``legs``, what ``<call>`` shows of each dial):
+    attempt ``attempt`` (1-based) of number ``number_index`` (0-based) from ``did``."""
+
+    attempt: int
+    number_index: int
+    number: str
+    did: str | None
+    outcome: str | None = None  # a LegOutcome, or SKIPPED; None while the leg is out
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: int | None = None
+    placed: bool | None = None  # known once it ended
+    skip_reason: str | None = None  # why the policy skipped it (SPEC §9)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call as the dialer sees it: who placed it, where it stands, which leg it dials
+    (``attempt`` and ``number_index``), and the legs it has dialled so far."""
+
+    phonon_uuid: str
+    request_id: str
+    flow_id: str
+    account_id: str
+    status: CallStatus
+    attempt: int
+    number_index: int
+    contact_numbers: tuple[str, ...]
+    due_at: datetime
+    cost: Decimal
+    keys: tuple[tuple[str, str], ...] = ()  # the call's key name/value pairs, in order
+    dispatch_id: str | None = None  # the wake-up token of its last reschedule
+    notified: bool = False  # its end was reported
+    overdue_at: int | None = None  # while in the dialing-deadlines index: when it is overdue
+    legs: Mapping[str, Attempt] = field(default_factory=dict)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """The leg the call dials now: (attempt, number index)."""
+        return self.attempt, self.number_index
+
+    @property
+    def number(self) -> str:
+        """The number the call dials now."""
+        return self.contact_numbers[self.number_index]
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a call ends: its terminal ``status`` at ``ended_at``, the error of a FAILED call,
+    the number that answered a COMPLETED one and for how long."""
+
+    status: CallStatus
+    ended_at: datetime
+    error_code: int | None = None
+    error_message: str | None = None
+    connected_number: str | None = None
+    duration_seconds: int | None = None

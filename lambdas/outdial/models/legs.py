@@ -23,8 +23,10 @@ __all__ = [
     "MAX_DURATION_SECONDS",
     "REPORTABLE_OUTCOMES",
     "Leg",
+    "LegEnding",
     "LegEvent",
     "LegOutcome",
+    "LegRecord",
     "LegState",
     "leg_sources_of",
 ]
@@ -59,6 +61,50 @@ LEG_ALLOWED: Final[dict[LegState, frozenset[LegState]]] = {
 def leg_sources_of(dst: LegState) -> frozenset[LegState]:
     """The leg states from which a leg may move to ``dst`` (for a write's condition)."""
     return frozenset(src for src, dsts in LEG_ALLOWED.items() if dst in dsts)
+
+
+@dataclass(frozen=True)
+class LegRecord:
+    """A leg's own record, from its claim by a dialer to its end: attempt ``attempt`` of call
+    ``phonon_uuid`` to its number ``number_index``, from ``did`` through ``gateway_id``."""
+
+    leg_id: str
+    phonon_uuid: str
+    attempt: int
+    number_index: int
+    number: str
+    did: str | None
+    state: LegState
+    claimed_epoch: int
+    gateway_id: str | None = None
+    placed_at: str | None = None  # once the gateway took it
+    gateway_ref: str | None = None  # the gateway's own id for it, if it gave one
+    outcome: str | None = None  # once ENDED: a LegOutcome, or SKIPPED
+    placed: bool = True  # once ENDED: False when it was never placed
+    reason: str | None = None  # why it was never placed, skipped, or ended UNKNOWN
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: int = 0
+    notified: bool = False  # its leg.ended webhook was queued
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.attempt, self.number_index
+
+
+@dataclass(frozen=True)
+class LegEnding:
+    """How a leg ended: its ``outcome`` (a LegOutcome, or SKIPPED), whether it was ever
+    ``placed``, when it started (if it did) and ended, and why (``reason``) when it was never
+    placed, skipped, or ended UNKNOWN; ``event_id`` is the gateway's report, if one came."""
+
+    outcome: str
+    placed: bool
+    ended_at: str
+    started_at: str | None = None
+    duration_seconds: int = 0
+    reason: str | None = None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)

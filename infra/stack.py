@@ -52,8 +52,10 @@ class OutdialStack(Stack):
             "OUTDIAL_SCHEDULER_ROLE_ARN": scheduling.role.role_arn,
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
+            "OUTDIAL_SECRET_PREFIX": credentials.prefix,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
+            **{name: str(value) for name, value in c.CODE_SETTINGS.items()},
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
         }
@@ -150,6 +152,11 @@ class OutdialStack(Stack):
             ),
             CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
             ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
+            SecretPrefix=(
+                credentials.prefix,
+                "OUTDIAL_SECRET_PREFIX for `outdial config apply` (flows' signing keys) and "
+                "gateway secret-ids (under gateways/)",
+            ),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="

@@ -1,4 +1,4 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, `outdial doctor`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="configuration file (default: a demo)")
 
+    doctor = commands.add_parser(
+        "doctor", help="pre-flight for a deploy: credentials, region, bootstrap, quotas"
+    )
+    doctor.add_argument(
+        "--cdk-json", type=Path, default=Path("cdk.json"), help="the stack's context (cdk.json)"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return _doctor(args.cdk_json)
     if args.command == "config":
         return _config(args.config_command, args.file)
     return _serve(args.port, args.config)
@@ -53,6 +62,12 @@ def _config(command: str, file: Path) -> int:
     else:
         print(f"{file}: valid")
     return 0
+
+
+def _doctor(cdk_json: Path) -> int:
+    from outdial.doctor import run
+
+    return run(cdk_json)
 
 
 def _serve(port: int, config_file: Path | None) -> int:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
+from outdial.settings import get_settings
 
 ApiVersion = Literal["1.0", "TEST"]
 
@@ -117,8 +118,22 @@ class SimulatorGateway(_Model):
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
-# The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
-GATEWAY_SECRET_PREFIX = "outdial/gateways/"
+# Under the deployment's secret prefix (OUTDIAL_SECRET_PREFIX, `outdial/<stack>/` on AWS): the
+# only secrets the functions may read for a gateway (the stack's IAM policy:
+# infra/credentials.py), and the flows' signing keys.
+GATEWAY_SECRETS = "gateways/"
+FLOW_SECRETS = "flows/"
+GATEWAY_SECRET_PREFIX = "outdial/" + GATEWAY_SECRETS  # with the local default prefix
+
+
+def gateway_secret_prefix() -> str:
+    """Where this deployment's gateway secrets live (``outdial/gateways/`` by default)."""
+    return get_settings().secret_prefix + GATEWAY_SECRETS
+
+
+def flow_secret_prefix() -> str:
+    """Where this deployment's flow signing keys live (``outdial/flows/`` by default)."""
+    return get_settings().secret_prefix + FLOW_SECRETS
 
 
 class HttpGateway(_Model):
@@ -143,9 +158,10 @@ class HttpGateway(_Model):
             if value.startswith("arn:") and ":secret:" in value
             else value
         )
-        if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+        prefix = gateway_secret_prefix()
+        if not name.startswith(prefix) or name == prefix:
             raise ValueError(
-                f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
+                f"must name a secret under {prefix} (the only gateway secrets "
                 "the functions may read)"
             )
         return value

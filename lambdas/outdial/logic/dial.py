@@ -30,7 +30,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
+from outdial.adapters.dial_queue import (
+    DIAL_GROUP_SIZE,
+    MAX_DELAY_SECONDS,
+    DialMessage,
+    DialQueue,
+    delayed_messages,
+    due_seconds,
+)
 from outdial.adapters.gateways import (
     Gateway,
     GatewayRefused,
@@ -40,9 +47,8 @@ from outdial.adapters.gateways import (
     LegOutcome,
     build_gateway,
 )
-from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.scheduler import Scheduler, fires_in_time
 from outdial.adapters.webhook_queue import WebhookQueue
-from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -60,8 +66,8 @@ from outdial.settings import get_settings
 
 CLAIM_TIMEOUT_SECONDS = 60
 FLOW_CACHE_SECONDS = 30
-# A message may arrive a little before its call is due (a schedule fires early within its
-# second); within this it is dialled, beyond it the call is put back on the queue until due.
+# A message may arrive a little before its calls are due (SQS delays to the second); within this
+# they are dialled, beyond it the message goes back on the queue, delayed, whole.
 EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
@@ -120,14 +126,20 @@ class Dialer:
             )
             return
         ids = [str(i) for i in message.get("call-ids", [])]
-        if len(ids) > DIAL_GROUP_SIZE:
-            # A schedule's whole group: spread it over the queue so many dialers share it.
-            self.queue.send(
-                [
-                    DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]))
-                    for i in range(0, len(ids), DIAL_GROUP_SIZE)
-                ]
-            )
+        dues = due_seconds(message)
+        now = self.clock().timestamp()
+        if len(ids) > DIAL_GROUP_SIZE or len(set(dues)) > 1:
+            # A schedule's minute: re-sent as messages of calls due the same second, each
+            # delayed by SQS to its second, so many dialers share it and none dials early.
+            self.queue.send(delayed_messages(list(zip(ids, dues, strict=True)), now))
+            logger.info("schedule's calls re-sent to their seconds", calls=len(ids))
+            return
+        due = dues[0] if dues else None
+        if due is not None and due - now > EARLY_TOLERANCE_SECONDS:
+            # Early (a redelivery, or a due time beyond SQS's 15 minutes): the same message
+            # again, delayed until due; never split into one message per call.
+            self.queue.send(delayed_messages([(i, due) for i in ids], now))
+            logger.info("dial message early; delayed whole", calls=len(ids))
             return
         for phonon_uuid in ids:
             self.dial(phonon_uuid)
@@ -403,12 +415,13 @@ class Dialer:
         current: dict[str, Any],
     ) -> None:
         phonon_uuid = call["phonon-uuid"]
-        lead = (decision.at - self.clock()).total_seconds()
-        scheduled = lead >= get_settings().schedule_min_lead_seconds
+        now = self.clock()
+        scheduled = fires_in_time(decision.at, now)
         schedule = f"retry-{phonon_uuid}-{decision.attempt}"
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
         if not scheduled:
-            self.queue.send([DialMessage((phonon_uuid,), delay_seconds=max(0, round(lead)))])
+            due = int(decision.at.timestamp())
+            self.queue.send(delayed_messages([(phonon_uuid, due)], now.timestamp()))
         else:
             self.scheduler.create(schedule, decision.at, [phonon_uuid])
         self.calls.update(

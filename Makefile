@@ -59,6 +59,9 @@ bench: $(STAMP) ## acceptance and dialer benchmarks on moto (they print figures)
 	$(BIN)/python bench/create.py
 	$(BIN)/python bench/dial.py
 
+bench-cost: $(STAMP) ## what AWS bills per 1M calls, per service, measured on moto (N=2000 calls; slow)
+	$(BIN)/python bench/cost.py
+
 bench-load: $(STAMP) ## a 60 s load run against outdial serve, then a 500-call batch due now
 	$(BIN)/python bench/load.py
 

@@ -71,6 +71,7 @@ MEMORY_MB = {"api": 1024, "dialer": 512, "webhooks": 256}  # infra/constants.py
 CALLS_PER_REQUEST = 500
 WEBHOOK_BATCH = 5  # infra/constants.py WEBHOOK_BATCH_SIZE
 SQS_CHUNK = 64 * 1024
+IDLE_SECONDS = 8  # longer than the simulator's talk time (the delay of an outcome event)
 
 # The mix of calls: (share, contact numbers by their last digit: 0 answers, 7 busy, 8 no answer,
 # 9 the gateway refuses).
@@ -314,9 +315,11 @@ def run(calls: int, mix: tuple[tuple[float, str], ...] = MIX) -> dict[str, Any]:
             assert json.loads(result["body"])["api-response-code"] == 200, result["body"][:300]
             meter.add("API Gateway (REST) requests", 1)
             lambdas.log_bytes += ACCESS_LOG_LINE_BYTES
-        # The dial queue (one message a dialer invocation) until every call has ended, then
-        # the webhooks
-        for _ in range(100):
+        # The dial queue (one message a dialer invocation) and the webhook queue until every
+        # call has ended and been reported (outcome events come back delayed by the simulator's
+        # talk time, so an empty queue is waited on a while)
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < IDLE_SECONDS:
             moved = 0
             for bodies in drain(sqs, settings.dial_queue_url, 1):
                 lambdas.invoke("dialer", dialer.handler, sqs_event(bodies))
@@ -324,9 +327,11 @@ def run(calls: int, mix: tuple[tuple[float, str], ...] = MIX) -> dict[str, Any]:
             for bodies in drain(sqs, settings.webhook_queue_url, WEBHOOK_BATCH):
                 lambdas.invoke("webhooks", webhooks.handler, sqs_event(bodies))
                 moved += 1
-            if not moved:
-                break
-        # The event source mappings' receives and deletes are counted as the bench made them.
+            if moved:
+                idle_since = time.monotonic()
+            else:
+                time.sleep(0.5)
+        # (The idle polls above are counted as SQS requests, as an event source's would be.)
         ended = Counter(
             item["status"]["S"]
             for item in _scan(aws.client("dynamodb"), settings.calls_table)

@@ -9,6 +9,11 @@ and cold import times in fresh interpreters given Lambda's environment: the api 
 with bytecode (as the Lambda asset ships it), the same from sources only (what the bytecode
 saves), and the bare libraries it is built on (the floor no handler code can go below).
 
+The ten-number scenarios give every call ten numbers of its own (5,000 distinct numbers a
+request): what the do-not-call scrub reads (one BatchGetItem per 100 numbers), and with an
+account's frequency cap what the cap check adds (as many again), against the one-number
+scenarios, whose calls share one number.
+
     .venv/bin/python bench/create.py [--requests 10]
 """
 
@@ -187,18 +192,43 @@ def drain_dial_queue() -> None:
         queue._messages.clear()
 
 
+def ten_numbers(request: int, index: int) -> list[str]:
+    """Ten Indian mobile numbers no other call of the run has."""
+    first = (request * CALLS + index) * 10
+    return [f"98{(first + j) * 37:08d}" for j in range(10)]
+
+
 def run_scenario(
-    name: str, start_time: Any, requests: int, counter: RequestCounter
+    name: str,
+    start_time: Any,
+    requests: int,
+    counter: RequestCounter,
+    numbers: Any = None,
 ) -> dict[str, Any]:
     from outdial.handlers import api
     from outdial.local.apigateway import LambdaContext
+    from outdial.logic.policy import Policy
 
     times: list[float] = []
+    screens: list[float] = []
     peaks: list[int] = []
+    screen = Policy.screen
+
+    def timed_screen(self: Policy, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return screen(self, *args)
+        finally:
+            screens.append(time.perf_counter() - started)
+
+    Policy.screen = timed_screen  # type: ignore[method-assign]
     per_request: list[Counter[str]] = []
     for n in range(requests + 1):
         calls = [
-            call(**{"client-identifier": f"{name}-{n}-{i}", "start-time": start_time(i)})
+            call(
+                **{"client-identifier": f"{name}-{n}-{i}", "start-time": start_time(i)},
+                **({"contact-numbers": numbers(n, i)} if numbers else {}),
+            )
             for i in range(CALLS)
         ]
         event = api_event("POST", "/outbound/create", create_body(calls))
@@ -224,6 +254,7 @@ def run_scenario(
         per_request.append(Counter(counter.counts))
         drain_dial_queue()
     counter.round_trip = 0.0
+    Policy.screen = screen  # type: ignore[method-assign]
     steady = per_request[-1]
     return {
         "scenario": name,
@@ -231,6 +262,9 @@ def run_scenario(
         "median_s": round(statistics.median(times), 3),
         "p90_s": round(sorted(times)[int(0.9 * (len(times) - 1))], 3),
         "first_s": round(times[0], 3),
+        # The dialling policy's share: the do-not-call scrub and cap check (their reads and
+        # the window arithmetic), median per request.
+        "policy_screen_median_s": round(statistics.median(screens[:-2]), 3),
         "aws_requests_per_request": dict(sorted(steady.items())),
         "by_service": {
             service: sum(v for k, v in steady.items() if k.startswith(service + "."))
@@ -283,6 +317,13 @@ def main() -> None:
                 args.requests,
                 counter,
             )
+        )
+        now = lambda _: datetime.now(UTC).isoformat()  # noqa: E731
+        results.append(run_scenario("ten-numbers-dnc", now, args.requests, counter, ten_numbers))
+        document["accounts"][0]["max-calls-per-number-per-day"] = 3
+        apply_config(check_config(document))
+        results.append(
+            run_scenario("ten-numbers-dnc-and-cap", now, args.requests, counter, ten_numbers)
         )
     import resource
 

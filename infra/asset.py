@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - depends on the environment, not on our
 from infra import constants as c
 
 # Bump when the way the bundle is built changes, so cached dependency sets and assets are rebuilt.
-BUNDLE_FORMAT = "2"  # 2: with bytecode
+BUNDLE_FORMAT = "3"  # 2: with bytecode; 3: phonenumbers time-zone data compiled too
 # Never shipped: `outdial.local` (`outdial serve`, which needs moto) and the bytecode of the
 # build machine's Python.
 EXCLUDED_SUBPACKAGES = frozenset({"local"})
@@ -53,9 +53,11 @@ EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 _COMPLETE = ".complete"
 
 BYTECODE_COMPILER = c.ROOT / "infra" / "bytecode.mjs"
-# Never imported by the handlers: phonenumbers' geocoder, carrier and time-zone data (40 MB of
-# sources). They stay source only rather than add their bytecode to every upload.
-BYTECODE_SKIPPED = r"/phonenumbers/(geodata|carrierdata|tzdata)/"
+# Never imported by the handlers: phonenumbers' geocoder and carrier data (40 MB of sources).
+# They stay source only rather than add their bytecode to every upload. Its time-zone data
+# (phonenumbers/tzdata, 250 KB) is imported, for calling windows in the recipient's zone, so it
+# ships with its bytecode like any module.
+BYTECODE_SKIPPED = r"/phonenumbers/(geodata|carrierdata)/"
 
 
 def bytecode_compiler_version() -> str:

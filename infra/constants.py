@@ -12,10 +12,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.adapters.webhook_queue import WEBHOOK_MAX_CONCURRENCY as WEBHOOK_MAX_CONCURRENCY
+from outdial.logic import policy
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
-from outdial.models.config import FLOW_SECRETS, GATEWAY_SECRETS, HttpGateway
+from outdial.models.config import ACCOUNT_SECRETS, FLOW_SECRETS, GATEWAY_SECRETS, HttpGateway
 from outdial.observability import SERVICE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,7 @@ TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
 # updates (alone, or in a transaction with the call they settle).
 CONFIG_UPDATE_ACTIONS = ("dynamodb:UpdateItem",)
 CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 # The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
 # item (`dispatch`, `claimed-at`) before enqueueing its calls and clears the mark once they are
 # all enqueued, so the index holds only requests whose api invocation died in between; the
@@ -65,9 +68,7 @@ PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
-# A dial message that failed this many receives is a poison message (the leg claim makes retries
-# safe, so a few are fine).
-DIAL_MAX_RECEIVES = 3
+# DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
 # The webhook handler retries a delivery itself for 24 h (visibility stretched 30 s, 60 s, ...
 # up to 2 h: about 20 receives), then moves it to the DLQ itself; the queue's redrive is only the
 # safety net for a message that keeps crashing the handler, so it must sit above those receives.
@@ -103,6 +104,8 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(25)
+# A request holding an Idempotency-Key longer than this died (twice the api's timeout).
+IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
 _GATEWAY_REQUEST_SECONDS = sum(
     int(HttpGateway.model_fields[name].default) for name in ("connect_timeout", "read_timeout")
@@ -152,6 +155,10 @@ def flow_secret_prefix(stack_name: str) -> str:
     return secret_prefix(stack_name) + FLOW_SECRETS
 
 
+def account_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + ACCOUNT_SECRETS
+
+
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
 # Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
@@ -161,6 +168,10 @@ ROUTES = (
     ("GET", "/outbound/calls/{phonon-uuid}"),
     ("DELETE", "/outbound/calls/{phonon-uuid}"),
     ("GET", "/outbound/requests/{request-id}"),
+    ("PUT", "/outbound/dnc/{number}"),
+    ("DELETE", "/outbound/dnc/{number}"),
+    ("GET", "/outbound/dnc/{number}"),
+    ("POST", "/outbound/dnc"),
     ("POST", "/gateway/events/{gateway-id}"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -170,6 +181,10 @@ ROUTES = (
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
 LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+# SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
+# LegsSkipped's (a number on the do-not-call list, a window that never opens for it).
+DEFER_REASONS = policy.DEFER_REASONS
+SKIP_REASONS = policy.SKIP_REASONS
 # DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
 DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
 # A schedule fires at least a minute before its calls' minute and the last hop is an SQS delay to

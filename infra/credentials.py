@@ -4,7 +4,9 @@ Two families, each readable only by the functions that need it:
 - ``outdial/<stack>/gateways/<gateway-id>``: an http gateway's ``{"token", "event-secret"}``
   (api checks the gateway's outcome events with it; the dialer places legs with it);
 - ``outdial/<stack>/flows/<flow-id>``: a flow's ``{"security-id"}``, written by
-  ``outdial config apply`` (the webhook sender signs with it).
+  ``outdial config apply`` (the webhook sender signs with it);
+- ``outdial/<stack>/accounts/<account-id>``: an account's webhook signing secrets, written by
+  ``outdial webhook-secret rotate`` (the webhook sender signs with them instead, when there).
 
 One secret holds a gateway's token and its event secret (and a carrier such as Twilio signs its
 callbacks with the account's auth token itself), so the api's grant covers the whole gateway
@@ -34,6 +36,7 @@ class Credentials(Construct):
         self.prefix = c.secret_prefix(stack_name)
         self.gateway_prefix = c.gateway_secret_prefix(stack_name)
         self.flow_prefix = c.flow_secret_prefix(stack_name)
+        self.account_prefix = c.account_secret_prefix(stack_name)
         self.gateway_secrets = {
             gateway_id: self._gateway_secret(gateway_id) for gateway_id in gateway_ids
         }
@@ -43,6 +46,9 @@ class Credentials(Construct):
 
     def grant_flow_secrets(self, function: lambda_.Function) -> None:
         self._grant_prefix(function, self.flow_prefix, "flows' signing keys")
+
+    def grant_account_secrets(self, function: lambda_.Function) -> None:
+        self._grant_prefix(function, self.account_prefix, "accounts' webhook signing secrets")
 
     def _grant_prefix(self, function: lambda_.Function, prefix: str, what: str) -> None:
         pattern = Stack.of(self).format_arn(

@@ -383,6 +383,17 @@ class Monitoring(Construct):
                     list(self._recovered().values()),
                     stacked=True,
                 ),
+                self._graph(
+                    "Dialling policy: legs deferred (window, cap) and skipped (do-not-call)",
+                    [
+                        business_metric("LegsDeferred", label=f"deferred: {r}", reason=r)
+                        for r in c.DEFER_REASONS
+                    ]
+                    + [
+                        business_metric("LegsSkipped", label=f"skipped: {r}", reason=r)
+                        for r in c.SKIP_REASONS
+                    ],
+                ),
             ],
             [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)],
         ]

@@ -54,6 +54,8 @@ class OutdialStack(Stack):
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
             "OUTDIAL_SECRET_PREFIX": credentials.prefix,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_TTL_SECONDS": str(c.IDEMPOTENCY_TTL_SECONDS),
+            "OUTDIAL_IDEMPOTENCY_LEASE_SECONDS": str(c.IDEMPOTENCY_LEASE_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
             **{name: str(value) for name, value in c.CODE_SETTINGS.items()},
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
@@ -151,6 +153,14 @@ class OutdialStack(Stack):
                 "OUTDIAL_CONFIG_TABLE for `outdial config apply`",
             ),
             CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
+            WebhookQueueUrl=(
+                queues.webhooks.queue_url,
+                "OUTDIAL_WEBHOOK_QUEUE_URL for `outdial webhooks redrive`",
+            ),
+            WebhookDlqUrl=(
+                queues.webhooks_dlq.queue_url,
+                "OUTDIAL_WEBHOOK_DLQ_URL for `outdial webhooks redrive`",
+            ),
             ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
             SecretPrefix=(
                 credentials.prefix,

@@ -40,3 +40,4 @@ class Webhooks(Construct):
         # succeed, or is still failing after 24 h, is moved to the DLQ by the handler itself.
         queues.webhooks_dlq.grant_send_messages(function)
         credentials.grant_flow_secrets(function)
+        credentials.grant_account_secrets(function)

@@ -107,7 +107,16 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     get_settings.cache_clear()
     from outdial.handlers import api, dialer
 
-    for cached in (api.services, api.queries, api.gateway_events, dialer.dialer):
+    for cached in (
+        api.services,
+        api.idempotency_keys,
+        api.queries,
+        api.rescheduler,
+        api.webhook_replay,
+        api.gateway_events,
+        api.dnc_list,
+        dialer.dialer,
+    ):
         cached.cache_clear()
     return made
 

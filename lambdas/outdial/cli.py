@@ -1,4 +1,5 @@
-"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, `outdial doctor`."""
+"""The `outdial` command: `outdial config apply FILE`, `outdial serve`, the operator commands
+(`balance`, `secret`, `dial-queue`), webhook secrets and redrive, `outdial doctor`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from outdial import cli_webhooks, operator_commands
 from outdial.logic.configure import ConfigInvalid, apply_config, check_config, read_config_file
 
 
@@ -36,11 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         "--cdk-json", type=Path, default=Path("cdk.json"), help="the stack's context (cdk.json)"
     )
 
+    cli_webhooks.add_commands(commands)
+    operator_commands.register(commands)
+
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return _doctor(args.cdk_json)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     if args.command == "config":
         return _config(args.config_command, args.file)
+    if args.command in ("webhook-secret", "webhooks"):
+        return cli_webhooks.run(args)
     return _serve(args.port, args.config)
 
 
@@ -57,8 +66,10 @@ def _config(command: str, file: Path) -> int:
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if command == "apply":
-        written = apply_config(checked)
-        print(f"{file}: applied ({written} items)")
+        applied = apply_config(checked)
+        for warning in applied.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{file}: applied ({applied.written} items)")
     else:
         print(f"{file}: valid")
     return 0

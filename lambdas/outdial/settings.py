@@ -29,6 +29,11 @@ class Settings(BaseModel):
     # it from the stack's SecretPrefix output to apply a file to a deployed stack).
     secret_prefix: str = Field("outdial/", alias="OUTDIAL_SECRET_PREFIX", pattern=r"^[\w/+=.@-]*/$")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
+    # An Idempotency-Key's answer is replayed this long; a request holding a key that has not
+    # answered within the lease (longer than the api function's timeout) died, and the next
+    # request with the key takes over.
+    idempotency_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_IDEMPOTENCY_TTL_SECONDS")
+    idempotency_lease_seconds: int = Field(60, alias="OUTDIAL_IDEMPOTENCY_LEASE_SECONDS", ge=1)
     call_retention_days: int = Field(90, alias="OUTDIAL_CALL_RETENTION_DAYS")
     # How long an AWS call may take to answer before it is retried (`outdial serve` raises it:
     # its embedded AWS shares two cores with everything else).

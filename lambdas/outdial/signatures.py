@@ -14,6 +14,7 @@ verifies when any of them matches. Entries of other schemes (``v0=...``) are ign
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -31,21 +32,38 @@ class InvalidSignature(Exception):
     """The signature header is missing, malformed, does not match, or is outside the tolerance."""
 
 
-def _digest(secret: str, body: bytes, timestamp: int) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+def _key(secret: str | bytes) -> bytes:
+    return secret if isinstance(secret, bytes) else secret.encode()
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
+def _digest(secret: str | bytes, body: bytes, timestamp: int) -> str:
+    return hmac.new(_key(secret), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str | bytes, body: bytes, timestamp: int) -> str:
     """The header value signing ``body`` at ``timestamp`` (unix seconds) with ``secret``."""
     return f"t={timestamp},v1={_digest(secret, body, timestamp)}"
 
 
-def sign_rotating(secrets: Iterable[str], body: bytes, timestamp: int) -> str:
+def sign_rotating(secrets: Iterable[str | bytes], body: bytes, timestamp: int) -> str:
     """Like ``sign`` with one ``v1`` entry per secret, for while a secret is being rotated."""
     entries = [f"v1={_digest(secret, body, timestamp)}" for secret in secrets]
     if not entries:
         raise ValueError("at least one secret is needed")
     return ",".join([f"t={timestamp}", *entries])
+
+
+def sign_standard(keys: Iterable[bytes], message_id: str, body: bytes, timestamp: int) -> str:
+    """The Standard Webhooks ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256>`` of
+    ``"<id>.<timestamp>.<body>"`` per key, space-separated."""
+    content = f"{message_id}.{timestamp}.".encode() + body
+    entries = [
+        "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+        for key in keys
+    ]
+    if not entries:
+        raise ValueError("at least one key is needed")
+    return " ".join(entries)
 
 
 def _parse(header: str) -> tuple[int, list[str]]:
@@ -74,7 +92,7 @@ def _parse(header: str) -> tuple[int, list[str]]:
 
 def verify(
     header: str | None,
-    secret: str,
+    secret: str | bytes,
     body: bytes,
     now: int,
     tolerance: int = DEFAULT_TOLERANCE_SECONDS,

@@ -16,10 +16,15 @@ from tests.e2e.conftest import Served, start_serve, stop_serve
 pytestmark = pytest.mark.e2e
 
 
-def http(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -24,7 +24,7 @@ def bundle(synthesized: Synthesized) -> Path:
 def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
     requirements = asset.runtime_requirements()
     names = {r.split("[")[0].split("=")[0] for r in requirements}
-    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers"}
+    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "tzdata"}
     assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
 
 
@@ -121,6 +121,18 @@ def test_python_312_runs_the_shipped_bytecode_not_the_source(bundle: Path, tmp_p
 def test_data_the_handlers_never_import_stays_source_only(bundle: Path) -> None:
     geodata = bundle / "phonenumbers" / "geodata"
     assert list(geodata.glob("*.py")) and not list(geodata.rglob("*.pyc"))
+
+
+def test_time_zone_data_for_calling_windows_ships_with_its_bytecode(bundle: Path) -> None:
+    # Given phonenumbers' time-zone data, which calling windows read for the recipient's zone
+    tzdata = bundle / "phonenumbers" / "tzdata"
+    # Then it is in the bundle, compiled like every module the handlers import
+    assert (bundle / "phonenumbers" / "timezone.py").is_file()
+    assert (tzdata / "data0.py").is_file()
+    assert (tzdata / "__pycache__" / "data0.cpython-312.pyc").is_file()
+    # And the IANA zones themselves travel with it: the runtime's OS image has none
+    assert (bundle / "tzdata" / "zoneinfo" / "America" / "New_York").is_file()
+    assert (bundle / "tzdata" / "zoneinfo" / "Asia" / "Kolkata").is_file()
 
 
 def test_a_pyodide_of_another_python_is_refused(

@@ -61,6 +61,8 @@ def test_environment_carries_every_setting(synthesized: Synthesized, name: str) 
     assert variables["POWERTOOLS_SERVICE_NAME"] == "outdial"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "outdial"
     assert variables["OUTDIAL_CHECKSUM_TTL_SECONDS"] == "86400"
+    assert variables["OUTDIAL_IDEMPOTENCY_TTL_SECONDS"] == "86400"
+    assert variables["OUTDIAL_IDEMPOTENCY_LEASE_SECONDS"] == "50"  # twice the api's timeout
     # the code's knobs at values the settings model accepts (the stack states them)
     assert (
         Settings.model_validate(

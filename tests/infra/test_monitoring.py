@@ -216,3 +216,19 @@ def test_sweeper_errors(synthesized: Synthesized) -> None:
     sweeper = synthesized.logical_id(synthesized.stack.functions["sweeper"])
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": sweeper}}]
     assert errors["Threshold"] == 1
+
+
+def test_dashboard_shows_legs_deferred_and_skipped_by_the_dialling_policy(
+    dashboard: dict[str, Any],
+) -> None:
+    # Given the dialling policy's graph (SPEC §9)
+    (graph,) = [m for title, m in _graphs(dashboard).items() if title.startswith("Dialling policy")]
+    # Then it shows legs deferred by a closed window or a reached cap, and legs skipped as listed
+    shown = {(metric[1], metric[3]) for metric in graph}
+    assert shown == {
+        ("LegsDeferred", "window"),
+        ("LegsDeferred", "frequency-cap"),
+        ("LegsSkipped", "dnc"),
+        ("LegsSkipped", "calling-window"),
+    }
+    assert all(metric[2] == "reason" and metric[-1]["stat"] == "Sum" for metric in graph)

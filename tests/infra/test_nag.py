@@ -21,6 +21,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM5[schedules of outdial's group]",
     "AwsSolutions-IAM5[secret:outdial/<stack>/gateways/*]",
     "AwsSolutions-IAM5[secret:outdial/<stack>/flows/*]",
+    "AwsSolutions-IAM5[secret:outdial/<stack>/accounts/*]",
     "AwsSolutions-L1",  # Python pinned with the wheels
     "AwsSolutions-SMG4",  # gateway credentials rotate with the vendor
 }

@@ -49,6 +49,7 @@ class Ids:
         self.schedules = f"{ARN_PREFIX}:scheduler:{REGION_ACCOUNT}:schedule/{group}/*"
         self.gateway_secrets = _secret_prefix(c.gateway_secret_prefix(stack.stack_name))
         self.flow_secrets = _secret_prefix(c.flow_secret_prefix(stack.stack_name))
+        self.account_secrets = _secret_prefix(c.account_secret_prefix(stack.stack_name))
 
 
 def _rights_of(s: Synthesized, name: str) -> dict[str, set[str]]:
@@ -117,8 +118,8 @@ def test_webhook_sender_rights(synthesized: Synthesized) -> None:
     # reads the call and its flow's view (the webhook URL); writes nothing
     assert _on(granted, TABLE_READS) == {ids.calls, ids.config}
     assert not TABLE_WRITES & set(granted)
-    # signs with the flows' keys; no gateway credentials, no scheduling
-    assert _on(granted, SECRETS) == {ids.flow_secrets}
+    # signs with the accounts' secrets or the flows' keys; no gateway credentials, no scheduling
+    assert _on(granted, SECRETS) == {ids.flow_secrets, ids.account_secrets}
     assert not _granted_on(granted, ids.gateway_secrets)
     assert not {a for a in granted if a.startswith(("scheduler:", "iam:"))}
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import event_message
 from outdial.adapters.gateways import Leg, LegEvent, SimulatorGatewayAdapter
 from outdial.handlers import dialer as dialer_handler
@@ -17,7 +18,7 @@ from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
 from outdial.models.config import HttpGateway, SimulatorGateway
 from outdial.settings import get_settings
-from tests.conftest import sqs_event
+from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke, sqs_event
 
 
 @dataclass
@@ -98,3 +99,25 @@ def webhook_messages() -> list[dict[str, Any]]:
         if not batch:
             return found
         found += [json.loads(m["Body"]) for m in batch]
+
+
+HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
+
+
+def accept(*numbers: str, start: str | None = None) -> str:
+    body = create_body(
+        [call(**{"contact-numbers": list(numbers), **({"start-time": start} if start else {})})]
+    )
+    status, answer = invoke(api_event("POST", "/outbound/create", body))
+    assert status == 200, answer
+    return str(answer["call-details"][0]["phonon-uuid"])
+
+
+def status_of(phonon_uuid: str) -> dict[str, Any]:
+    status, body = invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=HEADERS))
+    assert status == 200, body
+    return body["call"]  # type: ignore[no-any-return]
+
+
+def balance() -> Any:
+    return ConfigStore().get_balance("acme")

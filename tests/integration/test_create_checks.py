@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -235,11 +236,11 @@ class TestCheck13PerCall:
 
 
 class TestCheck14Balance:
-    def test_refused_whole_and_nothing_reserved(self, apply: Any, config_doc: Any) -> None:
+    def test_refused_whole_and_nothing_reserved(self) -> None:
+        from outdial.adapters.balances import Balances
         from outdial.adapters.config_store import ConfigStore
 
-        config_doc["accounts"][0]["balance"] = 2
-        apply(config_doc)
+        Balances().add("acme", Decimal(-998))
         calls = [call(**{"client-identifier": f"c{i}"}) for i in range(3)]
         assert_code(post(create_body(calls)), Code.INSUFFICIENT_BALANCE)
         assert ConfigStore().get_balance("acme") == 2

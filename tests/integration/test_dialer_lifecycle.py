@@ -12,19 +12,19 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import dial_message
 from outdial.settings import get_settings
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
-from tests.integration.dialing import Harness, webhook_messages
+from tests.integration.dialing import (
+    HEADERS,
+    Harness,
+    accept,
+    balance,
+    status_of,
+    webhook_messages,
+)
 
 pytestmark = pytest.mark.usefixtures("configured")
-HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
-
-
-@pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
-    return Harness().install(monkeypatch)
 
 
 @pytest.fixture
@@ -40,25 +40,6 @@ def sends() -> Iterator[list[tuple[int, str]]]:
     events.register("provide-client-params.sqs.SendMessageBatch", record)
     yield sent
     events.unregister("provide-client-params.sqs.SendMessageBatch", record)
-
-
-def accept(*numbers: str, start: str | None = None) -> str:
-    body = create_body(
-        [call(**{"contact-numbers": list(numbers), **({"start-time": start} if start else {})})]
-    )
-    status, answer = invoke(api_event("POST", "/outbound/create", body))
-    assert status == 200, answer
-    return str(answer["call-details"][0]["phonon-uuid"])
-
-
-def status_of(phonon_uuid: str) -> dict[str, Any]:
-    status, body = invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=HEADERS))
-    assert status == 200, body
-    return body["call"]  # type: ignore[no-any-return]
-
-
-def balance() -> Any:
-    return ConfigStore().get_balance("acme")
 
 
 class TestOneAttempt:

@@ -384,3 +384,39 @@ class TestRetryAfterHeader:
 
         now = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
         assert retry_after_seconds(value, now) == expected
+
+
+class TestStatus:
+    """Asked past a leg's deadline (SPEC §11): one GET on the leg."""
+
+    def test_a_final_state_is_the_legs_event(
+        self, adapter: HttpGatewayAdapter, peer: HttpPeer
+    ) -> None:
+        # Given a gateway that knows how the leg ended
+        event = {
+            "event-id": "evt-9",
+            "leg-id": LEG.leg_id,
+            "outcome": "NO_ANSWER",
+            "duration-seconds": 0,
+            "started-at": "2026-12-01T05:00:00+00:00",
+            "ended-at": "2026-12-01T05:00:30+00:00",
+        }
+        peer.enqueue(Reply.json(200, event))
+        # When asked / Then it answers that event, from a GET on the leg, authenticated
+        answer = adapter.status(LEG)
+        assert answer is not None and answer.outcome.value == "NO_ANSWER"
+        assert answer.event_id == "evt-9" and answer.gateway_id == "gw"
+        [request] = peer.requests
+        assert (request.method, request.path) == ("GET", "/v1/legs/c46e46f4%231%230")
+        assert request.header("Authorization") == f"Bearer {TOKEN}"
+
+    @pytest.mark.parametrize(
+        "reply",
+        [Reply(404), Reply(500), Reply.json(200, {"status": "in-progress"}), Reply.drop()],
+    )
+    def test_anything_else_is_unknown(
+        self, adapter: HttpGatewayAdapter, peer: HttpPeer, reply: Reply
+    ) -> None:
+        peer.enqueue(reply)
+        assert adapter.status(LEG) is None
+        assert len(peer.requests) == 1

@@ -263,12 +263,12 @@ class TestDelivered:
         event_id = enqueue(item["phonon-uuid"])
         # When its webhook is delivered
         handle(event_of(receive()))
-        # Then the body is one flat object: the <call> of the status API plus event-id
+        # Then the body is one flat object: the <call> of the status API plus event-id and type
         [request] = receiver.requests
         body = request.json()
         stored = CallsStore().get_call(item["phonon-uuid"])
         assert stored is not None
-        assert body == {"event-id": event_id, **render_call(stored)}
+        assert body == {"event-id": event_id, "event-type": "call.ended", **render_call(stored)}
         assert body["status"] == "COMPLETED"
         assert body["attempts"][0]["legs"][0]["outcome"] == "ANSWERED"
         assert request.body == json.dumps(body, separators=(",", ":")).encode()

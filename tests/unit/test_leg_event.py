@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from outdial.adapters.gateways.base import LegEvent, LegOutcome
+from outdial.adapters.gateways.base import REPORTABLE_OUTCOMES, LegEvent, LegOutcome
 
 IST = timezone(timedelta(hours=5, minutes=30))
 
@@ -45,10 +45,14 @@ class TestParse:
         event = LegEvent.from_json("gw", json.dumps(body(carrier="x")))
         assert event.event_id == "evt-1"
 
-    @pytest.mark.parametrize("outcome", list(LegOutcome))
+    @pytest.mark.parametrize("outcome", sorted(REPORTABLE_OUTCOMES))
     def test_every_outcome(self, outcome: LegOutcome) -> None:
         event = LegEvent.from_json("gw", json.dumps(body(outcome=outcome.value)))
         assert event.outcome is outcome
+
+    def test_unknown_is_ours_to_say_not_a_gateways(self) -> None:
+        with pytest.raises(ValueError, match="outcome"):
+            LegEvent.from_json("gw", json.dumps(body(outcome="UNKNOWN")))
 
     @pytest.mark.parametrize(
         "raw",

@@ -76,15 +76,41 @@ class Secrets:
 
 
 @dataclass
+class AccountKeys:
+    """An account's webhook signing keys (none: the flow security-id scheme)."""
+
+    keys: list[bytes] = field(default_factory=list)
+    stored: list[bytes] | None = None
+    invalidated: int = 0
+
+    def valid_keys(self, account_id: str, now: Any) -> list[bytes]:
+        return list(self.keys)
+
+    def invalidate(self, key: str | None = None) -> None:
+        self.invalidated += 1
+        if self.stored is not None:
+            self.keys = self.stored
+
+
+@dataclass
 class Receiver:
     """Accepts only bodies signed with ``accepts``; records every attempt."""
 
-    accepts: str = "secret-1"
+    accepts: str | bytes = "secret-1"
     answer: Delivery | None = None
     attempts: list[tuple[str, bytes, str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
 
-    def deliver(self, url: str, body: bytes, signature: str, event_id: str) -> Delivery:
+    def deliver(
+        self,
+        url: str,
+        body: bytes,
+        signature: str,
+        event_id: str,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Delivery:
         self.attempts.append((url, body, signature, event_id))
+        self.headers.append(extra_headers or {})
         if self.answer is not None:
             return self.answer
         try:
@@ -101,13 +127,16 @@ def services(
     flow_exists: bool = True,
     secrets: Secrets | None = None,
     receiver: Receiver | None = None,
+    account_keys: AccountKeys | None = None,
+    now: float = NOW + 0.9,
 ) -> NotifyServices:
     return NotifyServices(
         calls=Calls(item if item is not None else call_item()),  # type: ignore[arg-type]
         config=Config(url, flow_exists),  # type: ignore[arg-type]
         secrets=secrets or Secrets(),  # type: ignore[arg-type]
+        account_secrets=account_keys or AccountKeys(),  # type: ignore[arg-type]
         client=receiver or Receiver(),  # type: ignore[arg-type]
-        clock=lambda: NOW + 0.9,
+        clock=lambda: now,
     )
 
 
@@ -129,6 +158,7 @@ class TestNotify:
         assert body.isascii() and b": " not in body and b", " not in body
         decoded = json.loads(body)
         assert decoded["event-id"] == "e-1" and decoded["client-identifier"] == "order-ü"
+        assert decoded["event-type"] == "call.ended"
 
     @pytest.mark.parametrize(
         ("answer", "expected"),
@@ -168,6 +198,53 @@ class TestNotify:
         receiver = Receiver(accepts="something-else")
         assert notify(MESSAGE, services(receiver=receiver)) is Notified.REJECTED
         assert len(receiver.attempts) == 1
+
+
+KEY_NEW, KEY_OLD = b"n" * 32, b"o" * 32
+
+
+class TestAccountSecrets:
+    def test_every_valid_secret_signs_and_the_standard_headers_verify(self) -> None:
+        import time
+
+        from standardwebhooks import Webhook
+
+        # Given an account with two valid signing secrets (a rotation's overlap)
+        now = int(time.time())  # the library checks the timestamp against its own clock
+        receiver = Receiver(answer=Delivery.DELIVERED)
+        keys = AccountKeys([KEY_NEW, KEY_OLD])
+        # When notified
+        outcome = notify(MESSAGE, services(receiver=receiver, account_keys=keys, now=now))
+        assert outcome is Notified.DELIVERED
+        [(_, body, signature, event_id)] = receiver.attempts
+        # Then Outdial-Signature has one v1 per secret, keyed by the secret's bytes
+        entries = signature.split(",")
+        assert entries[0] == f"t={now}" and len(entries) == 3
+        for key in (KEY_NEW, KEY_OLD):
+            verify(signature, key, body, now)
+        # And the Standard Webhooks headers verify with either secret
+        headers = receiver.headers[0]
+        assert headers["webhook-id"] == event_id == MESSAGE.event_id
+        assert headers["webhook-timestamp"] == str(now)
+        assert headers["webhook-signature"].count("v1,") == 2
+        for key in (KEY_NEW, KEY_OLD):
+            assert Webhook(key).verify(body, headers) == json.loads(body)
+        # And a secret that is not one of them does not verify
+        with pytest.raises(Exception, match=r"(?i)signature"):
+            Webhook(b"x" * 32).verify(body, headers)
+
+    def test_without_secrets_the_security_id_signs_and_no_standard_headers(self) -> None:
+        receiver = Receiver()
+        assert notify(MESSAGE, services(receiver=receiver)) is Notified.DELIVERED
+        assert receiver.headers == [{}]
+
+    def test_a_rejection_rereads_the_secrets_and_retries_once_when_they_changed(self) -> None:
+        keys = AccountKeys([KEY_OLD], stored=[KEY_NEW])
+        receiver = Receiver(accepts=KEY_NEW)
+        assert notify(MESSAGE, services(receiver=receiver, account_keys=keys)) is (
+            Notified.DELIVERED
+        )
+        assert len(receiver.attempts) == 2 and keys.invalidated == 1
 
 
 class TestBackoff:

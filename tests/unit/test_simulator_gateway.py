@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,13 @@ from outdial.adapters.gateways import (
     SimulatorGatewayAdapter,
     build_gateway,
 )
-from outdial.adapters.gateways.base import GatewayRefused, Leg, LegEvent, LegOutcome
+from outdial.adapters.gateways.base import (
+    GatewayRefused,
+    GatewayUnavailable,
+    Leg,
+    LegEvent,
+    LegOutcome,
+)
 from outdial.adapters.gateways.secrets import GatewaySecrets
 from outdial.models.config import HttpGateway, SimulatorGateway
 
@@ -48,7 +55,7 @@ def simulator(ring_seconds: float = 2, sink: Sink | None = None) -> SimulatorGat
 
 
 class TestOutcomes:
-    @pytest.mark.parametrize("digit", list("0123456"))
+    @pytest.mark.parametrize("digit", list("01234"))
     def test_other_digits_answer_and_talk_five_seconds(self, digit: str) -> None:
         # Given a simulator ringing 2 s
         sink = Sink()
@@ -82,10 +89,47 @@ class TestOutcomes:
         # Then the gateway refuses it and no event will ever come
         assert sink.emitted == []
 
+    def test_six_is_accepted_and_never_reported(self) -> None:
+        # Given a number ending in 6 / When placed
+        sink = Sink()
+        simulator(sink=sink).place(leg(to="+919812345676"))
+        # Then the gateway took it (no error) but no event will ever come
+        assert sink.emitted == []
+
+    def test_five_times_out_yet_is_answered(self) -> None:
+        # Given a number ending in 5 / When placed
+        sink = Sink()
+        with pytest.raises(GatewayUnavailable):
+            simulator(ring_seconds=2, sink=sink).place(leg(to="+919812345675"))
+        # Then the placing request failed as a timeout would, yet the leg is answered
+        [(event, delay)] = sink.emitted
+        assert (event.outcome, event.duration_seconds, delay) == (LegOutcome.ANSWERED, 5, 7)
+
     def test_zero_ring_delay(self) -> None:
         sink = Sink()
         simulator(ring_seconds=0, sink=sink).place(leg(to="+919812345678"))
         assert sink.emitted[0][1] == 0
+
+
+class TestStatus:
+    def test_six_is_unknown_when_asked(self) -> None:
+        assert simulator().status(leg(to="+919812345676")) is None
+
+    @pytest.mark.parametrize(
+        ("digit", "outcome"),
+        [("0", LegOutcome.ANSWERED), ("5", LegOutcome.ANSWERED), ("7", LegOutcome.BUSY)],
+    )
+    def test_others_report_what_their_event_said(self, digit: str, outcome: LegOutcome) -> None:
+        # Given a leg placed an hour ago that the simulator reported
+        sink = Sink()
+        placed = Leg(**{**leg(to=f"+91981234567{digit}").__dict__, "placed_at": NOW})
+        gateway = simulator(sink=sink)
+        with contextlib.suppress(GatewayUnavailable):
+            gateway.place(placed)
+        # When asked for its state, Then it answers the same event (a duplicate of the first)
+        answer = gateway.status(placed)
+        assert answer is not None and answer.outcome is outcome
+        assert answer == sink.emitted[0][0]
 
 
 class TestEventIdentity:

@@ -33,6 +33,7 @@ EXPECTED_MOVES = {
     (S.SCHEDULED, S.CANCELLED),
     (S.QUEUED, S.DIALING),
     (S.QUEUED, S.CANCELLED),
+    (S.QUEUED, S.SCHEDULED),  # rescheduled to a later time
     (S.DIALING, S.SCHEDULED),
     (S.DIALING, S.COMPLETED),
     (S.DIALING, S.NOT_CONNECTED),
@@ -254,3 +255,54 @@ class TestInvalidInput:
     def test_rejected(self, overrides: dict[str, object]) -> None:
         with pytest.raises(ValueError):
             result(**overrides)
+
+
+class TestRetryOn:
+    """SPEC §9: another attempt only if a leg of this one ended with an outcome in retry-on."""
+
+    def _after(self, outcomes: set[str], retry_on: set[str], last: LegEnd) -> LegResult:
+        return LegResult(
+            attempt=1,
+            number_index=1,
+            numbers=2,
+            max_attempts=3,
+            retry_after_seconds=600,
+            outcome=last,
+            placed_before=True,
+            now=NOW,
+            retry_on=frozenset(retry_on),
+            attempt_outcomes=frozenset(outcomes),
+        )
+
+    def test_an_outcome_in_the_list_retries(self) -> None:
+        decision = decide(self._after({"BUSY", "NO_ANSWER"}, {"NO_ANSWER"}, LegOutcome.BUSY))
+        assert decision == RetryLater(attempt=2, at=NOW + timedelta(seconds=600))
+
+    def test_no_outcome_in_the_list_ends_the_call(self) -> None:
+        decision = decide(self._after({"BUSY", "FAILED"}, {"NO_ANSWER"}, LegOutcome.BUSY))
+        assert decision == Finish(CallStatus.NOT_CONNECTED)
+
+    def test_an_empty_list_never_retries(self) -> None:
+        decision = decide(self._after({"NO_ANSWER"}, set(), LegOutcome.NO_ANSWER))
+        assert decision == Finish(CallStatus.NOT_CONNECTED)
+
+    def test_skipped_legs_alone_do_not_retry_by_default(self) -> None:
+        decision = decide(
+            LegResult(
+                attempt=1,
+                number_index=0,
+                numbers=1,
+                max_attempts=3,
+                retry_after_seconds=600,
+                outcome=REFUSED,
+                placed_before=False,
+                now=NOW,
+                attempt_outcomes=frozenset({"SKIPPED"}),
+            )
+        )
+        assert decision == Finish(CallStatus.FAILED)
+
+    def test_the_default_list_is_todays_behaviour(self) -> None:
+        for outcome in (LegOutcome.NO_ANSWER, LegOutcome.BUSY, LegOutcome.FAILED):
+            after = self._after({outcome.value}, {"NO_ANSWER", "BUSY", "FAILED"}, outcome)
+            assert isinstance(decide(after), RetryLater)

@@ -18,6 +18,7 @@ from outdial.adapters.tables import (
     PENDING_SORT_KEY,
     PENDING_VALUE,
     TTL_ATTRIBUTE,
+    batch_get,
     batch_write,
     from_item,
     key,
@@ -38,6 +39,10 @@ def request_pk(request_id: str) -> str:
 
 def checksum_pk(flow_id: str, digest: str) -> str:
     return f"CHECKSUM#{flow_id}#{digest}"
+
+
+# On a checksum claim: the Idempotency-Key record of the request that made it, if it had one.
+IDEMPOTENCY_ATTRIBUTE = "idempotency"
 
 
 class CallsStore:
@@ -97,6 +102,7 @@ class CallsStore:
         *,
         account_id: str,
         amount: Decimal,
+        idempotency: str | None = None,
     ) -> dict[str, Any] | None:
         """Record that this checksum's request is accepted, unless it already was.
 
@@ -117,6 +123,7 @@ class CallsStore:
                         "request-id": response["request-id"],
                         "account-id": account_id,
                         "amount": amount,
+                        IDEMPOTENCY_ATTRIBUTE: idempotency,
                         PENDING_PARTITION_KEY: PENDING_VALUE,
                         PENDING_SORT_KEY: now_epoch,
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
@@ -283,27 +290,7 @@ class CallsStore:
 
     def get_many(self, pks: list[str]) -> list[dict[str, Any]]:
         """Items by key with ``BatchGetItem`` (100 a request); missing ones are left out."""
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(pks))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] | None = {
-                self.calls_table: {
-                    "Keys": [key(pk) for pk in unique[start : start + _BATCH_GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
-            }
-            rounds = 0
-            while pending:
-                try:
-                    result = self.client.batch_get_item(RequestItems=pending)
-                except ClientError as exc:
-                    raise AdapterError(f"batch read: {exc}") from exc
-                found += [from_item(i) for i in result["Responses"].get(self.calls_table, [])]
-                pending = result.get("UnprocessedKeys") or None
-                rounds += 1
-                if pending and rounds > 8:
-                    raise AdapterError("batch read: keys still unprocessed")
-        return found
+        return batch_get(self.client, self.calls_table, pks, consistent=True)
 
     # --- moving calls and legs ------------------------------------------------------------
 
@@ -368,6 +355,20 @@ class CallsStore:
             raise AdapterError(f"claiming {values.get('pk')}: {exc}") from exc
         return True
 
+    def release_claim(self, pk: str) -> None:
+        """Delete a leg's claim while it is only a claim (the leg was not placed after all)."""
+        try:
+            self.client.delete_item(
+                TableName=self.calls_table,
+                Key=key(pk),
+                ConditionExpression="#state = :claimed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":claimed": {"S": "CLAIMED"}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise AdapterError(f"releasing {pk}: {exc}") from exc
+
     def finish_and_refund(
         self,
         pk: str,
@@ -426,13 +427,15 @@ def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, An
     }
 
 
-_BATCH_GET_LIMIT = 100
 # Attribute names conditions may use through these aliases.
 _CONDITION_NAMES = {
     "#status": "status",
     "#leg": "current-leg",
     "#state": "state",
     "#claimed": "claimed-epoch",
+    "#dispatch": "dispatch-id",
+    "#attempt": "attempt",
+    "#index": "number-index",
 }
 
 

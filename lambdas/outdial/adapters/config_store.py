@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from outdial.adapters import aws
+from outdial.adapters.balances import Balances, account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import batch_write, key, to_item
 from outdial.models.config import (
@@ -25,8 +27,16 @@ from outdial.settings import get_settings
 _GATEWAY: TypeAdapter[SimulatorGateway | HttpGateway] = TypeAdapter(Gateway)
 
 
-def account_pk(account_id: str) -> str:
-    return f"ACCOUNT#{account_id}"
+__all__ = ["Applied", "ConfigStore", "account_pk", "flow_pk", "gateway_pk"]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a configuration wrote: ``written`` items, and the running balance each
+    account that already existed kept (the file's ``balance`` only opens new accounts)."""
+
+    written: int
+    kept_balances: dict[str, Decimal] = field(default_factory=dict)
 
 
 def flow_pk(flow_id: str) -> str:
@@ -70,30 +80,24 @@ class ConfigStore:
         return _GATEWAY.validate_json(item["doc"]["S"]) if item else None
 
     def get_balance(self, account_id: str) -> Decimal | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=key(account_pk(account_id)), ConsistentRead=True
-        ).get("Item")
-        return Decimal(item["balance"]["N"]) if item else None
+        return Balances(self.client, self.table).show(account_id)
 
-    def apply(self, config: ConfigFile) -> int:
-        """Write every account, flow view and gateway of ``config``; returns the items written.
+    def apply(self, config: ConfigFile) -> Applied:
+        """Write every account, flow view and gateway of ``config``.
 
-        An account's ``balance`` is set to the file's value: applying a file is how balances are
-        topped up.
+        An account's ``balance`` opens a new account; an existing account keeps its running
+        balance (``outdial balance add`` tops it up), so reservations held against it stay exact.
         """
         accounts = {account.account_id: account for account in config.accounts}
         gateways = {gateway.gateway_id: gateway for gateway in config.gateways}
-        items: list[dict[str, Any]] = []
+        balances = Balances(self.client, self.table)
+        kept: dict[str, Decimal] = {}
         for account in config.accounts:
-            items.append(
-                to_item(
-                    {
-                        "pk": account_pk(account.account_id),
-                        "doc": account.model_dump_json(by_alias=True),
-                        "balance": account.balance,
-                    }
-                )
-            )
+            doc = account.model_dump_json(by_alias=True)
+            had = balances.write_account(account.account_id, doc, account.balance)
+            if had is not None:
+                kept[account.account_id] = had
+        items: list[dict[str, Any]] = []
         for gateway in config.gateways:
             doc = gateway.model_dump_json(by_alias=True)
             items.append(to_item({"pk": gateway_pk(gateway.gateway_id), "doc": doc}))
@@ -108,4 +112,4 @@ class ConfigStore:
                 to_item({"pk": flow_pk(flow.flow_id), "doc": view.model_dump_json(by_alias=True)})
             )
         batch_write(self.client, self.table, [{"PutRequest": {"Item": item}} for item in items])
-        return len(items)
+        return Applied(len(items) + len(config.accounts), kept)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +22,23 @@ DIAL_GROUP_SIZE = 10
 
 
 def dial_message(
-    call_ids: Sequence[str], due: int | None = None, offsets: Sequence[int] = ()
+    call_ids: Sequence[str],
+    dispatch: Mapping[str, str] | None = None,
+    *,
+    due: int | None = None,
+    offsets: Sequence[int] = (),
 ) -> str:
     """The body every producer of dial work uses (the api, the scheduler, the dialer itself).
 
+    ``dispatch`` names, for calls that were rescheduled, the wake-up this message is: the dialer
+    drops a message whose token is not the call's current one (its old schedule or message).
     ``due`` (epoch seconds) is when the calls are due, so a dialer that receives the message
     early delays the whole message instead of reading each call; ``offsets`` (seconds after
     ``due``, one per call) when the calls are due at different seconds (a schedule's minute).
     """
     body: dict[str, Any] = {"call-ids": list(call_ids)}
+    if dispatch:
+        body["dispatch"] = dict(dispatch)
     if due is not None:
         body["due"] = due
         if any(offsets):
@@ -50,22 +58,35 @@ def due_seconds(body: dict[str, Any]) -> list[int | None]:
     return [due] * len(ids)
 
 
-def delayed_messages(calls: Sequence[tuple[str, int | None]], now: float) -> list[DialMessage]:
+def delayed_messages(
+    calls: Sequence[tuple[str, int | None]],
+    now: float,
+    dispatch: Mapping[str, str] | None = None,
+) -> list[DialMessage]:
     """Calls ``(id, due epoch second)`` as dial messages, one per due second and at most
     DIAL_GROUP_SIZE calls each, each delayed by SQS until its second (a call due beyond SQS's
-    15 minutes comes back once more and is delayed again)."""
+    15 minutes comes back once more and is delayed again); each message carries the dispatch
+    tokens (``dispatch``) of its own calls."""
     by_second: dict[int | None, list[str]] = {}
     for call_id, due in calls:
         by_second.setdefault(due, []).append(call_id)
+    tokens = dispatch or {}
     return [
         DialMessage(
-            tuple(ids[i : i + DIAL_GROUP_SIZE]),
+            tuple(group),
             delay_seconds=0 if due is None else min(max(0, due - int(now)), MAX_DELAY_SECONDS),
             due=due,
+            dispatch=tuple((c, tokens[c]) for c in group if c in tokens),
         )
         for due, ids in by_second.items()
-        for i in range(0, len(ids), DIAL_GROUP_SIZE)
+        for group in (ids[i : i + DIAL_GROUP_SIZE] for i in range(0, len(ids), DIAL_GROUP_SIZE))
     ]
+
+
+# Receives before SQS moves a dial message to its dead-letter queue (the stack and `outdial
+# serve` alike). Every step of dialling is conditional, so a retry repeats nothing; five rides
+# out a burst of throttling or conflicts before `outdial dial-queue redrive` is needed.
+DIAL_MAX_RECEIVES = 5
 
 
 def event_message(gateway_id: str, event: dict[str, Any]) -> str:
@@ -81,12 +102,13 @@ class DialMessage:
     delay_seconds: int = 0
     gateway_id: str = ""
     event: dict[str, Any] | None = None
+    dispatch: tuple[tuple[str, str], ...] = ()  # (call id, dispatch token) of rescheduled calls
     due: int | None = None  # epoch second the calls are due at
 
     def body(self) -> str:
         if self.event is not None:
             return event_message(self.gateway_id, self.event)
-        return dial_message(self.call_ids, self.due)
+        return dial_message(self.call_ids, dict(self.dispatch), due=self.due)
 
 
 class DialQueue:

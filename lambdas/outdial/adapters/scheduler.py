@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,7 @@ class PlannedSchedule:
 
     name: str
     calls: tuple[tuple[str, datetime], ...]
+    dispatch: dict[str, str] = field(default_factory=dict)  # call id -> dispatch token
 
     @property
     def first_due(self) -> datetime:
@@ -83,6 +84,7 @@ class PlannedSchedule:
         first = int(self.first_due.timestamp())
         return dial_message(
             [call_id for call_id, _ in self.calls],
+            self.dispatch,
             due=first,
             offsets=[int(due.timestamp()) - first for _, due in self.calls],
         )
@@ -113,9 +115,18 @@ class Scheduler:
     def group(self) -> str:
         return self._group or get_settings().schedule_group
 
-    def create(self, name: str, due_at: datetime, call_ids: Sequence[str]) -> None:
-        """Have ``call_ids`` dialled at ``due_at`` (a schedule that fires ahead of it)."""
-        self.create_group(PlannedSchedule(name, tuple((c, due_at) for c in call_ids)))
+    def create(
+        self,
+        name: str,
+        due_at: datetime,
+        call_ids: Sequence[str],
+        dispatch: dict[str, str] | None = None,
+    ) -> None:
+        """Have ``call_ids`` dialled at ``due_at`` (a schedule that fires ahead of it);
+        ``dispatch`` names the wake-up this is for rescheduled calls (see ``dial_message``)."""
+        self.create_group(
+            PlannedSchedule(name, tuple((c, due_at) for c in call_ids), dict(dispatch or {}))
+        )
 
     def create_all(self, schedules: Sequence[PlannedSchedule]) -> None:
         """Create every schedule, concurrently; ``EnqueueError`` once all have finished if any

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -152,3 +153,58 @@ def _write_batch(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
             return
         time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
     raise AdapterError(f"batch write to {table}: items still unprocessed")
+
+
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum keys per request
+# Parallel BatchGetItem requests when one read spans many keys (500 calls x 10 numbers is 50
+# requests: in parallel they take about as long as a few).
+BATCH_GET_THREADS = 8
+
+
+def batch_get(
+    client: Any, table: str, pks: list[str], *, consistent: bool = False, keys_only: bool = False
+) -> list[dict[str, Any]]:
+    """The items of ``pks`` that exist, read with ``BatchGetItem`` 100 keys a request (retrying
+    unprocessed keys), as plain dicts. Raises ``AdapterError``."""
+    found: list[dict[str, Any]] = []
+    unique = list(dict.fromkeys(pks))
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            "Keys": [key(pk) for pk in unique[start : start + BATCH_GET_LIMIT]],
+            "ConsistentRead": consistent,
+        }
+        if keys_only:
+            request |= {"ProjectionExpression": "#pk", "ExpressionAttributeNames": {"#pk": "pk"}}
+        pending: dict[str, Any] | None = {table: request}
+        for round_ in range(_MAX_UNPROCESSED_ROUNDS):
+            try:
+                result = client.batch_get_item(RequestItems=pending)
+            except ClientError as exc:
+                raise AdapterError(f"batch read of {table}: {exc}") from exc
+            found += [from_item(i) for i in result["Responses"].get(table, [])]
+            pending = result.get("UnprocessedKeys") or None
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
+        else:
+            raise AdapterError(f"batch read of {table}: keys still unprocessed")
+    return found
+
+
+def batch_get_parallel(
+    client: Any, table: str, pks: list[str], *, keys_only: bool = False
+) -> list[dict[str, Any]]:
+    """``batch_get`` (eventually consistent) with its requests run up to BATCH_GET_THREADS at a
+    time (boto3 clients are thread-safe)."""
+    unique = list(dict.fromkeys(pks))
+    chunks = [unique[i : i + BATCH_GET_LIMIT] for i in range(0, len(unique), BATCH_GET_LIMIT)]
+    if len(chunks) <= 1:
+        return batch_get(client, table, unique, keys_only=keys_only)
+    with ThreadPoolExecutor(max_workers=min(BATCH_GET_THREADS, len(chunks))) as pool:
+        return [
+            item
+            for items in pool.map(
+                lambda c: batch_get(client, table, c, keys_only=keys_only), chunks
+            )
+            for item in items
+        ]

@@ -20,20 +20,39 @@ MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for ChangeMessageVisibility
 # The webhook sender's event source runs at most this many at once: it spreads a burst of
 # completions instead of flooding customers (the stack sets it; `outdial doctor` counts it).
 WEBHOOK_MAX_CONCURRENCY = 10
+_BATCH = 10  # SQS's batch maximum
+
+
+CALL_ENDED, LEG_ENDED = "call.ended", "leg.ended"
+
+
+def call_ended_event_id(phonon_uuid: str, status: str) -> str:
+    """The ``event-id`` of a call's ``call.ended`` event: stable, one per call (its replay
+    carries the same)."""
+    return f"{phonon_uuid}:{status}"
+
+
+def leg_ended_event_id(leg_id: str) -> str:
+    """The ``event-id`` of a leg's ``leg.ended`` event: stable, one per leg."""
+    return f"{leg_id}:{LEG_ENDED}"
 
 
 @dataclass(frozen=True)
 class WebhookMessage:
-    """What a webhook queue message names: the call and the event's id."""
+    """What a webhook queue message names: the call, the event's id and type, and for a
+    ``leg.ended`` event the leg."""
 
     phonon_uuid: str
     event_id: str
+    event_type: str = CALL_ENDED
+    leg_id: str | None = None
 
     def body(self) -> str:
         """The message body every producer uses."""
-        return json.dumps(
-            {"phonon-uuid": self.phonon_uuid, "event-id": self.event_id}, separators=(",", ":")
-        )
+        data = {"phonon-uuid": self.phonon_uuid, "event-id": self.event_id}
+        if self.event_type != CALL_ENDED:
+            data |= {"event-type": self.event_type, "leg-id": self.leg_id or ""}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def parse(cls, body: str) -> WebhookMessage:
@@ -49,7 +68,13 @@ class WebhookMessage:
             raise ValueError("webhook message lacks phonon-uuid")
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("webhook message lacks event-id")
-        return cls(phonon_uuid=phonon_uuid, event_id=event_id)
+        event_type = data.get("event-type", CALL_ENDED)
+        if event_type == CALL_ENDED:
+            return cls(phonon_uuid=phonon_uuid, event_id=event_id)
+        leg_id = data.get("leg-id")
+        if event_type != LEG_ENDED or not isinstance(leg_id, str) or not leg_id:
+            raise ValueError("webhook message has an unknown event-type or lacks leg-id")
+        return cls(phonon_uuid, event_id, LEG_ENDED, leg_id)
 
 
 class WebhookQueue:
@@ -78,12 +103,64 @@ class WebhookQueue:
         return self._dlq_url or get_settings().webhook_dlq_url
 
     def send(self, phonon_uuid: str, event_id: str) -> None:
-        """Enqueue one webhook for the call; ``EnqueueError`` when SQS refuses."""
-        body = WebhookMessage(phonon_uuid, event_id).body()
+        """Enqueue one call.ended webhook for the call; ``EnqueueError`` when SQS refuses."""
+        self.send_message(WebhookMessage(phonon_uuid, event_id))
+
+    def send_message(self, message: WebhookMessage) -> None:
+        """Enqueue one webhook; ``EnqueueError`` when SQS refuses."""
         try:
-            self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+            self.client.send_message(QueueUrl=self.queue_url, MessageBody=message.body())
         except (ClientError, BotoCoreError) as exc:
             raise EnqueueError(f"sending to the webhook queue: {exc}") from exc
+
+    def send_many(self, messages: list[WebhookMessage]) -> None:
+        """Enqueue webhooks ten to a request; ``EnqueueError`` when any is refused."""
+        self._send_bodies(self.queue_url, [m.body() for m in messages])
+
+    def _send_bodies(self, url: str, bodies: list[str]) -> None:
+        for start in range(0, len(bodies), _BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": body}
+                for i, body in enumerate(bodies[start : start + _BATCH])
+            ]
+            try:
+                result = self.client.send_message_batch(QueueUrl=url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                raise EnqueueError(f"sending webhooks: {exc}") from exc
+            if result.get("Failed"):
+                raise EnqueueError(f"webhooks refused: {result['Failed']}")
+
+    def redrive(self) -> int:
+        """Move every message of the webhook DLQ back to the webhook queue, bodies unchanged
+        (each gets a fresh 24 h of retries); returns how many moved. A message is deleted from
+        the DLQ only once it is on the queue, so a failure part-way loses none (at worst one
+        batch is delivered twice, which receivers drop by event-id)."""
+        if not self.dlq_url:
+            raise AdapterError("no webhook DLQ configured (OUTDIAL_WEBHOOK_DLQ_URL)")
+        moved, empty_polls = 0, 0
+        while empty_polls < 2:  # SQS may answer empty once while messages remain
+            try:
+                batch = self.client.receive_message(
+                    QueueUrl=self.dlq_url, MaxNumberOfMessages=_BATCH, VisibilityTimeout=60
+                ).get("Messages", [])
+            except (ClientError, BotoCoreError) as exc:
+                raise AdapterError(f"reading the webhook DLQ: {exc}") from exc
+            if not batch:
+                empty_polls += 1
+                continue
+            self._send_bodies(self.queue_url, [m["Body"] for m in batch])
+            try:
+                self.client.delete_message_batch(
+                    QueueUrl=self.dlq_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(batch)
+                    ],
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise AdapterError(f"deleting from the webhook DLQ: {exc}") from exc
+            moved += len(batch)
+        return moved
 
     def postpone(self, receipt_handle: str, seconds: int) -> None:
         """Keep a received message hidden for ``seconds`` from now: the next try's backoff."""

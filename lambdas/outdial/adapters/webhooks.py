@@ -59,14 +59,23 @@ class WebhookClient:
         self._pool = pool or _shared_pool()
         self._timeout = timeout
 
-    def deliver(self, url: str, body: bytes, signature: str, event_id: str) -> Delivery:
-        """POST ``body`` to ``url`` once, with ``signature`` as ``Outdial-Signature``."""
+    def deliver(
+        self,
+        url: str,
+        body: bytes,
+        signature: str,
+        event_id: str,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Delivery:
+        """POST ``body`` to ``url`` once, with ``signature`` as ``Outdial-Signature`` (and any
+        ``extra_headers``: the Standard Webhooks ones)."""
         host = urlsplit(url).hostname or "?"  # the path or query may hold a customer's token
         headers = {
             "Content-Type": "application/json",
             OUTDIAL_SIGNATURE_HEADER: signature,
             EVENT_ID_HEADER: event_id,
             "User-Agent": USER_AGENT,
+            **(extra_headers or {}),
         }
         with tracer.provider.in_subsegment(name="## webhook.deliver") as subsegment:
             # None when tracing is on but this thread has no segment: X-Ray logs it, we go on.

@@ -3,6 +3,7 @@
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -11,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.idempotency_store import IdempotencyStore
 from outdial.handlers.http import (
     JSON,
     parse_body,
@@ -20,14 +22,31 @@ from outdial.handlers.http import (
     source_ip,
 )
 from outdial.handlers.openapi import openapi_document
-from outdial.logic.accept_calls import Outcome, Services, create_calls
+from outdial.logic.accept_calls import Outcome, Services
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call
+from outdial.logic.create_controls import (
+    DRY_RUN_HEADER,
+    IDEMPOTENCY_HEADER,
+    ControlServices,
+    parse_dry_run,
+)
+from outdial.logic.create_controls import create as create_request
+from outdial.logic.dnc import DncList, require_bulk
 from outdial.logic.gateway_events import GatewayEvents
 from outdial.logic.queries import Queries
+from outdial.logic.reschedule import Rescheduler
 from outdial.logic.validation import require
-from outdial.models.codes import Code, ContractError
-from outdial.models.requests import CreateCallsBody, PullBody
+from outdial.logic.webhook_replay import WebhookReplay
+from outdial.models.codes import Code
+from outdial.models.config import FlowView
+from outdial.models.requests import (
+    CreateCallsBody,
+    DncBulkBody,
+    PullBody,
+    ReplayBody,
+    RescheduleBody,
+)
 from outdial.observability import count, logger, metrics, tracer
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
@@ -42,13 +61,37 @@ def services() -> Services:
 
 
 @lru_cache(maxsize=1)
+def idempotency_keys() -> IdempotencyStore:
+    return IdempotencyStore()
+
+
+def control_services() -> ControlServices:
+    return ControlServices(accept=services(), keys=idempotency_keys())
+
+
+@lru_cache(maxsize=1)
 def queries() -> Queries:
     return Queries()
 
 
 @lru_cache(maxsize=1)
+def rescheduler() -> Rescheduler:
+    return Rescheduler()
+
+
+@lru_cache(maxsize=1)
+def webhook_replay() -> WebhookReplay:
+    return WebhookReplay(queries=queries())
+
+
+@lru_cache(maxsize=1)
 def gateway_events() -> GatewayEvents:
     return GatewayEvents()
+
+
+@lru_cache(maxsize=1)
+def dnc_list() -> DncList:
+    return DncList()
 
 
 def config() -> ConfigStore:
@@ -58,22 +101,26 @@ def config() -> ConfigStore:
 @app.post("/outbound/create", summary="Schedule up to 500 outbound calls")
 @tracer.capture_method
 def create() -> Response[str]:
+    headers = app.current_event.headers
+    dry_run = parse_dry_run(headers.get(DRY_RUN_HEADER))
     raw = raw_body(app)
     body = parse_body(raw, CreateCallsBody)
-    try:
-        outcome = create_calls(body, raw, source_ip(app), datetime.now(UTC), services())
-    except ContractError as error:
-        calls = body.calls if isinstance(body.calls, list) else []
-        _count(Outcome(error.code, {}, rejected=(error.code,) * max(len(calls), 1)))
-        raise
-    _count(outcome)
-    return respond(outcome.code, outcome.body)
+    reply = create_request(
+        body,
+        raw,
+        source_ip(app),
+        datetime.now(UTC),
+        control_services(),
+        idempotency_key=headers.get(IDEMPOTENCY_HEADER),
+        dry_run=dry_run,
+    )
+    if reply.counted is not None:
+        _count(reply.counted)
+    return respond(reply.code, reply.body, headers=reply.headers)
 
 
-@app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
-@tracer.capture_method
-def pull() -> Response[str]:
-    body = parse_body(raw_body(app), PullBody)
+def _uuids_request(body: PullBody | ReplayBody) -> tuple[FlowView, list[Any]]:
+    """A body naming calls by phonon-uuid, checked as the Pull API is: 1, 2, then 4-7."""
     require(
         {
             "security-id": body.security_id,
@@ -83,18 +130,36 @@ def pull() -> Response[str]:
     )
     assert body.security_id and body.flow_id and body.phonon_uuids is not None
     view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
-    data = queries().pull(view.flow.flow_id, body.phonon_uuids, body.fetch_attempt == "LAST")
+    return view, body.phonon_uuids
+
+
+@app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
+@tracer.capture_method
+def pull() -> Response[str]:
+    body = parse_body(raw_body(app), PullBody)
+    view, uuids = _uuids_request(body)
+    data = queries().pull(view.flow.flow_id, uuids, body.fetch_attempt == "LAST")
     return respond(Code.SUCCESS, Code.SUCCESS.body(data=data))
 
 
-def _header_flow() -> str:
+@app.post("/outbound/webhooks/replay", summary="Queue the call.ended webhooks of ended calls again")
+def replay_webhooks() -> Response[str]:
+    view, uuids = _uuids_request(parse_body(raw_body(app), ReplayBody))
+    queued = webhook_replay().replay(view.flow.flow_id, uuids)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(queued=queued), status=HTTPStatus.ACCEPTED)
+
+
+def _header_view() -> FlowView:
     """The REST routes' authentication: ``x-flow-id`` and ``x-security-id``, then checks 4-7."""
     headers = app.current_event.headers
     flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
     require({"x-flow-id": flow_id, "x-security-id": security_id})
     assert flow_id and security_id
-    view = authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
-    return view.flow.flow_id
+    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+
+
+def _header_flow() -> str:
+    return _header_view().flow.flow_id
 
 
 @app.get("/outbound/calls/<phonon_uuid>", summary="One call's status and legs")
@@ -109,10 +174,47 @@ def cancel_call(phonon_uuid: str) -> Response[str]:
     return respond(Code.SUCCESS, Code.SUCCESS.body(call=render_call(cancelled)))
 
 
+@app.patch("/outbound/calls/<phonon_uuid>", summary="Move a call that is not dialling yet")
+def reschedule_call(phonon_uuid: str) -> Response[str]:
+    view = _header_view()
+    body = parse_body(raw_body(app), RescheduleBody)
+    moved = rescheduler().reschedule(view, phonon_uuid, body)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(call=render_call(moved)))
+
+
 @app.get("/outbound/requests/<request_id>", summary="A request's calls with their statuses")
 def get_request(request_id: str) -> Response[str]:
     request = queries().request(_header_flow(), request_id)
     return respond(Code.SUCCESS, Code.SUCCESS.body(**request))
+
+
+@app.put("/outbound/dnc/<number>", summary="Put a number on the account's do-not-call list")
+def dnc_add(number: str) -> Response[str]:
+    entry = dnc_list().add(_header_view(), number, datetime.now(UTC))
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.delete("/outbound/dnc/<number>", summary="Take a number off the do-not-call list")
+def dnc_remove(number: str) -> Response[str]:
+    entry = dnc_list().remove(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.get("/outbound/dnc/<number>", summary="Whether a number is on the do-not-call list")
+def dnc_lookup(number: str) -> Response[str]:
+    entry = dnc_list().lookup(_header_view(), number)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**entry))
+
+
+@app.post("/outbound/dnc", summary="Add or remove up to 500 numbers on the do-not-call list")
+def dnc_bulk() -> Response[str]:
+    body = parse_body(raw_body(app), DncBulkBody)
+    require_bulk(body)
+    assert body.security_id and body.flow_id
+    now = datetime.now(UTC)
+    view = authorize(body.flow_id, body.security_id, source_ip(app), now, config())
+    changed = dnc_list().bulk(view, body, now)
+    return respond(Code.SUCCESS, Code.SUCCESS.body(count=changed))
 
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")

@@ -18,12 +18,20 @@ Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
 
 
-def respond(code: Code, body: dict[str, Any] | None = None) -> Response[str]:
-    """A contract response: the body already carries ``api-response-code`` and its message."""
+def respond(
+    code: Code,
+    body: dict[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    """A contract response: the body already carries ``api-response-code`` and its message.
+    The HTTP status is the code's own unless ``status`` says otherwise (202 for queued work)."""
     return Response(
-        status_code=code.http,
+        status_code=status or code.http,
         content_type=JSON,
         body=json.dumps(body if body is not None else code.body(), separators=(",", ":")),
+        headers=headers or None,
     )
 
 
@@ -66,7 +74,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(ContractError)
     def _contract(error: ContractError) -> Response[str]:
         logger.info("request refused", code=error.code.code, detail=error.detail)
-        return respond(error.code, error.code.body(**{"error-detail": error.detail}, **error.extra))
+        return respond(error.code, error.body())
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:

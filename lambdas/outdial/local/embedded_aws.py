@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from outdial.adapters import aws
+from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES
 from outdial.adapters.tables import TTL_ATTRIBUTE, create_table_kwargs
 from outdial.settings import Settings, get_settings
 
 REGION = "ap-south-1"
 ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
+PREFIX = "outdial"  # of every resource `outdial serve` makes
+WEBHOOK_QUEUE_NAME = f"{PREFIX}-webhook"  # and its DLQ, f"{WEBHOOK_QUEUE_NAME}-dlq"
 # Receives before SQS moves a message to its DLQ: a dial message that keeps failing is poison
 # after a few; a webhook is retried with backoff for 24 h (about 20 receives) before that.
-MAX_RECEIVES = {"dial": 5, "webhook": 25}
+MAX_RECEIVES = {"dial": DIAL_MAX_RECEIVES, "webhook": 25}
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def fake_credentials() -> dict[str, str]:
     }
 
 
-def provision(prefix: str = "outdial") -> Resources:
+def provision(prefix: str = PREFIX) -> Resources:
     """Create the tables, queues and schedule group exactly as the handlers expect them.
 
     Uses whatever endpoint boto3 points at (moto's server or ``mock_aws``).

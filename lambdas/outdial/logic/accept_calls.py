@@ -26,6 +26,7 @@ from outdial.adapters.scheduler import (
     start_minute,
 )
 from outdial.logic.authorize import authorize
+from outdial.logic.policy import Policy
 from outdial.logic.validation import (
     CallRules,
     RejectedCall,
@@ -52,6 +53,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,13 @@ def create_calls(
     body: CreateCallsBody, raw: bytes, source_ip: str, now: datetime, services: Services
 ) -> Outcome:
     """Run every check of SPEC §2 in order; accept the valid calls or raise ContractError."""
+    return accept(body, raw, admit(body, raw, source_ip, now, services), now, services)
+
+
+def admit(
+    body: CreateCallsBody, raw: bytes, source_ip: str, now: datetime, services: Services
+) -> FlowView:
+    """Checks 1-7: the request is well formed and comes from the flow's owner, in time."""
     check_body_size(raw)
     require(
         {
@@ -133,9 +142,33 @@ def create_calls(
             "calls": body.calls,
         }
     )
-    assert body.api_version and body.security_id and body.flow_id and body.calls is not None
+    assert body.api_version and body.security_id and body.flow_id
     check_api_version(body.api_version)
-    view = authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+    return authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+
+
+def request_checksum(flow_id: str, raw: bytes) -> str:
+    """The key under which check 12 remembers an accepted body."""
+    return checksum_pk(flow_id, hashlib.sha256(raw).hexdigest())
+
+
+def accept(
+    body: CreateCallsBody,
+    raw: bytes,
+    view: FlowView,
+    now: datetime,
+    services: Services,
+    *,
+    dry_run: bool = False,
+    idempotency: str | None = None,
+) -> Outcome:
+    """Checks 8-15 for an admitted request, then persist and enqueue its valid calls.
+
+    ``dry_run`` answers what the request would get now without writing, reserving or enqueueing
+    anything; ``idempotency`` (the key's record) is noted on the checksum claim, so a retry with
+    that key can tell its own earlier acceptance from someone else's.
+    """
+    assert body.api_version and body.calls is not None
     _check_flow(view, body.api_version)
     check_list_size(body.calls, "calls")
 
@@ -147,8 +180,9 @@ def create_calls(
         required_keys=frozenset(view.flow.required_keys),
         phone_whitelist=frozenset(account.phone_whitelist) if body.api_version == "TEST" else None,
     )
-    results = validate_calls(body.calls, rules)
-    checksum = checksum_pk(view.flow.flow_id, hashlib.sha256(raw).hexdigest())
+    # Check 13, then the account's do-not-call list and caps and the flow's window (SPEC §9).
+    results = services.policy.screen(validate_calls(body.calls, rules), view)
+    checksum = request_checksum(view.flow.flow_id, raw)
     now_epoch = int(now.timestamp())
     rejected = tuple(r.code for r in results if isinstance(r, RejectedCall))
 
@@ -172,16 +206,26 @@ def create_calls(
     response = code.body(**{"request-id": request_id, "call-details": details})
     amount = account.cost_per_call * len(valid)
 
+    insufficient = ContractError(
+        Code.INSUFFICIENT_BALANCE,
+        f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
+    )
+    if dry_run:
+        # Checks 12 and 14 as reads: would it be a repeat, would the balance cover it.
+        original = services.calls.get_checksum(checksum, now_epoch)
+        if original is not None:
+            return _repeated(original)
+        balance = services.config.get_balance(account.account_id)
+        if balance is None or balance < amount:
+            raise insufficient
+        return Outcome(code, response, accepted=len(valid), rejected=rejected)
     # The reservation comes first: a duplicate that loses the checksum race refunds its own, and
     # a request refused for balance never stood as "accepted" for a duplicate to be told about.
     if not services.calls.reserve(account.account_id, amount):
         original = services.calls.get_checksum(checksum, now_epoch)
         if original is not None:
             return _repeated(original)
-        raise ContractError(
-            Code.INSUFFICIENT_BALANCE,
-            f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
-        )
+        raise insufficient
     try:
         original = services.calls.claim_checksum(
             checksum,
@@ -190,6 +234,7 @@ def create_calls(
             get_settings().checksum_ttl_seconds,
             account_id=account.account_id,
             amount=amount,
+            idempotency=idempotency,
         )
     except Exception:
         # The put may have landed all the same: undo the claim with its refund if it did.
@@ -304,6 +349,7 @@ def _call_item(
         "client-identifier": call.client_identifier,
         "start-time": call.start_time.isoformat(),
         "due-at": call.due_at.isoformat(),
+        "next-dial-at": call.due_at.isoformat(),
         "contact-numbers": list(call.contact_numbers),
         "keys": [{"name": name, "value": value} for name, value in call.keys],
         "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,

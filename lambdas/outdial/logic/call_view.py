@@ -24,6 +24,8 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
     for leg in legs:
         attempts.setdefault(int(leg["attempt"]), []).append(
             {name: _plain(leg.get(name)) for name in LEG_FIELDS}
+            # A leg the dialling policy skipped says why (SPEC §9).
+            | ({"skip-reason": leg.get("skip-reason")} if leg.get("outcome") == "SKIPPED" else {})
         )
     rendered = [{"attempt": n, "legs": attempts[n]} for n in sorted(attempts)]
     if last_attempt_only:
@@ -36,6 +38,12 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
         "api-version": item["api-version"],
         "status": item["status"],
         "start-time": item["start-time"],
+        # When the next leg is due: only while the call waits for it (SPEC §7).
+        **(
+            {"next-dial-at": item.get("next-dial-at") or item.get("due-at")}
+            if item["status"] == "SCHEDULED"
+            else {}
+        ),
         "contact-numbers": list(item["contact-numbers"]),
         "attempts": rendered,
         "connected-number": item.get("connected-number"),
@@ -43,4 +51,14 @@ def render_call(item: dict[str, Any], *, last_attempt_only: bool = False) -> dic
         "created-at": item.get("created-at"),
         "ended-at": item.get("ended-at"),
         **{k: _plain(item[k]) for k in ("error-code", "error-message") if item.get(k) is not None},
+    }
+
+
+def render_leg(leg: dict[str, Any]) -> dict[str, Any]:
+    """One leg as a ``leg.ended`` event shows it: its id and attempt, and the ``<call>``'s leg
+    fields."""
+    return {
+        "leg-id": leg.get("leg-id"),
+        "attempt": _plain(leg.get("attempt")),
+        **{name: _plain(leg.get(name)) for name in LEG_FIELDS},
     }

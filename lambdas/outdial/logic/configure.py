@@ -85,13 +85,31 @@ def read_config_file(path: Path) -> CheckedConfig:
     return check_config(data)
 
 
+@dataclass(frozen=True)
+class AppliedConfig:
+    """``written`` items, and a warning for each thing of the file that was not applied."""
+
+    written: int
+    warnings: list[str]
+
+
 def apply_config(
     checked: CheckedConfig, store: ConfigStore | None = None, secrets: FlowSecrets | None = None
-) -> int:
+) -> AppliedConfig:
     """Write a checked configuration: the config table, and each flow's security-id to Secrets
-    Manager (the key its webhooks are signed with). Returns the number of items written."""
-    written = (store or ConfigStore()).apply(checked.config)
+    Manager (the key its webhooks are signed with).
+
+    An account's ``balance`` is written only when the account is created (SPEC §11); for an
+    existing account a balance in the file is ignored, with a warning."""
+    applied = (store or ConfigStore()).apply(checked.config)
     flow_secrets = secrets or FlowSecrets()
     for flow in checked.config.flows:
         flow_secrets.put(flow.flow_id, flow.security_id)
-    return written
+    warnings = [
+        f"$.accounts[{index}].balance: account {account.account_id!r} exists; its balance "
+        f"stays {applied.kept_balances[account.account_id]} (the file's {account.balance} is "
+        "ignored; use `outdial balance add`)"
+        for index, account in enumerate(checked.config.accounts)
+        if account.account_id in applied.kept_balances and "balance" in account.model_fields_set
+    ]
+    return AppliedConfig(applied.written, warnings)

@@ -18,6 +18,7 @@ dials it at most once. Nothing is ever dialled on a second key.
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -48,7 +49,14 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler, fires_in_time
-from outdial.adapters.webhook_queue import WebhookQueue
+from outdial.adapters.webhook_queue import (
+    LEG_ENDED,
+    WebhookMessage,
+    WebhookQueue,
+    call_ended_event_id,
+    leg_ended_event_id,
+)
+from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
 from outdial.logic.transitions import (
     REFUSED,
     DialNext,
@@ -59,7 +67,7 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import DEFAULT_RETRY_ON, FlowView, HttpGateway, SimulatorGateway
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 from outdial.settings import get_settings
@@ -73,6 +81,7 @@ LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
+SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
 
 def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
@@ -103,6 +112,7 @@ class Dialer:
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
+    policy: Policy = field(default_factory=Policy)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -126,28 +136,38 @@ class Dialer:
             )
             return
         ids = [str(i) for i in message.get("call-ids", [])]
+        raw_dispatch = message.get("dispatch")
+        dispatch = (
+            {str(k): str(v) for k, v in raw_dispatch.items()}
+            if isinstance(raw_dispatch, dict)
+            else {}
+        )
         dues = due_seconds(message)
         now = self.clock().timestamp()
         if len(ids) > DIAL_GROUP_SIZE or len(set(dues)) > 1:
             # A schedule's minute: re-sent as messages of calls due the same second, each
             # delayed by SQS to its second, so many dialers share it and none dials early.
-            self.queue.send(delayed_messages(list(zip(ids, dues, strict=True)), now))
+            self.queue.send(delayed_messages(list(zip(ids, dues, strict=True)), now, dispatch))
             logger.info("schedule's calls re-sent to their seconds", calls=len(ids))
             return
         due = dues[0] if dues else None
         if due is not None and due - now > EARLY_TOLERANCE_SECONDS:
             # Early (a redelivery, or a due time beyond SQS's 15 minutes): the same message
             # again, delayed until due; never split into one message per call.
-            self.queue.send(delayed_messages([(i, due) for i in ids], now))
+            self.queue.send(delayed_messages([(i, due) for i in ids], now, dispatch))
             logger.info("dial message early; delayed whole", calls=len(ids))
             return
         for phonon_uuid in ids:
-            self.dial(phonon_uuid)
+            self.dial(phonon_uuid, dispatch.get(phonon_uuid))
 
     # --- dialling ---------------------------------------------------------------------------
 
-    def dial(self, phonon_uuid: str) -> None:
-        """Dial the call's current leg if it is due and nobody else has."""
+    def dial(self, phonon_uuid: str, dispatch: str | None = None) -> None:
+        """Dial the call's current leg if it is due and nobody else has.
+
+        ``dispatch`` is the wake-up's token: a call that was rescheduled waits for the wake-up
+        its reschedule made, and any older one is dropped.
+        """
         logger.thread_safe_append_keys(phonon_uuid=phonon_uuid)
         call = self.calls.get_call(phonon_uuid)
         if call is None:
@@ -155,6 +175,9 @@ class Dialer:
             return
         status = CallStatus(call["status"])
         if status in (CallStatus.SCHEDULED, CallStatus.QUEUED):
+            if call.get("dispatch-id") != dispatch:
+                logger.info("wake-up superseded by a reschedule; dropped")
+                return
             call = self._start(call)
             if call is None:
                 return
@@ -170,7 +193,7 @@ class Dialer:
         early = (due - now).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
             delay = min(round(early), MAX_DELAY_SECONDS)
-            self.queue.send([DialMessage((call["phonon-uuid"],), delay_seconds=delay)])
+            self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
         moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
@@ -180,17 +203,31 @@ class Dialer:
         count("ScheduleLagSeconds", max(0.0, -early), MetricUnit.Seconds)
         return moved
 
+    @staticmethod
+    def _wake_up(call: dict[str, Any], delay_seconds: int = 0) -> DialMessage:
+        """A dial message for this call, carrying its dispatch token if it has one."""
+        token = call.get("dispatch-id")
+        return DialMessage(
+            (call["phonon-uuid"],),
+            delay_seconds=delay_seconds,
+            dispatch=((call["phonon-uuid"], token),) if token else (),
+        )
+
     def _move(
         self, call: dict[str, Any], to: CallStatus, values: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """Move a call that is waiting to be dialled; None when it no longer is."""
+        """Move a call that is waiting to be dialled, and was not rescheduled since it was read
+        (a reschedule and a dialer race like a cancel: one wins); None when it no longer is."""
+        token = call.get("dispatch-id")
+        same_dispatch = "#dispatch = :dispatch" if token else "attribute_not_exists(#dispatch)"
         return self.calls.update(
             call_pk(call["phonon-uuid"]),
             {"status": to.value, **values},
-            condition="#status IN (:scheduled, :queued)",
+            condition=f"#status IN (:scheduled, :queued) AND {same_dispatch}",
             condition_values={
                 ":scheduled": CallStatus.SCHEDULED.value,
                 ":queued": CallStatus.QUEUED.value,
+                **({":dispatch": token} if token else {}),
             },
         )
 
@@ -218,22 +255,36 @@ class Dialer:
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
-        if not self.calls.put_new(leg_item) and not self._take_over_stale_claim(leg_id, now):
+        fresh = self.calls.put_new(leg_item)
+        if not fresh and not self._take_over_stale_claim(leg_id, now):
             logger.info("leg already claimed; not dialling it again")
             return
+        # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
+        # the leg): it is placed again under the same key, as it would have been.
+        gate = self.policy.gate(view, number, leg_id, now) if fresh and view else PLACE
+        if isinstance(gate, Wait):
+            self._defer(call, leg_id, gate, now)
+            return
+        skip = gate.reason if isinstance(gate, Skip) else None
         record = {
             "attempt": attempt,
             "number-index": index,
             "number": number,
             "did": did,
             "outcome": None,
-            "started-at": _iso(now),
+            "started-at": None if skip else _iso(now),
             "ended-at": None,
             "duration-seconds": None,
         }
         self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record, "current-leg": leg_id})
+        if skip is not None:
+            logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
+            self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
+            return
         if view is None or did is None or not view.gateway_usable:
             logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
+            if view is not None:
+                self.policy.uncount(view, number, leg_id)
             self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
             return
         assert view.gateway is not None
@@ -252,6 +303,8 @@ class Dialer:
             self._gateway(view.gateway).place(leg)
         except (GatewayRefused, GatewayUnavailable) as error:
             logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
+            if isinstance(error, GatewayRefused):
+                self.policy.uncount(view, number, leg_id)
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
@@ -263,6 +316,47 @@ class Dialer:
             condition_values={":claimed": CLAIMED},
         )
         logger.info("leg placed", to=mask(number), did=did)
+
+    def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None:
+        """The leg may not be placed before ``wait.until``: give its claim back and let the
+        call wait, SCHEDULED with ``next-dial-at``, for a wake-up then (SPEC §9)."""
+        phonon_uuid = call["phonon-uuid"]
+        self.calls.release_claim(leg_pk(leg_id))
+        # At least a second on: the wake-up must not find the call before it is SCHEDULED.
+        until = max(wait.until, now + timedelta(seconds=1))
+        schedule = self._wake(call, until, f"defer-{phonon_uuid}-{int(until.timestamp())}")
+        moved = self.calls.update(
+            call_pk(phonon_uuid),
+            {
+                "status": CallStatus.SCHEDULED.value,
+                "due-at": _iso(until),
+                "next-dial-at": _iso(until),
+                "schedule": schedule,
+            },
+            condition="#status = :dialing AND #attempt = :attempt AND #index = :index",
+            condition_values={
+                ":dialing": CallStatus.DIALING.value,
+                ":attempt": int(call["attempt"]),
+                ":index": int(call["number-index"]),
+            },
+        )
+        if moved is not None:
+            count("LegsDeferred", 1, reason=wait.reason)
+            logger.info("leg waits", reason=wait.reason, until=_iso(until))
+
+    def _wake(self, call: dict[str, Any], at: datetime, schedule: str) -> str | None:
+        """Have the call's dial message come back at ``at``, with its dispatch token: an SQS
+        delay when that is soon, a one-time schedule otherwise (returned, so a cancel can drop
+        it)."""
+        now = self.clock()
+        if not fires_in_time(at, now):  # its schedule would fire too soon: an SQS delay
+            lead = (at - now).total_seconds()
+            self.queue.send([self._wake_up(call, min(max(0, math.ceil(lead)), MAX_DELAY_SECONDS))])
+            return None
+        token = call.get("dispatch-id")
+        dispatch = {call["phonon-uuid"]: token} if token else None
+        self.scheduler.create(schedule, at, [call["phonon-uuid"]], dispatch)
+        return schedule
 
     def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
         """A claim whose dialer died before the gateway took the leg: take it over (the gateway
@@ -313,8 +407,8 @@ class Dialer:
     def _end_leg(
         self,
         leg_id: str,
-        outcome: LegOutcome,
-        started: datetime,
+        outcome: LegOutcome | str,
+        started: datetime | None,
         ended: datetime,
         duration: int,
         *,
@@ -324,17 +418,17 @@ class Dialer:
     ) -> None:
         leg = self.calls.get(leg_pk(leg_id))
         if leg is None:
-            logger.warning("outcome for an unknown leg dropped", outcome=outcome.value)
+            logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
             return
         ended_leg = self.calls.update(
             leg_pk(leg_id),
             {
                 "state": ENDED,
-                "outcome": outcome.value,
+                "outcome": str(outcome),
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": _iso(started),
+                "started-at": _iso(started) if started else None,
                 "ended-at": _iso(ended),
                 "duration-seconds": duration,
             },
@@ -346,8 +440,10 @@ class Dialer:
             # interrupted; every later step is conditional, so nothing happens twice.
             ended_leg = leg
             logger.info("repeated outcome for an ended leg")
+        elif outcome == SKIPPED:
+            count("LegsSkipped", 1, reason=str(reason))
         else:
-            count("LegsDialled", 1, outcome=outcome.value)
+            count("LegsDialled", 1, outcome=str(outcome))
         self._advance(ended_leg)
 
     def _advance(self, leg: dict[str, Any]) -> None:
@@ -362,10 +458,12 @@ class Dialer:
             "ended-at": leg.get("ended-at"),
             "duration-seconds": int(leg.get("duration-seconds") or 0),
             "placed": bool(leg.get("placed")),
+            **({"skip-reason": leg["reason"]} if leg.get("outcome") == SKIPPED else {}),
         }
         call = self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record})
         if call is None:
             return
+        self._notify_leg(call, leg)
         status = CallStatus(call["status"])
         if status.terminal:
             self._notify_once(call)
@@ -377,7 +475,12 @@ class Dialer:
         placed_before = any(
             other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
         )
-        outcome = LegOutcome(leg["outcome"])
+        placed = bool(leg.get("placed", True))
+        this_attempt = [
+            other.get("outcome")
+            for other in (call.get("legs") or {}).values()
+            if int(other["attempt"]) == int(leg["attempt"])
+        ]
         now = self.clock()
         decision = decide(
             LegResult(
@@ -386,9 +489,11 @@ class Dialer:
                 numbers=len(call["contact-numbers"]),
                 max_attempts=view.flow.max_attempts if view else 1,
                 retry_after_seconds=view.flow.retry_after_seconds if view else 900,
-                outcome=outcome if leg.get("placed", True) else REFUSED,
+                outcome=LegOutcome(leg["outcome"]) if placed else REFUSED,
                 placed_before=placed_before,
                 now=now,
+                retry_on=frozenset(view.flow.retry_on if view else DEFAULT_RETRY_ON),
+                attempt_outcomes=frozenset(str(o) for o in this_attempt if o),
             )
         )
         current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
@@ -403,7 +508,7 @@ class Dialer:
             if moved is not None:
                 self._dial_current_leg(moved)
         elif isinstance(decision, RetryLater):
-            self._retry_later(call, decision, condition, current)
+            self._retry_later(call, decision, view, condition, current)
         elif isinstance(decision, Finish):
             self._finish(call, decision, leg, condition, current)
 
@@ -411,32 +516,31 @@ class Dialer:
         self,
         call: dict[str, Any],
         decision: RetryLater,
+        view: FlowView | None,
         condition: str,
         current: dict[str, Any],
     ) -> None:
         phonon_uuid = call["phonon-uuid"]
-        now = self.clock()
-        scheduled = fires_in_time(decision.at, now)
-        schedule = f"retry-{phonon_uuid}-{decision.attempt}"
+        at = decision.at
+        if view is not None:  # not before the flow's calling window opens for the first number
+            number = call["contact-numbers"][decision.number_index]
+            at = opening(view.flow.calling_window, number, view.account.zone, at) or at
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
-        if not scheduled:
-            due = int(decision.at.timestamp())
-            self.queue.send(delayed_messages([(phonon_uuid, due)], now.timestamp()))
-        else:
-            self.scheduler.create(schedule, decision.at, [phonon_uuid])
+        schedule = self._wake(call, at, f"retry-{phonon_uuid}-{decision.attempt}")
         self.calls.update(
             call_pk(phonon_uuid),
             {
                 "status": CallStatus.SCHEDULED.value,
                 "attempt": decision.attempt,
                 "number-index": decision.number_index,
-                "due-at": _iso(decision.at),
-                "schedule": schedule if scheduled else None,
+                "due-at": _iso(at),
+                "next-dial-at": _iso(at),
+                "schedule": schedule,
             },
             condition=condition,
             condition_values=current,
         )
-        logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(decision.at))
+        logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(at))
 
     def _finish(
         self,
@@ -449,10 +553,8 @@ class Dialer:
         phonon_uuid = call["phonon-uuid"]
         values: dict[str, Any] = {"status": decision.status.value, "ended-at": _iso(self.clock())}
         if decision.status is CallStatus.FAILED:
-            code = (
-                Code.NO_MASK_AVAILABLE
-                if leg.get("reason") == NO_MASK
-                else Code.FAILURE_FROM_GATEWAY
+            code = {NO_MASK: Code.NO_MASK_AVAILABLE, SKIP_DNC: Code.NUMBER_ON_DNC}.get(
+                str(leg.get("reason")), Code.FAILURE_FROM_GATEWAY
             )
             values["error-code"], values["error-message"] = code.code, code.message
         if decision.status is CallStatus.COMPLETED:
@@ -483,9 +585,24 @@ class Dialer:
         logger.info("call ended", status=decision.status.value)
         self._notify_once(call | values)
 
+    def _notify_leg(self, call: dict[str, Any], leg: dict[str, Any]) -> None:
+        """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""
+        if leg.get("notified"):
+            return
+        view = self._flow_view(call["flow-id"])
+        if view is None or LEG_ENDED not in view.account.webhook_events:
+            return
+        leg_id = leg["leg-id"]
+        self.webhooks.send_message(
+            WebhookMessage(call["phonon-uuid"], leg_ended_event_id(leg_id), LEG_ENDED, leg_id)
+        )
+        self.calls.update(leg_pk(leg_id), {"notified": True})
+
     def _notify_once(self, call: dict[str, Any]) -> None:
         """Queue the customer's webhook for a terminal call, until that has been recorded."""
         if call.get("notified"):
             return
-        self.webhooks.send(call["phonon-uuid"], f"{call['phonon-uuid']}:{call['status']}")
+        self.webhooks.send(
+            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+        )
         self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})

@@ -1,7 +1,8 @@
 """Tell the customer a call ended: one signed webhook delivery attempt (SPEC §4).
 
-The body is the ``<call>`` as a flat JSON object plus ``event-id``; the header
-``Outdial-Signature: t=<unix>,v1=<hex>`` signs ``"<t>." + body`` with the flow's security-id.
+The body is the ``<call>`` as a flat JSON object plus ``event-id`` and ``event-type`` (SPEC §10);
+the header ``Outdial-Signature: t=<unix>,v1=<hex>`` signs ``"<t>." + body`` with the account's
+webhook signing secrets, or without any, with the flow's security-id.
 Retrying, backing off and dead-lettering are the caller's business (the webhook queue's
 handler); this makes exactly one attempt and says how it went.
 """
@@ -12,17 +13,19 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore
+from outdial.adapters.calls_store import CallsStore, leg_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
-from outdial.adapters.webhook_queue import WebhookMessage
+from outdial.adapters.webhook_queue import CALL_ENDED, LEG_ENDED, WebhookMessage
+from outdial.adapters.webhook_secrets import AccountSecrets, shared_account_secrets
 from outdial.adapters.webhooks import Delivery, WebhookClient
-from outdial.logic.call_view import render_call
+from outdial.logic.call_view import render_call, render_leg
 from outdial.observability import logger
-from outdial.signatures import sign
+from outdial.signatures import sign, sign_rotating, sign_standard
 
 
 class Notified(StrEnum):
@@ -42,25 +45,36 @@ class NotifyServices:
     calls: CallsStore = field(default_factory=CallsStore)
     config: ConfigStore = field(default_factory=ConfigStore)
     secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
+    account_secrets: AccountSecrets = field(default_factory=shared_account_secrets)
     client: WebhookClient = field(default_factory=WebhookClient)
     clock: Callable[[], float] = time.time
 
 
-def webhook_body(item: dict[str, Any], event_id: str) -> bytes:
-    """The exact bytes that are signed and sent: ``<call>`` plus ``event-id``, compact JSON.
+def webhook_body(
+    item: dict[str, Any],
+    event_id: str,
+    event_type: str = CALL_ENDED,
+    leg: dict[str, Any] | None = None,
+) -> bytes:
+    """The exact bytes that are signed and sent: ``event-id``, ``event-type``, the ``<call>``
+    (and for a ``leg.ended`` event, ``leg``), compact JSON.
 
     ASCII-only (``ensure_ascii``) so no receiver's charset handling can change the bytes it
     verifies.
     """
-    payload = {"event-id": event_id, **render_call(item)}
+    payload = {"event-id": event_id, "event-type": event_type, **render_call(item)}
+    if leg is not None:
+        payload["leg"] = leg
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     """Make one signed delivery attempt of the webhook ``message`` names.
 
-    Faults reading DynamoDB or Secrets Manager raise ``AdapterError``; a flow secret that does
-    not exist is ``RETRY`` (it is written by ``config apply``, which may yet run).
+    An account with webhook signing secrets is signed with each valid one, in
+    ``Outdial-Signature`` and the Standard Webhooks headers; any other with its flow's
+    security-id. Faults reading DynamoDB or Secrets Manager raise ``AdapterError``; a flow secret
+    that does not exist is ``RETRY`` (it is written by ``config apply``, which may yet run).
     """
     item = services.calls.get_call(message.phonon_uuid)
     if item is None:
@@ -74,27 +88,54 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     if view.account.webhook_url is None:
         logger.debug("no webhook-url for the account", account_id=view.account.account_id)
         return Notified.NO_WEBHOOK
+    leg = None
+    if message.event_type == LEG_ENDED:
+        leg_item = services.calls.get(leg_pk(str(message.leg_id)))
+        if leg_item is None:
+            logger.warning("webhook dropped: no such leg")
+            return Notified.NO_CALL
+        leg = render_leg(leg_item)
+    url = str(view.account.webhook_url)
+    body = webhook_body(item, message.event_id, message.event_type, leg)
+    account_id = view.account.account_id
+    keys = _account_keys(services, account_id)
+    if keys:
+        outcome = _deliver_signed(services, url, body, keys, message.event_id)
+        if outcome is Delivery.REJECTED:
+            # The receiver may already know a secret rotated after we cached the list.
+            services.account_secrets.invalidate(account_id)
+            fresh = _account_keys(services, account_id)
+            if fresh and fresh != keys:
+                logger.info("webhook secrets changed; delivering again", account_id=account_id)
+                outcome = _deliver_signed(services, url, body, fresh, message.event_id)
+        return _NOTIFIED[outcome]
     try:
         security_id = services.secrets.get(flow_id)
     except SecretNotFound:
         logger.error("webhook not signed: the flow's secret is missing", flow_id=flow_id)
         return Notified.RETRY
-    url = str(view.account.webhook_url)
-    body = webhook_body(item, message.event_id)
     outcome = _deliver(services, url, body, security_id, message.event_id)
     if outcome is Delivery.REJECTED:
         # A receiver refusing our signature may know a security-id rotated after we cached it:
         # read it afresh, and try once more only if it did change.
         services.secrets.invalidate(flow_id)
-        fresh = services.secrets.get(flow_id)
-        if fresh != security_id:
+        fresh_id = services.secrets.get(flow_id)
+        if fresh_id != security_id:
             logger.info("flow secret changed; delivering again with it", flow_id=flow_id)
-            outcome = _deliver(services, url, body, fresh, message.event_id)
-    return {
-        Delivery.DELIVERED: Notified.DELIVERED,
-        Delivery.RETRY: Notified.RETRY,
-        Delivery.REJECTED: Notified.REJECTED,
-    }[outcome]
+            outcome = _deliver(services, url, body, fresh_id, message.event_id)
+    return _NOTIFIED[outcome]
+
+
+_NOTIFIED = {
+    Delivery.DELIVERED: Notified.DELIVERED,
+    Delivery.RETRY: Notified.RETRY,
+    Delivery.REJECTED: Notified.REJECTED,
+}
+
+
+def _account_keys(services: NotifyServices, account_id: str) -> list[bytes]:
+    now = datetime.fromtimestamp(services.clock(), UTC)
+    return services.account_secrets.valid_keys(account_id, now)
 
 
 def _deliver(
@@ -102,3 +143,16 @@ def _deliver(
 ) -> Delivery:
     signature = sign(security_id, body, int(services.clock()))
     return services.client.deliver(url, body, signature, event_id)
+
+
+def _deliver_signed(
+    services: NotifyServices, url: str, body: bytes, keys: list[bytes], event_id: str
+) -> Delivery:
+    timestamp = int(services.clock())
+    standard = {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_standard(keys, event_id, body, timestamp),
+    }
+    signature = sign_rotating(keys, body, timestamp)
+    return services.client.deliver(url, body, signature, event_id, standard)

@@ -10,12 +10,22 @@ from typing import Any
 
 from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.scheduler import Scheduler
-from outdial.adapters.webhook_queue import WebhookQueue
+from outdial.adapters.webhook_queue import WebhookQueue, call_ended_event_id
 from outdial.logic.call_view import render_call
 from outdial.logic.validation import MAX_CALLS
 from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
+
+
+def requested_uuids(phonon_uuids: list[Any]) -> list[str]:
+    """A ``phonon-uuids`` list as the pull API takes it: 1 to 500 (302, 303), and only strings
+    that could be uuids are looked up."""
+    if not phonon_uuids:
+        raise ContractError(Code.EMPTY_CALL_LIST, "phonon-uuids is empty")
+    if len(phonon_uuids) > MAX_CALLS:
+        raise ContractError(Code.MAX_DATA_LIST_SIZE_EXCEEDED, f"at most {MAX_CALLS} phonon-uuids")
+    return [u for u in phonon_uuids if isinstance(u, str) and 0 < len(u) <= 64]
 
 
 @dataclass
@@ -32,18 +42,8 @@ class Queries:
 
     def pull(self, flow_id: str, phonon_uuids: list[Any], last_only: bool) -> list[dict[str, Any]]:
         """The pull API: one ``<call>`` per known uuid of this flow, in the order asked."""
-        if not phonon_uuids:
-            raise ContractError(Code.EMPTY_CALL_LIST, "phonon-uuids is empty")
-        if len(phonon_uuids) > MAX_CALLS:
-            raise ContractError(
-                Code.MAX_DATA_LIST_SIZE_EXCEEDED, f"at most {MAX_CALLS} phonon-uuids"
-            )
-        wanted = [u for u in phonon_uuids if isinstance(u, str) and 0 < len(u) <= 64]
-        found = {
-            item["phonon-uuid"]: item
-            for item in self.calls.get_many([call_pk(u) for u in wanted])
-            if item.get("flow-id") == flow_id
-        }
+        wanted = requested_uuids(phonon_uuids)
+        found = self.own_calls(flow_id, wanted)
         data = [
             render_call(found[u], last_attempt_only=last_only)
             for u in dict.fromkeys(wanted)
@@ -54,6 +54,14 @@ class Queries:
                 Code.NO_DATA_AVAILABLE, "none of the phonon-uuids is known", data=[]
             )
         return data
+
+    def own_calls(self, flow_id: str, phonon_uuids: list[str]) -> dict[str, dict[str, Any]]:
+        """The flow's calls among ``phonon_uuids``, by uuid (others' and unknown ones left out)."""
+        return {
+            item["phonon-uuid"]: item
+            for item in self.calls.get_many([call_pk(u) for u in phonon_uuids])
+            if item.get("flow-id") == flow_id
+        }
 
     def call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
         return render_call(self._own_call(flow_id, phonon_uuid))
@@ -102,7 +110,9 @@ class Queries:
         logger.info("call cancelled", phonon_uuid=phonon_uuid)
         self._drop_schedule_if_unneeded(item.get("schedule"))
         # Every terminal status is reported, this one too (the dialer never sees this call).
-        self.webhooks.send(phonon_uuid, f"{phonon_uuid}:{CallStatus.CANCELLED.value}")
+        self.webhooks.send(
+            phonon_uuid, call_ended_event_id(phonon_uuid, CallStatus.CANCELLED.value)
+        )
         return item
 
     def _drop_schedule_if_unneeded(self, name: str | None) -> None:

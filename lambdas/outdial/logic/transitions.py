@@ -19,7 +19,8 @@ _S = CallStatus
 ALLOWED: Final[dict[CallStatus, frozenset[CallStatus]]] = {
     # A dialer may pick up a due call before anything marked it QUEUED.
     _S.SCHEDULED: frozenset({_S.QUEUED, _S.DIALING, _S.CANCELLED}),
-    _S.QUEUED: frozenset({_S.DIALING, _S.CANCELLED}),
+    # Back to SCHEDULED when a reschedule moves a due call to a later time.
+    _S.QUEUED: frozenset({_S.DIALING, _S.CANCELLED, _S.SCHEDULED}),
     # Back to SCHEDULED while waiting for the next attempt (cancellable again then). FAILED
     # covers a call that could not be dialled at all (every leg refused, no enabled DID).
     _S.DIALING: frozenset({_S.SCHEDULED, _S.COMPLETED, _S.NOT_CONNECTED, _S.FAILED}),
@@ -54,6 +55,10 @@ class LegResult:
     ``attempt`` is 1-based, ``number_index`` 0-based into the call's ``numbers`` contact
     numbers. ``placed_before`` says whether an earlier leg of the call was ever placed (refused
     legs do not count); this leg counts as placed unless its ``outcome`` is ``REFUSED``.
+
+    ``attempt_outcomes`` are the stored outcomes of this attempt's legs, this one included (a
+    refused leg's is ``FAILED``, a skipped one's ``SKIPPED``): another attempt follows only if
+    one of them is in the flow's ``retry_on`` (SPEC §9). None: not known, retry as before.
     """
 
     attempt: int
@@ -64,6 +69,8 @@ class LegResult:
     outcome: LegEnd
     placed_before: bool
     now: datetime
+    retry_on: frozenset[str] = frozenset({"NO_ANSWER", "BUSY", "FAILED"})
+    attempt_outcomes: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.numbers < 1:
@@ -112,7 +119,8 @@ def decide(after: LegResult) -> Decision:
 
     ANSWERED completes the call. Anything else (a refusal included) moves on to the next number;
     after the last number, the next attempt is scheduled ``retry_after_seconds`` later while
-    ``max_attempts`` allows. With nothing left, the call is NOT_CONNECTED if any leg was ever
+    ``max_attempts`` allows and one of the attempt's outcomes is one the flow retries on. With
+    nothing left, the call is NOT_CONNECTED if any leg was ever
     placed, else FAILED: it could not be dialled at all.
     """
     if after.outcome == LegOutcome.ANSWERED:
@@ -120,7 +128,8 @@ def decide(after: LegResult) -> Decision:
     if after.number_index + 1 < after.numbers:
         return DialNext(attempt=after.attempt, number_index=after.number_index + 1)
     # ``<``, not ``!=``: a flow's max-attempts may have been lowered below a running attempt.
-    if after.attempt < after.max_attempts:
+    retry = after.attempt_outcomes is None or bool(after.attempt_outcomes & after.retry_on)
+    if after.attempt < after.max_attempts and retry:
         return RetryLater(
             attempt=after.attempt + 1,
             at=after.now + timedelta(seconds=after.retry_after_seconds),

@@ -40,6 +40,11 @@ class Code(Enum):
     # outdial's own codes (6xx), listed in the README.
     NOT_FOUND = _Code(601, "Route Not Found", 404)
     CANCEL_TOO_LATE = _Code(602, "Call Can No Longer Be Cancelled", 409)
+    IDEMPOTENCY_KEY_REUSED = _Code(603, "Idempotency Key Reused", 422)
+    NUMBER_ON_DNC = _Code(604, "Number On Do-Not-Call List", 400)
+    FREQUENCY_CAP_EXCEEDED = _Code(605, "Frequency Cap Exceeded", 429)
+    RESCHEDULE_TOO_LATE = _Code(606, "Call Can No Longer Be Rescheduled", 409)
+    IDEMPOTENCY_KEY_IN_USE = _Code(607, "Idempotency Key In Use", 409)
 
     @property
     def code(self) -> int:
@@ -66,3 +71,7 @@ class ContractError(Exception):
         self.code = code
         self.detail = detail
         self.extra = extra
+
+    def body(self) -> dict[str, object]:
+        """The response body a request refused with this error is answered with."""
+        return self.code.body(**{"error-detail": self.detail}, **self.extra)

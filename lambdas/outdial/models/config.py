@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from ipaddress import ip_address
 from typing import Annotated, Literal
@@ -19,12 +19,14 @@ from pydantic import (
     HttpUrl,
     IPvAnyNetwork,
     field_validator,
+    model_validator,
 )
 
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
 from outdial.settings import get_settings
 
 ApiVersion = Literal["1.0", "TEST"]
+WebhookEvent = Literal["call.ended", "leg.ended"]
 
 
 class _Model(BaseModel):
@@ -48,15 +50,15 @@ class Account(_Model):
     ip_whitelist: list[IPvAnyNetwork] = []
     phone_whitelist: list[E164Number] = []
     webhook_url: HttpUrl | None = None
+    # call.ended is always sent; leg.ended adds one event per leg.
+    webhook_events: list[WebhookEvent] = ["call.ended"]
+    # SPEC §9: no number gets more legs placed than this in any rolling 24 h (None: no cap).
+    max_calls_per_number_per_day: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return _iana_zone(value)
 
     @field_validator("region")
     @classmethod
@@ -78,6 +80,75 @@ class Account(_Model):
         return any(address in network for network in self.ip_whitelist)
 
 
+def _iana_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+"""Calling-window days, in ``datetime.weekday()`` order."""
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+RECIPIENT = "recipient"
+_CLOCK_RE = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+
+
+def minutes_of(clock: str) -> int:
+    """``"HH:MM"`` (``"24:00"`` is the end of the day) → minutes since midnight."""
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class CallingWindow(_Model):
+    """When legs may be placed (SPEC §9): ``from``-``to`` local time on ``days``, in the
+    recipient's zone (from the number) or a fixed IANA zone."""
+
+    from_: Annotated[str, Field(alias="from", pattern=_CLOCK_RE, examples=["09:00"])]
+    to: Annotated[str, Field(pattern=_CLOCK_RE, examples=["21:00"])]
+    days: Annotated[list[Weekday], Field(min_length=1)] = [
+        "MON",
+        "TUE",
+        "WED",
+        "THU",
+        "FRI",
+        "SAT",
+        "SUN",
+    ]
+    time_zone: str = Field(RECIPIENT, description='"recipient" or an IANA time zone')
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return value if value == RECIPIENT else _iana_zone(value)
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a day is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _from_before_to(self) -> CallingWindow:
+        if minutes_of(self.from_) >= minutes_of(self.to):
+            raise ValueError("from must be earlier than to (a window lies within one day)")
+        return self
+
+    @property
+    def opens(self) -> time:
+        return time(*divmod(minutes_of(self.from_), 60))
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return frozenset(WEEKDAYS.index(day) for day in self.days)
+
+
+RetryOutcome = Literal["NO_ANSWER", "BUSY", "FAILED", "UNKNOWN"]
+DEFAULT_RETRY_ON: tuple[RetryOutcome, ...] = ("NO_ANSWER", "BUSY", "FAILED")
+
+
 class Did(_Model):
     """A caller id the flow may present."""
 
@@ -96,6 +167,12 @@ class FlowSettings(_Model):
     required_keys: list[KeyName] = []
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     retry_after_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 900
+    # How long an answered leg may talk: the gateway is asked to cut the call there, and it is
+    # part of every leg's deadline (SPEC §11). 4 h is the longest the carriers allow.
+    max_call_seconds: Annotated[int, Field(ge=1, le=4 * 3600)] = 3600
+    # SPEC §9: another attempt only if a leg of the last one ended with one of these.
+    retry_on: list[RetryOutcome] = list(DEFAULT_RETRY_ON)
+    calling_window: CallingWindow | None = None
     valid_until: AwareDatetime | None = None
 
     @property
@@ -109,12 +186,22 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
-class SimulatorGateway(_Model):
-    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+class _GatewayCommon(_Model):
+    """What every gateway kind takes (SPEC §8, §11)."""
 
     gateway_id: str
-    kind: Literal["simulator"]
     enabled: bool = True
+    # The most legs placed through the gateway in any one second (None: unlimited).
+    calls_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # The margin of a leg's deadline beyond ring-seconds + max-call-seconds (SPEC §11): past it
+    # the reconciler asks the gateway how the leg ended.
+    grace_seconds: Annotated[int, Field(ge=5, le=24 * 3600)] = 120
+
+
+class SimulatorGateway(_GatewayCommon):
+    """The simulated gateway of SPEC §4: outcome by the number's last digit."""
+
+    kind: Literal["simulator"]
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
 
 
@@ -123,6 +210,7 @@ class SimulatorGateway(_Model):
 # infra/credentials.py), and the flows' signing keys.
 GATEWAY_SECRETS = "gateways/"
 FLOW_SECRETS = "flows/"
+ACCOUNT_SECRETS = "accounts/"  # accounts' webhook signing secrets (`outdial webhook-secret rotate`)
 GATEWAY_SECRET_PREFIX = "outdial/" + GATEWAY_SECRETS  # with the local default prefix
 
 
@@ -136,12 +224,18 @@ def flow_secret_prefix() -> str:
     return get_settings().secret_prefix + FLOW_SECRETS
 
 
-class HttpGateway(_Model):
+ACCOUNT_SECRET_PREFIX = "outdial/" + ACCOUNT_SECRETS  # with the local default prefix
+
+
+def account_secret_prefix() -> str:
+    """Where this deployment's account webhook secrets live (``outdial/accounts/`` by default)."""
+    return get_settings().secret_prefix + ACCOUNT_SECRETS
+
+
+class HttpGateway(_GatewayCommon):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
-    gateway_id: str
     kind: Literal["http"]
-    enabled: bool = True
     url: HttpUrl
     secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
@@ -211,3 +305,11 @@ class FlowView(BaseModel):
     @property
     def gateway_usable(self) -> bool:
         return self.gateway is not None and self.gateway.enabled
+
+    def leg_deadline_seconds(self) -> float:
+        """How long after placing a leg its outcome is due (SPEC §11): the gateway's
+        ring-seconds + the flow's max-call-seconds + the gateway's grace-seconds."""
+        gateway = self.gateway
+        ring = float(getattr(gateway, "ring_seconds", 60))
+        grace = gateway.grace_seconds if gateway is not None else 120
+        return ring + self.flow.max_call_seconds + grace

@@ -42,3 +42,28 @@ class PullBody(_Body):
     flow_id: StrictStr | None = Field(None, alias="flow-id")
     phonon_uuids: list[Any] | None = Field(None, alias="phonon-uuids")
     fetch_attempt: Literal["ALL", "LAST"] | None = Field(None, alias="fetch-attempt")
+
+
+class RescheduleBody(_Body):
+    """``PATCH /outbound/calls/{phonon-uuid}``."""
+
+    start_time: Any = Field(
+        None, alias="start-time", examples=["2026-12-01T11:30:00+05:30"], description="as in §2"
+    )
+
+
+class ReplayBody(_Body):
+    """``POST /outbound/webhooks/replay``."""
+
+    security_id: StrictStr | None = Field(None, alias="security-id")
+    flow_id: StrictStr | None = Field(None, alias="flow-id")
+    phonon_uuids: list[Any] | None = Field(None, alias="phonon-uuids")
+
+
+class DncBulkBody(_Body):
+    """``POST /outbound/dnc``: add or remove up to 500 numbers on the account's list."""
+
+    security_id: StrictStr | None = Field(None, alias="security-id")
+    flow_id: StrictStr | None = Field(None, alias="flow-id")
+    numbers: list[Any] | None = Field(None, description="1 to 500 numbers, as in contact-numbers")
+    action: StrictStr | None = Field(None, examples=["add"], description='"add" or "remove"')

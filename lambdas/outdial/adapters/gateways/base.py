@@ -23,6 +23,12 @@ class LegOutcome(StrEnum):
     NO_ANSWER = "NO_ANSWER"
     BUSY = "BUSY"
     FAILED = "FAILED"  # placed, but the network could not complete it
+    # Never reported, and the gateway could not say when asked past the leg's deadline (SPEC
+    # §11): outdial's own verdict, never one a gateway may post.
+    UNKNOWN = "UNKNOWN"
+
+
+REPORTABLE_OUTCOMES = frozenset(o for o in LegOutcome if o is not LegOutcome.UNKNOWN)
 
 
 class GatewayRefused(Exception):
@@ -56,6 +62,7 @@ class Leg:
     variables: dict[str, str]
     ring_seconds: float
     callback_url: str | None = None
+    placed_at: datetime | None = None  # known once the leg was placed (for ``status``)
 
 
 EVENT_FIELDS = ("event-id", "leg-id", "outcome", "duration-seconds", "started-at", "ended-at")
@@ -123,8 +130,10 @@ class LegEvent:
         if missing:
             raise ValueError(f"event lacks {', '.join(missing)}")
         outcome = data["outcome"]
-        if not isinstance(outcome, str) or outcome not in LegOutcome.__members__:
-            raise ValueError(f"outcome must be one of {', '.join(LegOutcome)}, not {outcome!r}")
+        if not isinstance(outcome, str) or outcome not in REPORTABLE_OUTCOMES:
+            raise ValueError(
+                f"outcome must be one of {', '.join(sorted(REPORTABLE_OUTCOMES))}, not {outcome!r}"
+            )
         duration = data["duration-seconds"]
         # bool is an int in Python, but true is no duration.
         if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
@@ -170,6 +179,11 @@ class Gateway(Protocol):
 
         Raises ``GatewayRefused`` (never placed, do not retry) or ``GatewayUnavailable``.
         """
+        ...
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """How ``leg`` ended, asked of the gateway once its outcome is overdue (SPEC §11);
+        None when the gateway cannot say (unknown leg, still running, unreachable)."""
         ...
 
 

@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
 
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg
+from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg, LegEvent
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.models.config import HttpGateway
 from outdial.models.phone import mask
@@ -137,6 +138,39 @@ class HttpGatewayAdapter:
             attempts = self._place(leg)
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
+
+    def status_url(self, leg: Leg) -> str:
+        """Where the gateway answers how a leg went: the placing URL plus ``/<leg id>``."""
+        return f"{self._url.rstrip('/')}/{quote(leg.leg_id, safe='')}"
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """``GET`` the leg; its final state when the gateway answers 200 with a body in the
+        events route's shape, else None (unknown to it, still running, unreachable, malformed).
+        One request: the reconciler asks again on its next run only for legs it could not end."""
+        try:
+            response = self._pool.request(
+                "GET",
+                self.status_url(leg),
+                headers={
+                    "Authorization": f"Bearer {self._token(False)}",
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+            )
+        except (HTTPError, LocationValueError, GatewayUnavailable) as exc:
+            logger.warning("gateway status unavailable", leg_id=leg.leg_id, error=str(exc))
+            return None
+        if response.status != 200:
+            logger.info("gateway cannot say how the leg ended", status=response.status)
+            return None
+        try:
+            return LegEvent.from_json(self.gateway_id, response.data)
+        except ValueError as exc:
+            logger.warning("gateway status unreadable", leg_id=leg.leg_id, error=str(exc))
+            return None
 
     def _token(self, refresh: bool) -> str:
         if refresh:

@@ -92,6 +92,27 @@ class _SecretsBase(Generic[T]):
         """Forget one cached secret (or all): the next ``get`` reads Secrets Manager again."""
         self._cache.invalidate(key)
 
+    def write(self, name: str, text: str, description: str = "") -> bool:
+        """Create secret ``name`` with ``text``, or make ``text`` its current value; an unchanged
+        value writes nothing (each write is a new version). True when something was written."""
+        try:
+            try:
+                self.client.create_secret(Name=name, SecretString=text, Description=description)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceExistsException":
+                    raise
+                try:
+                    current: str | None = self._read(name)
+                except SecretNotFound:  # exists, but without a current value
+                    current = None
+                if current == text:
+                    return False
+                self.client.put_secret_value(SecretId=name, SecretString=text)
+        except (ClientError, BotoCoreError) as exc:
+            raise AdapterError(f"writing secret {name}: {exc}") from exc
+        self.invalidate(name)
+        return True
+
     def _read(self, secret_id: str) -> str:
         try:
             value = self.client.get_secret_value(SecretId=secret_id)
@@ -168,26 +189,11 @@ class FlowSecrets(_SecretsBase[str]):
     def put(self, flow_id: str, security_id: str) -> None:
         """Create or update the flow's secret; an unchanged value writes nothing (each write is a
         new secret version, and ``config apply`` puts every flow every time)."""
-        name = self.name(flow_id)
-        body = json.dumps({"security-id": security_id})
-        try:
-            try:
-                self.client.create_secret(
-                    Name=name,
-                    SecretString=body,
-                    Description=f"outdial flow {flow_id}: security-id (webhook signing key)",
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceExistsException":
-                    raise
-                try:
-                    current: str | None = self._read(name)
-                except SecretNotFound:  # exists, but without a current value
-                    current = None
-                if current != body:
-                    self.client.put_secret_value(SecretId=name, SecretString=body)
-        except (ClientError, BotoCoreError) as exc:
-            raise AdapterError(f"writing secret {name}: {exc}") from exc
+        self.write(
+            self.name(flow_id),
+            json.dumps({"security-id": security_id}),
+            f"outdial flow {flow_id}: security-id (webhook signing key)",
+        )
         self._cache.put(flow_id, security_id)
 
     def get(self, flow_id: str) -> str:

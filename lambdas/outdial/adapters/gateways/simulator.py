@@ -1,13 +1,20 @@
-"""The simulated gateway of SPEC §4: the number's last digit decides the outcome."""
+"""The simulated gateway of SPEC §4 and §8: the number's last digit decides the outcome.
+
+``9`` refuses the leg; ``7`` BUSY, ``8`` NO_ANSWER; ``6`` accepts it and never reports (asked,
+it does not know); ``5`` lets the placing request time out although the leg rings and is
+ANSWERED; anything else is ANSWERED.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from outdial.adapters.gateways.base import (
     EventSink,
     GatewayRefused,
+    GatewayUnavailable,
     Leg,
     LegEvent,
     LegOutcome,
@@ -21,6 +28,8 @@ TALK_SECONDS = 5
 
 _OUTCOME_BY_LAST_DIGIT = {"7": LegOutcome.BUSY, "8": LegOutcome.NO_ANSWER}
 _REFUSING_DIGIT = "9"
+_SILENT_DIGIT = "6"  # accepted, never reported, unknown when asked
+_TIMING_OUT_DIGIT = "5"  # the placing request times out, yet the leg is answered
 
 
 def _utcnow() -> datetime:
@@ -57,34 +66,45 @@ class SimulatorGatewayAdapter:
         self._clock = clock
 
     def place(self, leg: Leg) -> None:
-        """Accept ``leg`` and emit its outcome; raises ``GatewayRefused`` for a last digit 9."""
+        """Accept ``leg`` and emit its outcome; raises ``GatewayRefused`` for a last digit 9 and
+        ``GatewayUnavailable`` for a 5 (after emitting its outcome all the same)."""
         outcome = simulated_outcome(leg.to_number)
+        keys: dict[str, Any] = {
+            "gateway_id": self.gateway_id,
+            "leg_id": leg.leg_id,
+            "to": mask(leg.to_number),
+        }
         if outcome is None:
-            logger.info(
-                "simulator refused leg",
-                gateway_id=self.gateway_id,
-                leg_id=leg.leg_id,
-                to=mask(leg.to_number),
-            )
+            logger.info("simulator refused leg", **keys)
             raise GatewayRefused(f"simulator refuses numbers ending in 9 (leg {leg.leg_id})")
+        digit = leg.to_number[-1:]
+        if digit == _SILENT_DIGIT:
+            logger.info("simulator placed leg; it will never report", **keys)
+            return
+        event = self._event(leg, outcome, self._clock())
+        delay = (event.ended_at - event.started_at).total_seconds()
+        logger.info("simulator placed leg", outcome=outcome.value, delay_seconds=delay, **keys)
+        self._emit(event, delay)
+        if digit == _TIMING_OUT_DIGIT:
+            raise GatewayUnavailable(f"simulated timeout placing leg {leg.leg_id}")
+
+    def status(self, leg: Leg) -> LegEvent | None:
+        """What the simulator would have reported for ``leg`` (placed at ``leg.placed_at``, or
+        now); None for a silent number (6) or one it refuses (9)."""
+        outcome = simulated_outcome(leg.to_number)
+        if outcome is None or leg.to_number[-1:] == _SILENT_DIGIT:
+            return None
+        return self._event(leg, outcome, leg.placed_at or self._clock())
+
+    def _event(self, leg: Leg, outcome: LegOutcome, started: datetime) -> LegEvent:
+        """The leg's outcome event; its id derives from the leg id, so a repeat is a duplicate."""
         talk = TALK_SECONDS if outcome is LegOutcome.ANSWERED else 0
-        delay = self._ring_seconds + talk
-        started = self._clock()
-        event = LegEvent(
+        return LegEvent(
             gateway_id=self.gateway_id,
             leg_id=leg.leg_id,
             outcome=outcome,
             duration_seconds=talk,
             started_at=started,
-            ended_at=started + timedelta(seconds=delay),
+            ended_at=started + timedelta(seconds=self._ring_seconds + talk),
             event_id=f"sim-{leg.leg_id}",
         )
-        logger.info(
-            "simulator placed leg",
-            gateway_id=self.gateway_id,
-            leg_id=leg.leg_id,
-            to=mask(leg.to_number),
-            outcome=outcome.value,
-            delay_seconds=delay,
-        )
-        self._emit(event, delay)

@@ -4,19 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint format synth cfn-lint doctor deploy bench bench-load bench-cost clean
+.PHONY: help install install-local lock serve test test-fast lint format synth cfn-lint doctor deploy bench bench-load bench-cost clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# `make serve` needs only the runtime and `outdial serve`'s embedded AWS ([local]); tests, linters
+# and the CDK ([dev,infra]) come with `make test`, `make lint` and `make synth`.
+$(LOCAL_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[local]'
+	@touch $(LOCAL_STAMP)
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,infra]'
-	@touch $(STAMP)
+	$(BIN)/pip install --quiet -e '.[local,dev,infra]'
+	@touch $(STAMP) $(LOCAL_STAMP)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -24,7 +32,9 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(STAMP) ## create .venv and install outdial with its dev and infra tools (idempotent)
 
-serve: $(STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
+install-local: $(LOCAL_STAMP) ## create .venv with what `outdial serve` and the CLI need, no more
+
+serve: $(LOCAL_STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
 	$(BIN)/outdial serve --port $(or $(PORT),8080) $(if $(CONFIG),--config $(CONFIG))
 
 test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e)
@@ -54,6 +64,9 @@ doctor: $(STAMP) ## pre-flight for deploy: credentials, region, CDK bootstrap, L
 
 deploy: $(STAMP) node_modules/.installed doctor ## outdial doctor, then cdk deploy to the account your credentials name (outputs: cdk.out/outputs.json)
 	PATH=$(CURDIR)/$(BIN):$$PATH npx --no-install cdk deploy --no-notices --outputs-file cdk.out/outputs.json
+
+lock: $(STAMP) ## re-resolve the Lambda asset's pinned wheels (requirements-lambda.lock) after a pin changes
+	$(BIN)/python -m infra.asset
 
 bench: $(STAMP) ## acceptance and dialer benchmarks on moto (they print figures)
 	$(BIN)/python bench/create.py

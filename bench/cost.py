@@ -10,7 +10,7 @@ bills:
   the stack configures, arm64, per-invocation duration rounded up to the millisecond);
 - DynamoDB write and read request units from the actual size of every item written or read
   (DynamoDB's size rules, as moto computes them; an update bills the larger of the item before
-  and after; transactions count double; writes to the pending-dispatch index count);
+  and after; transactions count double; writes to the keys-only indexes count);
 - SQS requests (every send, receive and delete, per 64 KB chunk; the event source mapping's one
   receive and one delete per batch it delivers); Scheduler invocations; Secrets Manager calls;
 - CloudWatch Logs bytes ingested (every line the functions print, EMF metrics included, plus an
@@ -160,9 +160,7 @@ class Meter:
             after = self._item(table, key)
             size = max(before.size() if before else 0, after.size() if after else 0)
             self.add("DynamoDB write request units", double * max(1, math.ceil(size / 1024)))
-            if _indexed(before) != _indexed(after):  # the pending-dispatch index (keys only)
-                moved = 2 if _indexed(before) and _indexed(after) else 1
-                self.add("DynamoDB write request units", moved)
+            self.add("DynamoDB write request units", _index_writes(before, after))
         self._local.before = []
         params = self._local.params
         if operation == "GetItem":
@@ -192,10 +190,27 @@ class Meter:
             self.add("SQS requests (64 KB chunks)", 1)
 
 
-def _indexed(item: Any) -> bool:
-    from outdial.adapters.tables import PENDING_PARTITION_KEY
+def _index_keys(item: Any, keys: tuple[str, str]) -> Any:
+    """The item's key in a keys-only index, or None when the index does not hold it."""
+    if not item or any(k not in item.attrs for k in keys):
+        return None
+    return tuple(item.attrs[k].value for k in keys)
 
-    return bool(item) and PENDING_PARTITION_KEY in item.attrs
+
+def _index_writes(before: Any, after: Any) -> int:
+    """Write units a change costs in the calls table's keys-only indexes (pending dispatch,
+    dialling deadlines): one to add or remove an entry, two to move it, none to leave it."""
+    from outdial.adapters import tables
+
+    writes = 0
+    for keys in (
+        (tables.PENDING_PARTITION_KEY, tables.PENDING_SORT_KEY),
+        (tables.DEADLINE_PARTITION_KEY, tables.DEADLINE_SORT_KEY),
+    ):
+        old, new = _index_keys(before, keys), _index_keys(after, keys)
+        if old != new:
+            writes += 2 if old is not None and new is not None else 1
+    return writes
 
 
 def _size(typed: dict[str, Any] | None) -> int:
@@ -302,7 +317,7 @@ def run(calls: int, mix: tuple[tuple[float, str], ...] = MIX) -> dict[str, Any]:
             {"number": f"+9180300000{n:02d}", "enabled": True} for n in range(1, 5)
         ]
         document["gateways"][0]["ring-seconds"] = 0
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         for service in ("dynamodb", "sqs", "scheduler", "secretsmanager"):
             meter.attach(aws.client(service), service)
         settings = get_settings()

@@ -299,7 +299,7 @@ def main() -> None:
         use(provision())
         document = config_document()
         document["accounts"][0]["balance"] = 10**9
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         counter = RequestCounter()
         for service in ("dynamodb", "sqs", "scheduler"):
             counter.attach(aws.client(service))
@@ -321,7 +321,7 @@ def main() -> None:
         now = lambda _: datetime.now(UTC).isoformat()  # noqa: E731
         results.append(run_scenario("ten-numbers-dnc", now, args.requests, counter, ten_numbers))
         document["accounts"][0]["max-calls-per-number-per-day"] = 3
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         results.append(
             run_scenario("ten-numbers-dnc-and-cap", now, args.requests, counter, ten_numbers)
         )

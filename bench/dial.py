@@ -51,7 +51,7 @@ def main() -> None:
         document["flows"][0]["dids"] = [
             {"number": f"+9180300000{n:02d}", "enabled": True} for n in range(1, 5)
         ]
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         calls = [
             call(**{"client-identifier": f"b{i}", "contact-numbers": [f"98123{i:05d}"[:9] + "0"]})
             for i in range(args.calls)

@@ -8,6 +8,7 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from infra import constants as c
@@ -64,8 +65,8 @@ GATEWAY_RESPONSES = (
     # Over API Gateway's 10 MB payload limit: SPEC check 1, as the function answers anything over
     # 1 MiB. (Between Lambda's 6 MB invoke limit and 10 MB the invoke fails: DEFAULT_5XX below.)
     (apigateway.ResponseType.REQUEST_TOO_LARGE, Code.INVALID_FORMAT, Code.INVALID_FORMAT.http),
-    # Stage throttling keeps its 429 so clients back off; the body still carries a code.
-    (apigateway.ResponseType.THROTTLED, Code.FAILURE, 429),
+    # Stage throttling (SPEC §12): 429 with the contract's own code, so clients back off.
+    (apigateway.ResponseType.THROTTLED, Code.TOO_MANY_REQUESTS, Code.TOO_MANY_REQUESTS.http),
     (apigateway.ResponseType.DEFAULT_4_XX, Code.INVALID_FORMAT, None),
     # Integration failures and timeouts: SPEC "unexpected faults -> 500 FAILURE".
     (apigateway.ResponseType.DEFAULT_5_XX, Code.FAILURE, Code.FAILURE.http),
@@ -139,8 +140,70 @@ class Api(Construct):
                 type=response_type,
                 status_code=str(status) if status else None,
                 templates={"application/json": _contract_body(code, detail)},
+                # A throttled client may try again in the next second, as the function says.
+                response_headers=(
+                    {"Retry-After": "'1'"} if code is Code.TOO_MANY_REQUESTS else None
+                ),
             )
+        self.web_acl = (
+            self._rate_limit_per_ip(settings.waf_rate_limit) if settings.waf_rate_limit else None
+        )
         self._acknowledge()
+
+    def _rate_limit_per_ip(self, limit: int) -> wafv2.CfnWebACL:
+        """The opt-in web ACL: a rate-based rule per source IP, answered like the stage's own
+        throttle (429, code 608), in front of the stage. Per IP rather than per flow: it stops a
+        single source (authenticated or not) before it reaches the function; per-flow limits
+        are the function's (flow ``requests-per-second``)."""
+        name = f"{Stack.of(self).stack_name}-api"
+        body_key = "too-many-requests"
+        visibility = wafv2.CfnWebACL.VisibilityConfigProperty
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            custom_response_bodies={
+                body_key: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON",
+                    content=_contract_body(Code.TOO_MANY_REQUESTS),
+                )
+            },
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="rate-per-source-ip",
+                    priority=0,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=limit, aggregate_key_type="IP"
+                        )
+                    ),
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=Code.TOO_MANY_REQUESTS.http,
+                                custom_response_body_key=body_key,
+                            )
+                        )
+                    ),
+                    visibility_config=visibility(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{name}-rate-per-ip",
+                        sampled_requests_enabled=True,
+                    ),
+                )
+            ],
+            visibility_config=visibility(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            ),
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.rest_api.deployment_stage.stage_arn,
+            web_acl_arn=acl.attr_arn,
+        )
+        return acl
 
     @property
     def url(self) -> str:
@@ -175,13 +238,16 @@ class Api(Construct):
             "{message} bodies; the contract fixes both the order of the checks and their codes "
             "(SPEC §2 checks 1-13), so the function validates every request itself.",
         )
-        acknowledge(
-            self.rest_api,
-            "APIG3",
-            "No WAF web ACL: who may call is decided per account (IP whitelist CIDRs and the "
-            "flow's security-id, in the function), and the stage's rate and burst limits bound "
-            "traffic. A web ACL can be associated later without changing this stack.",
-        )
+        if self.web_acl is None:
+            acknowledge(
+                self.rest_api,
+                "APIG3",
+                "No WAF web ACL unless the deployment opts in (context outdial:wafRateLimitPerIp,"
+                " a rate-based rule per source IP answering 429/608): who may call is decided "
+                "per account (IP whitelist CIDRs and the flow's security-id, in the function), "
+                "the stage's rate and burst limits bound all traffic, and each flow's "
+                "requests-per-second bounds one tenant. WAF bills per web ACL and request.",
+            )
         role = self.rest_api.node.try_find_child("CloudWatchRole")
         assert role is not None
         acknowledge(

@@ -2,15 +2,19 @@
 
 Built by CDK *local* bundling, so ``cdk synth`` needs no Docker engine:
 
-- the wheels come from ``pip install --platform manylinux2014_aarch64 --only-binary=:all:
-  --python-version 3.12 --target DIR`` of ``[project].dependencies`` (pyproject.toml), minus what
-  the Lambda runtime already has (boto3 and the packages only it needs);
+- the wheels come from ``pip install --no-deps --require-hashes -r requirements-lambda.lock
+  --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12 --target DIR``: the
+  lock pins every distribution of ``[project].dependencies`` (pyproject.toml) with its wheel's
+  hash, minus what the Lambda runtime already has (boto3 and the packages only it needs), so a
+  new release of a transitive dependency never changes the asset behind its hash (``make lock``
+  writes the lock: ``write_lock``);
+- data no code reads is left out: ``phonenumbers``' geocoder and carrier data (20 MB);
 - they are installed once per set of pins into ``build/lambda-deps/<key>/`` and hard-linked into
   each bundle, so later synths (and the infra tests) do not run pip again;
 - every module ships with its bytecode for Lambda's Python 3.12, compiled by Pyodide's CPython
   (``infra/bytecode.mjs``; this machine's Python is another version): without it each cold
   start would compile every module it imports, about 1.7x the import time (bench/create.py);
-- the asset hash is computed here from the pins and the package's files, so CDK skips bundling
+- the asset hash is computed here from the lock and the package's files, so CDK skips bundling
   altogether when ``cdk.out`` already holds that asset.
 
 Tests, infra code, dev tools and ``outdial.local`` (``outdial serve``, which needs moto) never
@@ -25,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterable, Iterator
 from email.parser import HeaderParser
@@ -45,19 +50,25 @@ except ImportError:  # pragma: no cover - depends on the environment, not on our
 from infra import constants as c
 
 # Bump when the way the bundle is built changes, so cached dependency sets and assets are rebuilt.
-BUNDLE_FORMAT = "3"  # 2: with bytecode; 3: phonenumbers time-zone data compiled too
-# Never shipped: `outdial.local` (`outdial serve`, which needs moto) and the bytecode of the
+BUNDLE_FORMAT = "4"  # 2: with bytecode; 3: tzdata compiled; 4: from the lock, no geocoder data
+# Never shipped: `outdial.local` (`outdial serve`, which needs moto), `outdial.cli` (the
+# command line, run on a laptop) and the bytecode of the
 # build machine's Python.
-EXCLUDED_SUBPACKAGES = frozenset({"local"})
+EXCLUDED_SUBPACKAGES = frozenset({"local", "cli"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 _COMPLETE = ".complete"
 
 BYTECODE_COMPILER = c.ROOT / "infra" / "bytecode.mjs"
-# Never imported by the handlers: phonenumbers' geocoder and carrier data (40 MB of sources).
-# They stay source only rather than add their bytecode to every upload. Its time-zone data
-# (phonenumbers/tzdata, 250 KB) is imported, for calling windows in the recipient's zone, so it
-# ships with its bytecode like any module.
-BYTECODE_SKIPPED = r"/phonenumbers/(geodata|carrierdata)/"
+# phonenumbers' geocoder (number -> place name) and carrier (number -> operator) with their data:
+# no code of ours reads them. Its metadata, short-number data and time-zone data stay.
+UNUSED_FILES = (
+    "phonenumbers/geodata",
+    "phonenumbers/carrierdata",
+    "phonenumbers/geocoder.py",
+    "phonenumbers/geocoder.pyi",
+    "phonenumbers/carrier.py",
+    "phonenumbers/carrier.pyi",
+)
 
 
 def bytecode_compiler_version() -> str:
@@ -120,8 +131,8 @@ def source_files(package_dir: Path = c.LAMBDAS_DIR / c.PACKAGE) -> list[Path]:
     return sorted(found)
 
 
-def dependencies_key(requirements: Iterable[str]) -> str:
-    """Names one installed set of wheels: the pins, the target platform and the bundle format."""
+def dependencies_key(requirements: Iterable[str], lock: Path | None = None) -> str:
+    """Names one installed set of wheels: the pins, the lock, the platform and the bundle format."""
     text = "\n".join(
         [
             BUNDLE_FORMAT,
@@ -129,6 +140,7 @@ def dependencies_key(requirements: Iterable[str]) -> str:
             c.PYTHON_VERSION,
             bytecode_compiler_version(),
             *sorted(requirements),
+            (lock or c.LAMBDA_LOCK).read_text(),
         ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -157,25 +169,80 @@ def installed_dependencies(
         f"{c.PIP_PLATFORM} / Python {c.PYTHON_VERSION} into {target} (once per pin set)",
         file=sys.stderr,
     )
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-input", "--no-compile",  # this Python's bytecode is not Lambda's: compile_bytecode
-        "--platform", c.PIP_PLATFORM, "--implementation", "cp",
-        "--python-version", c.PYTHON_VERSION, "--only-binary=:all:",
-        "--target", str(building), *requirements,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    try:
+        _pip_install_for_lambda(building, "--no-deps", "--require-hashes", "-r", str(c.LAMBDA_LOCK))
+    except RuntimeError:
         shutil.rmtree(building, ignore_errors=True)
-        raise RuntimeError(f"pip could not install the Lambda dependencies:\n{result.stderr}")
+        raise
     prune_runtime_provided(building, requirements)
-    compile_bytecode(building, c.LAMBDA_TASK_ROOT, skip=BYTECODE_SKIPPED)
+    remove_unused_files(building)
+    compile_bytecode(building, c.LAMBDA_TASK_ROOT)
     (building / _COMPLETE).touch()
     try:
         building.rename(target)
     except OSError:  # another synth finished the same set first: use that one
         shutil.rmtree(building, ignore_errors=True)
     return target
+
+
+def _pip_install_for_lambda(target: Path, *arguments: str) -> None:
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--no-input", "--no-compile",  # this Python's bytecode is not Lambda's: compile_bytecode
+        "--platform", c.PIP_PLATFORM, "--implementation", "cp",
+        "--python-version", c.PYTHON_VERSION, "--only-binary=:all:",
+        "--target", str(target), *arguments,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"pip could not install the Lambda dependencies:\n{result.stderr}")
+
+
+def remove_unused_files(site: Path) -> None:
+    """Delete what ``UNUSED_FILES`` names (files or directories) from an installed set."""
+    for relative in UNUSED_FILES:
+        path = site / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+LOCK_HEADER = """\
+# The Lambda asset's distributions, each pinned with the sha256 of its wheel for {platform} /
+# CPython {python}: pyproject.toml's [project].dependencies resolved, minus what the Lambda
+# runtime provides. Written by `make lock`; the asset is installed from this file alone.
+"""
+
+
+def write_lock(path: Path | None = None, pyproject: Path = c.PYPROJECT) -> str:
+    """Resolve the runtime requirements for Lambda and write the lock file; returns its text."""
+    requirements = runtime_requirements(pyproject)
+    with tempfile.TemporaryDirectory() as scratch:
+        site, report = Path(scratch) / "site", Path(scratch) / "report.json"
+        _pip_install_for_lambda(site, "--report", str(report), "--ignore-installed", *requirements)
+        prune_runtime_provided(site, requirements)
+        shipped = {str(utils.canonicalize_name(meta["Name"])) for _, meta in _dist_infos(site)}
+        resolved = json.loads(report.read_text())["install"]
+    lines = [LOCK_HEADER.format(platform=c.PIP_PLATFORM, python=c.PYTHON_VERSION)]
+    for item in sorted(resolved, key=lambda i: utils.canonicalize_name(i["metadata"]["name"])):
+        name = str(utils.canonicalize_name(item["metadata"]["name"]))
+        if name in shipped:
+            digest = item["download_info"]["archive_info"]["hashes"]["sha256"]
+            lines.append(f"{name}=={item['metadata']['version']} \\\n    --hash=sha256:{digest}\n")
+    text = "".join(lines)
+    (path or c.LAMBDA_LOCK).write_text(text)
+    return text
+
+
+def locked_pins(lock: Path | None = None) -> dict[str, str]:
+    """``name -> version`` of every distribution the lock pins."""
+    pins = {}
+    for line in (lock or c.LAMBDA_LOCK).read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, version = line.split(" ")[0].split("==")
+            pins[name] = version
+    return pins
 
 
 def prune_runtime_provided(site: Path, requirements: Iterable[str]) -> list[str]:
@@ -283,6 +350,10 @@ class LocalBundler:
             shutil.copy2(self._lambdas_dir / relative, output / relative)  # copies: sources change
         compile_bytecode(output / c.PACKAGE, f"{c.LAMBDA_TASK_ROOT}/{c.PACKAGE}")
         return True
+
+
+if __name__ == "__main__":
+    print(write_lock(), end="")
 
 
 def lambda_code() -> lambda_.Code:

@@ -12,7 +12,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from outdial.adapters import tables
 from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
+from outdial.adapters.gateways.base import LegOutcome
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.adapters.webhook_queue import WEBHOOK_MAX_CONCURRENCY as WEBHOOK_MAX_CONCURRENCY
 from outdial.logic import policy
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
 PACKAGE = "outdial"  # the one package under lambdas/ that ships
 PYPROJECT = ROOT / "pyproject.toml"
+# Every distribution the Lambda asset ships, pinned with its wheel's hash (`make lock` writes it).
+LAMBDA_LOCK = ROOT / "requirements-lambda.lock"
 DEPS_CACHE_DIR = ROOT / "build" / "lambda-deps"  # pip installs the wheels here once per pin set
 
 STACK_ID = "Outdial"
@@ -66,6 +70,11 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is 
 PENDING_INDEX = "pending-dispatch"
 PENDING_PARTITION_KEY = "dispatch"  # STRING
 PENDING_SORT_KEY = "claimed-at"  # NUMBER (epoch seconds)
+# The calls table's sparse index of calls DIALING, by when their current leg's outcome is due
+# (outdial.adapters.tables): the sweeper's reconciler queries it for overdue calls, shard by shard.
+DEADLINE_INDEX = tables.DEADLINE_INDEX
+DEADLINE_PARTITION_KEY = tables.DEADLINE_PARTITION_KEY  # STRING
+DEADLINE_SORT_KEY = tables.DEADLINE_SORT_KEY  # NUMBER (epoch seconds)
 
 # --- Queues and consumers -------------------------------------------------------------------
 # DIAL_MAX_RECEIVES (outdial.adapters.dial_queue): receives before a dial message is dead-lettered.
@@ -98,8 +107,9 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
-# webhooks: I/O-bound: one signed POST per message, bounded by the client's 2 + 5 s timeouts (the
-#   handler leaves a record for its next receive when under 10 s remain); 256 MB is enough.
+# webhooks: I/O-bound: one signed POST per message, cut off at 10 s of wall clock whatever the
+#   receiver does (the handler leaves a record for its next receive when under two deliveries'
+#   time remains); 256 MB is enough.
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
@@ -161,13 +171,16 @@ def account_secret_prefix(stack_name: str) -> str:
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
-# Every route of SPEC §2-3 plus the gateways' outcome events; the api function serves them all.
+# Every route of SPEC §2-3, §7 (reschedule) and §10 (replay) plus the gateways' outcome events;
+# the api function serves them all.
 ROUTES = (
     ("POST", "/outbound/create"),
     ("POST", "/outbound/pull"),
     ("GET", "/outbound/calls/{phonon-uuid}"),
     ("DELETE", "/outbound/calls/{phonon-uuid}"),
+    ("PATCH", "/outbound/calls/{phonon-uuid}"),
     ("GET", "/outbound/requests/{request-id}"),
+    ("POST", "/outbound/webhooks/replay"),
     ("PUT", "/outbound/dnc/{number}"),
     ("DELETE", "/outbound/dnc/{number}"),
     ("GET", "/outbound/dnc/{number}"),
@@ -180,7 +193,7 @@ ROUTES = (
 # --- Metrics (Powertools EMF) and alarms ----------------------------------------------------
 METRICS_NAMESPACE = SERVICE
 METRICS_DIMENSIONS = {"service": SERVICE}
-LEG_OUTCOMES = ("ANSWERED", "NO_ANSWER", "BUSY", "FAILED")
+LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
 # SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
 # LegsSkipped's (a number on the do-not-call list, a window that never opens for it).
 DEFER_REASONS = policy.DEFER_REASONS
@@ -200,5 +213,9 @@ CTX_DIALER_MAX_CONCURRENCY = "outdial:dialerMaxConcurrency"
 CTX_CALL_RETENTION_DAYS = "outdial:callRetentionDays"
 CTX_ALARM_EMAIL = "outdial:alarmEmail"
 CTX_GATEWAY_SECRETS = "outdial:gatewaySecrets"
+# Opt-in WAF web ACL on the stage: requests per source IP per 5 minutes (0: no web ACL).
+CTX_WAF_RATE_LIMIT = "outdial:wafRateLimitPerIp"
+WAF_MIN_RATE_LIMIT = 10  # WAF's floor for a rate-based rule
+WAF_MAX_RATE_LIMIT = 2_000_000_000
 MIN_DIALER_CONCURRENCY = 2  # SQS event sources' MaximumConcurrency minimum
 MAX_DIALER_CONCURRENCY = 1000

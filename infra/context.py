@@ -15,10 +15,11 @@ from infra import constants as c
 class DeploySettings:
     throttle_rate_limit: float  # steady requests per second for the whole stage
     throttle_burst_limit: int  # requests the stage absorbs at once above the rate
-    dialer_max_concurrency: int  # the pacing knob: the gateway's channel capacity
+    dialer_max_concurrency: int  # dialer invocations at once (SQS event source maximum concurrency)
     call_retention_days: int  # calls, legs and requests expire this long after they end
     alarm_email: str | None  # subscribed to the alarm topic when set
     gateway_secrets: tuple[str, ...]  # gateway ids whose credentials secret the stack creates
+    waf_rate_limit: int | None = None  # per source IP per 5 minutes; None: no web ACL
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:
@@ -29,6 +30,7 @@ class DeploySettings:
             call_retention_days=int(_required(node, c.CTX_CALL_RETENTION_DAYS)),
             alarm_email=(str(node.try_get_context(c.CTX_ALARM_EMAIL) or "").strip() or None),
             gateway_secrets=tuple(_list(node.try_get_context(c.CTX_GATEWAY_SECRETS))),
+            waf_rate_limit=int(node.try_get_context(c.CTX_WAF_RATE_LIMIT) or 0) or None,
         )
         settings._check()
         return settings
@@ -47,6 +49,13 @@ class DeploySettings:
         for gateway_id in self.gateway_secrets:
             if not gateway_id.replace("-", "").replace("_", "").isalnum():
                 problems.append(f"gateway id {gateway_id!r} in {c.CTX_GATEWAY_SECRETS}")
+        if self.waf_rate_limit is not None and not (
+            c.WAF_MIN_RATE_LIMIT <= self.waf_rate_limit <= c.WAF_MAX_RATE_LIMIT
+        ):
+            problems.append(
+                f"{c.CTX_WAF_RATE_LIMIT} must be 0 (off) or {c.WAF_MIN_RATE_LIMIT}.."
+                f"{c.WAF_MAX_RATE_LIMIT} requests per IP per 5 minutes"
+            )
         if problems:
             raise ValueError("invalid CDK context: " + "; ".join(problems))
 

@@ -33,8 +33,10 @@ class Dialer(Construct):
         self.event_source = event_sources.SqsEventSource(
             queues.dial,
             batch_size=c.DIAL_BATCH_SIZE,
-            # The pacing knob: at most this many dialers run at once (the gateway's channels);
-            # messages beyond it wait in the queue instead of being throttled back to it.
+            # At most this many dialer invocations at once, each working a batch of dial
+            # messages; beyond it messages wait in the queue instead of being throttled back to
+            # it. A leg is handed to the gateway and the dialer moves on while it rings, so this
+            # bounds the load on DynamoDB and the gateways, not the calls in progress.
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,  # one failed call does not redeliver the batch
         )

@@ -290,6 +290,14 @@ class Monitoring(Construct):
                 ),
             ],
             [
+                # Legs put back to wait for a gateway's calls-per-second (over the budget, or
+                # turned away by the carrier's rate limit): a wait, never a failure.
+                self._graph(
+                    "Legs waiting for pace, by gateway",
+                    [by_dimension("LegsPaced", "gateway_id")],
+                ),
+            ],
+            [
                 self._graph(
                     "Calls by final status",
                     [
@@ -302,7 +310,7 @@ class Monitoring(Construct):
                     "Webhook deliveries and failures by reason",
                     [
                         business_metric("WebhookDeliveries", label="delivered"),
-                        by_dimension("WebhookFailures", "reason"),  # retry, rejected, expired
+                        by_dimension("WebhookFailures", "reason"),  # retry, deferred, rejected, …
                     ],
                 ),
                 self._graph(

@@ -24,6 +24,7 @@ from infra.queues import Queues
 from infra.scheduling import Scheduling
 from infra.sweeper import Sweeper
 from infra.webhooks import Webhooks
+from outdial.settings import STACK_OUTPUTS
 
 
 class OutdialStack(Stack):
@@ -60,6 +61,8 @@ class OutdialStack(Stack):
             **{name: str(value) for name, value in c.CODE_SETTINGS.items()},
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+            # Responses carry phone numbers (a <call>): traces keep timings, never bodies.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         }
         functions = {
             "api": self._function(
@@ -85,7 +88,7 @@ class OutdialStack(Stack):
             ),
             "sweeper": self._function(
                 "sweeper",
-                "Finishes or rolls back requests the api left half-enqueued",
+                "Finishes half-enqueued requests; ends the calls whose leg is overdue",
                 memory_mb=c.SWEEPER_MEMORY_MB,
                 timeout=c.SWEEPER_TIMEOUT,
             ),
@@ -128,6 +131,7 @@ class OutdialStack(Stack):
             data=data,
             queues=queues,
             scheduling=scheduling,
+            credentials=credentials,
         )
         monitoring = Monitoring(
             self,
@@ -146,27 +150,12 @@ class OutdialStack(Stack):
         self.api, self.dialer, self.webhooks, self.sweeper = api, dialer, webhooks, sweeper
         self.monitoring = monitoring
 
+        # The resources the command line works on (`outdial --stack Outdial ...` reads these).
+        for key, variable in STACK_OUTPUTS.items():
+            self._outputs(**{key: (self._environment[variable], f"{variable} of the functions")})
         self._outputs(
             ApiUrl=(api.url, "Base URL of the API (append outbound/create, health, ...)"),
-            ConfigTableName=(
-                data.config.table_name,
-                "OUTDIAL_CONFIG_TABLE for `outdial config apply`",
-            ),
-            CallsTableName=(data.calls.table_name, "OUTDIAL_CALLS_TABLE"),
-            WebhookQueueUrl=(
-                queues.webhooks.queue_url,
-                "OUTDIAL_WEBHOOK_QUEUE_URL for `outdial webhooks redrive`",
-            ),
-            WebhookDlqUrl=(
-                queues.webhooks_dlq.queue_url,
-                "OUTDIAL_WEBHOOK_DLQ_URL for `outdial webhooks redrive`",
-            ),
-            ScheduleGroupName=(scheduling.group.schedule_group_name, "Pending calls' schedules"),
-            SecretPrefix=(
-                credentials.prefix,
-                "OUTDIAL_SECRET_PREFIX for `outdial config apply` (flows' signing keys) and "
-                "gateway secret-ids (under gateways/)",
-            ),
+            DialDlqUrl=(queues.dial_dlq.queue_url, "Dial messages that kept failing"),
             AlarmTopicArn=(monitoring.topic.topic_arn, "Subscribe to receive the alarms"),
             DashboardUrl=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="

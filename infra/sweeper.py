@@ -8,6 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import constants as c
+from infra.credentials import Credentials
 from infra.data import Data
 from infra.queues import Queues
 from infra.scheduling import Scheduling
@@ -28,20 +29,28 @@ class Sweeper(Construct):
         data: Data,
         queues: Queues,
         scheduling: Scheduling,
+        credentials: Credentials,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = function
-        data.grant_query_pending(function)  # the marks older than the grace period
+        # The marks older than the grace period; the calls whose current leg is overdue.
+        data.grant_query_pending(function)
         # The marked checksum and its request's calls; a roll-back deletes the calls and the
         # checksum and refunds the account's balance in one transaction across both tables.
         data.grant_read_write(function)
         queues.dial.grant_send_messages(function)  # calls due now (SendMessageBatch)
+        # An overdue call is brought forward with the dialer's own steps: asking the gateway
+        # how the leg went (its credentials), dialling a leg nobody claimed, the webhook of a
+        # call it ends, a later attempt's schedule.
+        queues.webhooks.grant_send_messages(function)
+        credentials.grant_gateway_secrets(function)
         # Calls due later; it never reads or deletes a schedule (cancellation is the api's).
         scheduling.grant_manage_schedules(function, actions=c.SWEEPER_SCHEDULE_ACTIONS)
+        # (The dialer's retry schedules are created with CreateSchedule, which it already has.)
         self.rule = events.Rule(
             self,
             "EveryMinute",
-            description="outdial sweeper: finish or roll back half-enqueued requests",
+            description="outdial sweeper: half-enqueued requests, overdue legs",
             schedule=events.Schedule.rate(c.SWEEPER_RATE),
         )
         # A missed or failed run is not retried: the next run, a minute later, sweeps again.

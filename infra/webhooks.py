@@ -36,6 +36,7 @@ class Webhooks(Construct):
         )
         function.add_event_source(self.event_source)
         data.grant_read(function)  # the call to report, its flow's view (the webhook URL)
+        data.grant_webhook_backoff(function)  # a failing receiver holds back its own account
         # Postponing (ChangeMessageVisibility) comes with consuming; a delivery that will never
         # succeed, or is still failing after 24 h, is moved to the DLQ by the handler itself.
         queues.webhooks_dlq.grant_send_messages(function)

@@ -105,7 +105,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    from outdial.handlers import api, dialer
+    from outdial.handlers import api, dialer, sweeper
 
     for cached in (
         api.services,
@@ -116,6 +116,7 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         api.gateway_events,
         api.dnc_list,
         dialer.dialer,
+        sweeper.dialer,
     ):
         cached.cache_clear()
     return made
@@ -126,7 +127,7 @@ def configured(resources: Any, config_doc: dict[str, Any]) -> Any:
     """``resources`` with ``config_doc`` applied."""
     from outdial.logic.configure import apply_config, check_config
 
-    apply_config(check_config(config_doc))
+    apply_config(check_config(config_doc, local=True))
     return resources
 
 
@@ -136,9 +137,19 @@ def apply(resources: Any):  # type: ignore[no-untyped-def]
     from outdial.logic.configure import apply_config, check_config
 
     def _apply(document: dict[str, Any]) -> None:
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
 
     return _apply
+
+
+@pytest.fixture
+def loopback_egress() -> Iterator[None]:
+    """Webhooks and http gateways may be reached on 127.0.0.1, as under `outdial serve`."""
+    from outdial.adapters import egress
+
+    egress.set_local_mode(True)
+    yield
+    egress.set_local_mode(False)
 
 
 @pytest.fixture

@@ -47,6 +47,19 @@ class Settings(BaseModel):
     dispatch_grace_seconds: int = Field(300, alias="OUTDIAL_DISPATCH_GRACE_SECONDS", ge=60)
 
 
+# The deployed stack's outputs that name resources, and the setting each one fills:
+# `outdial --stack NAME` reads them instead of hand-exported variables.
+STACK_OUTPUTS: dict[str, str] = {
+    "ConfigTableName": "OUTDIAL_CONFIG_TABLE",
+    "CallsTableName": "OUTDIAL_CALLS_TABLE",
+    "ScheduleGroupName": "OUTDIAL_SCHEDULE_GROUP",
+    "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
+    "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
+    "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
+    "SecretPrefix": "OUTDIAL_SECRET_PREFIX",
+}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process (tests call ``get_settings.cache_clear()`` after changing env)."""

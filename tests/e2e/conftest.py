@@ -33,6 +33,19 @@ class Served:
             self.output.append(line)
 
 
+def embedded_client(served: Served, service: str) -> Any:
+    """A boto3 client of the embedded AWS that ``served`` prints as ``aws-endpoint``."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=served.banner["aws-endpoint"],
+        region_name="ap-south-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def start_serve(*args: str, env_extra: dict[str, str] | None = None) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
     env |= env_extra or {}

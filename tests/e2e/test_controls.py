@@ -55,6 +55,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with HttpPeer(default=Reply(204)) as receiver:
         document = config_document()
         document["accounts"][0]["webhook-url"] = receiver.url_for("/hook")
+        document["accounts"][0]["webhook-events"] = ["call.ended", "leg.ended"]
         document["flows"][0]["max-attempts"] = 1
         path = Path(tmp_path_factory.mktemp("config")) / "outdial.json"
         path.write_text(json.dumps(document))
@@ -88,7 +89,7 @@ def http(
         return error.code, json.loads(error.read()), dict(error.headers)
 
 
-def create_body(start: datetime | None = None, number: str = "+919812345670") -> dict[str, Any]:
+def create_body(start: datetime | None = None, numbers: list[str] | None = None) -> dict[str, Any]:
     return {
         "api-version": "1.0",
         "security-id": SECURITY_ID,
@@ -97,7 +98,7 @@ def create_body(start: datetime | None = None, number: str = "+919812345670") ->
             {
                 "client-identifier": f"e2e-{time.monotonic_ns()}",
                 "start-time": (start or datetime.now(UTC)).isoformat(),
-                "contact-numbers": [number],
+                "contact-numbers": numbers or ["+919812345670"],
                 "keys": [{"name": "$flow.key.name", "value": "Ravi"}],
             }
         ],
@@ -110,13 +111,18 @@ def get_call(setup: Setup, phonon_uuid: str) -> dict[str, Any]:
     return body["call"]  # type: ignore[no-any-return]
 
 
-def webhook_for(setup: Setup, phonon_uuid: str, count: int = 1) -> list[Recorded]:
-    deadline = time.monotonic() + 30
+def webhook_for(
+    setup: Setup, phonon_uuid: str, count: int = 1, event_type: str | None = "call.ended"
+) -> list[Recorded]:
+    """The deliveries of the call's events of ``event_type`` (None: any), once ``count`` came."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = [
             r
             for r in setup.receiver.requests
-            if r.body and json.loads(r.body).get("phonon-uuid") == phonon_uuid
+            if r.body
+            and json.loads(r.body).get("phonon-uuid") == phonon_uuid
+            and event_type in (None, json.loads(r.body).get("event-type"))
         ]
         if len(found) >= count:
             return found
@@ -191,6 +197,32 @@ def test_a_rotated_accounts_deliveries_verify_with_either_secret(setup: Setup) -
         assert event["event-id"] == headers["webhook-id"]
 
 
+def test_leg_events_come_one_per_leg_signed_like_the_rest(setup: Setup) -> None:
+    # Given an account with leg.ended events, When a call's first number does not answer
+    _, created, _ = http(
+        "POST",
+        f"{setup.served.url}/outbound/create",
+        create_body(numbers=["9812345678", "9812345670"]),
+    )
+    phonon_uuid = created["call-details"][0]["phonon-uuid"]
+    # Then one leg.ended per leg, each verifiable, each with its own event-id
+    legs = webhook_for(setup, phonon_uuid, 2, "leg.ended")
+    events = [
+        Webhook(setup.secrets[1]).verify(
+            r.body,
+            {
+                k: r.header(k) or ""
+                for k in ("webhook-id", "webhook-timestamp", "webhook-signature")
+            },
+        )
+        for r in legs
+    ]
+    assert [e["leg"]["outcome"] for e in events] == ["NO_ANSWER", "ANSWERED"]
+    assert len({e["event-id"] for e in events}) == 2
+    (ended,) = webhook_for(setup, phonon_uuid)
+    assert json.loads(ended.body)["status"] == "COMPLETED"
+
+
 def test_replay_delivers_the_same_event_again(setup: Setup) -> None:
     _, created, _ = http("POST", f"{setup.served.url}/outbound/create", create_body())
     phonon_uuid = created["call-details"][0]["phonon-uuid"]
@@ -206,19 +238,45 @@ def test_replay_delivers_the_same_event_again(setup: Setup) -> None:
 
 
 def test_webhooks_redrive_brings_dead_lettered_events_back(setup: Setup) -> None:
-    # Given a receiver that refuses the next delivery (4xx: dead-lettered at once)
-    setup.receiver.enqueue(Reply(400))
-    _, created, _ = http("POST", f"{setup.served.url}/outbound/create", create_body())
-    phonon_uuid = created["call-details"][0]["phonon-uuid"]
-    webhook_for(setup, phonon_uuid)
-    # When the operator redrives the webhook DLQ
-    deadline = time.monotonic() + 20
-    moved = 0
-    while not moved and time.monotonic() < deadline:
-        result = outdial(setup.served, "webhooks", "redrive")
-        assert result.returncode == 0, result.stderr
-        moved = int(result.stdout.split()[1])
-    # Then the event is delivered again, and taken
-    assert moved == 1
-    second = webhook_for(setup, phonon_uuid, 2)[1]
-    assert json.loads(second.body)["phonon-uuid"] == phonon_uuid
+    # Given a receiver that refuses (4xx: dead-lettered at once) the first event of one call
+    body = create_body()
+    marker = body["calls"][0]["client-identifier"]
+    refused: list[str] = []
+
+    def refuse_first(request: Recorded) -> Reply:
+        event = json.loads(request.body or b"{}")
+        if event.get("client-identifier") == marker and not refused:
+            refused.append(event["event-id"])
+            return Reply(400)
+        return Reply(204)
+
+    setup.receiver.responder = refuse_first
+    try:
+        _, created, _ = http("POST", f"{setup.served.url}/outbound/create", body)
+        phonon_uuid = created["call-details"][0]["phonon-uuid"]
+        webhook_for(setup, phonon_uuid, 2, None)  # its leg.ended and call.ended, one refused
+        # When the operator redrives the webhook DLQ
+        deadline = time.monotonic() + 30
+        moved = 0
+        while not moved and time.monotonic() < deadline:
+            result = outdial(setup.served, "webhooks", "redrive")
+            assert result.returncode == 0, result.stderr
+            moved = json.loads(result.stdout)["moved"]
+        # Then the refused event is delivered again, and taken
+        assert moved == 1
+        again = webhook_for(setup, phonon_uuid, 3, None)[2]
+        assert json.loads(again.body)["event-id"] == refused[0]
+    finally:
+        setup.receiver.responder = None
+
+
+def test_the_openapi_document_names_the_controls(setup: Setup) -> None:
+    status, document, _ = http("GET", f"{setup.served.url}/openapi.json")
+    assert status == 200
+    paths = document["paths"]
+    assert "patch" in paths["/outbound/calls/{phonon_uuid}"]
+    assert "post" in paths["/outbound/webhooks/replay"]
+    create_headers = {p["name"] for p in paths["/outbound/create"]["post"]["parameters"]}
+    assert {"Idempotency-Key", "Outdial-Dry-Run"} <= create_headers
+    response = document["components"]["schemas"]["ApiResponse"]
+    assert {603, 606, 607} <= set(response["properties"]["api-response-code"]["enum"])

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from outdial.local.demo import DEMO_FLOW_ID, DEMO_SECURITY_ID, demo_curl
-from tests.e2e.conftest import Served, start_serve, stop_serve
+from tests.e2e.conftest import Served, embedded_client, start_serve, stop_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -106,15 +106,7 @@ def test_config_file_and_clean_shutdown(tmp_path: Any) -> None:
 
 def test_the_embedded_aws_is_reachable_from_other_processes(served: Served) -> None:
     # Given the endpoint serve prints, When another client lists the tables and reads a flow
-    import boto3
-
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=served.banner["aws-endpoint"],
-        region_name="ap-south-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    dynamodb = embedded_client(served, "dynamodb")
     # Then it sees the very tables and configuration the service uses
     assert {"outdial-config", "outdial-calls"} <= set(dynamodb.list_tables()["TableNames"])
     flow = dynamodb.get_item(TableName="outdial-config", Key={"pk": {"S": f"FLOW#{DEMO_FLOW_ID}"}})

@@ -52,3 +52,59 @@ def xray_recording(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     finally:
         xray_recorder.clear_trace_entities()
         global_sdk_config.set_sdk_enabled(was_enabled)
+
+
+class _Body:
+    """The raw stream botocore reads an injected answer from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def aws_error(code: str, status: int = 400, **extra: Any) -> Any:
+    """An AWS JSON-protocol error answer with ``code`` (DynamoDB's shape), as botocore receives
+    it from the wire."""
+    import json
+
+    from botocore.awsrequest import AWSResponse
+
+    body = json.dumps(
+        {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected", **extra}
+    ).encode()
+    headers = {"x-amzn-RequestId": "injected", "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse("https://injected", status, headers, _Body(body))
+
+
+class Faults:
+    """Answers AWS calls of one client with injected errors through botocore's ``before-send``
+    hook: ``plan(operation_name) -> response | None`` decides per attempt (None: the real call).
+    An injected answer stands for a call AWS refused: it is not applied."""
+
+    def __init__(self, client: Any, plan: Any) -> None:
+        self.client = client
+        self.plan = plan
+        self.injected: list[str] = []
+
+    def _before_send(self, request: Any = None, **kwargs: Any) -> Any:
+        operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+        answer = self.plan(operation)
+        if answer is not None:
+            self.injected.append(operation)
+            # botocore runs every before-send handler: point this attempt where moto's stub
+            # matches nothing, so the refused call is not applied behind the injected answer.
+            request.url = "https://injected.invalid/"
+        return answer
+
+    def __enter__(self) -> Faults:
+        service = self.client.meta.service_model.service_id.hyphenize()
+        self.client.meta.events.register_first(
+            f"before-send.{service}", self._before_send, unique_id="injected-faults"
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        service = self.client.meta.service_model.service_id.hyphenize()
+        self.client.meta.events.unregister(f"before-send.{service}", unique_id="injected-faults")

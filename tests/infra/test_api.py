@@ -155,5 +155,10 @@ def test_gateway_made_answers_speak_the_contract(synthesized: Synthesized) -> No
         assert body["api-response-message"] == code.message
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert responses["REQUEST_TOO_LARGE"]["StatusCode"] == "400"  # check 1: body over 1 MiB
-    assert responses["THROTTLED"]["StatusCode"] == "429"
+    assert responses["THROTTLED"]["StatusCode"] == "429"  # SPEC §12: 429 with code 608
+    throttled = json.loads(responses["THROTTLED"]["ResponseTemplates"]["application/json"])
+    assert throttled["api-response-code"] == Code.TOO_MANY_REQUESTS.code == 608
+    assert responses["THROTTLED"]["ResponseParameters"] == {
+        "gatewayresponse.header.Retry-After": "'1'"
+    }
     assert responses["DEFAULT_5XX"]["StatusCode"] == "500"

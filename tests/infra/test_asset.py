@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
+from email.parser import HeaderParser
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from infra import asset
 from infra import constants as c
@@ -24,7 +25,7 @@ def bundle(synthesized: Synthesized) -> Path:
 def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
     requirements = asset.runtime_requirements()
     names = {r.split("[")[0].split("=")[0] for r in requirements}
-    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "tzdata"}
+    assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "urllib3", "tzdata"}
     assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
 
 
@@ -53,6 +54,7 @@ def test_bundle_leaves_out_the_runtime_and_dev_files(bundle: Path) -> None:
     assert not {"boto3", "botocore", "s3transfer", "bin"} & top
     assert not {"tests", "infra", "moto", "pytest", "aws_cdk"} & top
     assert not (bundle / "outdial" / "local").exists()  # `outdial serve` needs moto
+    assert not (bundle / "outdial" / "cli").exists()  # the command line runs on a laptop
     assert not list(bundle.rglob(f"*.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"))
     assert not list(bundle.glob("*.egg-info"))
 
@@ -64,9 +66,8 @@ UNCHECKED_HASH = (1).to_bytes(4, "little")
 
 
 def test_every_module_ships_bytecode_for_lambdas_python(bundle: Path) -> None:
-    # Given every module of the bundle that the handlers may import
-    skipped = re.compile(asset.BYTECODE_SKIPPED)
-    modules = [m for m in bundle.rglob("*.py") if not skipped.search(m.as_posix())]
+    # Given every module of the bundle
+    modules = list(bundle.rglob("*.py"))
     assert len(modules) > 500
     missing, wrong = [], []
     for module in modules:
@@ -118,9 +119,43 @@ def test_python_312_runs_the_shipped_bytecode_not_the_source(bundle: Path, tmp_p
     ]
 
 
-def test_data_the_handlers_never_import_stays_source_only(bundle: Path) -> None:
-    geodata = bundle / "phonenumbers" / "geodata"
-    assert list(geodata.glob("*.py")) and not list(geodata.rglob("*.pyc"))
+def test_phonenumbers_ships_its_metadata_and_time_zones_not_places_or_carriers(
+    bundle: Path,
+) -> None:
+    numbers = bundle / "phonenumbers"
+    for unused in ("geodata", "carrierdata", "geocoder.py", "carrier.py"):
+        assert not (numbers / unused).exists(), unused
+    assert (numbers / "data" / "region_IN.py").is_file()
+    assert (numbers / "timezone.py").is_file() and (numbers / "tzdata" / "__init__.py").is_file()
+
+
+def test_the_lock_pins_what_pyproject_pins_each_with_its_hash() -> None:
+    # Given the lock the asset is installed from
+    text = c.LAMBDA_LOCK.read_text()
+    pins = asset.locked_pins()
+    # Then each runtime requirement is locked at its pyproject version, hash and all
+    for requirement in asset.runtime_requirements():
+        name, version = requirement.split("[")[0].split("==")[0], requirement.split("==")[1]
+        assert pins[name] == version, requirement
+    assert text.count("--hash=sha256:") == len(pins)
+    # And nothing the Lambda runtime provides is shipped
+    assert not {"boto3", "botocore", "s3transfer"} & set(pins)
+
+
+def test_the_bundle_holds_exactly_the_locked_distributions(bundle: Path) -> None:
+    shipped = {}
+    for info in bundle.glob("*.dist-info"):
+        metadata = HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
+        shipped[canonicalize_name(metadata["Name"])] = metadata["Version"]
+    assert shipped == asset.locked_pins()
+
+
+def test_the_lock_is_part_of_the_asset_hash(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements-lambda.lock"
+    lock.write_text("wrapt==2.5.2 \\\n    --hash=sha256:00\n")
+    before = asset.dependencies_key(("wrapt==2.5.2",), lock)
+    lock.write_text("wrapt==2.5.3 \\\n    --hash=sha256:01\n")
+    assert asset.dependencies_key(("wrapt==2.5.2",), lock) != before
 
 
 def test_time_zone_data_for_calling_windows_ships_with_its_bytecode(bundle: Path) -> None:

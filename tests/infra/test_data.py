@@ -7,6 +7,7 @@ from aws_cdk.assertions import Template
 from infra import constants as c
 from outdial.adapters import tables
 from outdial.adapters.tables import PARTITION_KEY, TTL_ATTRIBUTE, create_table_kwargs
+from outdial.settings import STACK_OUTPUTS
 from tests.infra.conftest import Synthesized
 
 TABLE = "AWS::DynamoDB::Table"
@@ -61,7 +62,7 @@ def test_pending_index_names_are_the_codes() -> None:
     )
 
 
-def test_only_the_calls_table_has_the_sparse_keys_only_pending_index(
+def test_only_the_calls_table_has_the_sparse_keys_only_indexes(
     synthesized: Synthesized,
 ) -> None:
     # Given the deployed tables
@@ -69,18 +70,42 @@ def test_only_the_calls_table_has_the_sparse_keys_only_pending_index(
     config = synthesized.resources[synthesized.logical_id(data.config)]["Properties"]
     calls = synthesized.resources[synthesized.logical_id(data.calls)]["Properties"]
 
-    # Then the config table has no index, and the calls table exactly one: keys only, keyed by
-    # the mark (a string) and the claim time (a number), which only marked items carry
+    # Then the config table has no index, and the calls table two, keys only: the pending
+    # dispatches (a mark and its claim time) and the calls dialling (a shard and a deadline),
+    # keys only the marked or dialling items carry
     assert "GlobalSecondaryIndexes" not in config
     assert calls["GlobalSecondaryIndexes"] == [
         {
-            "IndexName": c.PENDING_INDEX,
+            "IndexName": index,
             "KeySchema": [
-                {"AttributeName": c.PENDING_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": c.PENDING_SORT_KEY, "KeyType": "RANGE"},
+                {"AttributeName": partition, "KeyType": "HASH"},
+                {"AttributeName": sort, "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }
+        for index, partition, sort in (
+            (c.PENDING_INDEX, c.PENDING_PARTITION_KEY, c.PENDING_SORT_KEY),
+            (c.DEADLINE_INDEX, c.DEADLINE_PARTITION_KEY, c.DEADLINE_SORT_KEY),
+        )
     ]
     types = {d["AttributeName"]: d["AttributeType"] for d in calls["AttributeDefinitions"]}
-    assert types == {PARTITION_KEY: "S", c.PENDING_PARTITION_KEY: "S", c.PENDING_SORT_KEY: "N"}
+    assert types == {
+        PARTITION_KEY: "S",
+        c.PENDING_PARTITION_KEY: "S",
+        c.PENDING_SORT_KEY: "N",
+        c.DEADLINE_PARTITION_KEY: "S",
+        c.DEADLINE_SORT_KEY: "N",
+    }
+
+
+def test_the_command_lines_stack_outputs_name_what_the_functions_use(template: Template) -> None:
+    # `outdial --stack Outdial` sets each OUTDIAL_* variable from its output
+    outputs = template.to_json()["Outputs"]
+    (function,) = [
+        f
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == c.HANDLERS["api"]
+    ]
+    environment = function["Properties"]["Environment"]["Variables"]
+    for key, variable in STACK_OUTPUTS.items():
+        assert outputs[key]["Value"] == environment[variable], key

@@ -60,6 +60,8 @@ def test_environment_carries_every_setting(synthesized: Synthesized, name: str) 
     assert aliases <= set(variables)
     assert variables["POWERTOOLS_SERVICE_NAME"] == "outdial"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "outdial"
+    # And no response body (a <call> holds phone numbers) goes into X-Ray
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["OUTDIAL_CHECKSUM_TTL_SECONDS"] == "86400"
     assert variables["OUTDIAL_IDEMPOTENCY_TTL_SECONDS"] == "86400"
     assert variables["OUTDIAL_IDEMPOTENCY_LEASE_SECONDS"] == "50"  # twice the api's timeout

@@ -60,6 +60,9 @@ def test_dashboard_shows_what_the_issue_lists(dashboard: dict[str, Any]) -> None
     assert "100 * FILL(answered, 0)" in connect
     # schedule lag p50/p99
     assert "ScheduleLagSeconds" in json.dumps(graphs["Schedule lag (s)"])
+    # legs waiting for a gateway's pace, per gateway
+    paced = json.dumps(graphs["Legs waiting for pace, by gateway"])
+    assert 'MetricName=\\"LegsPaced\\"' in paced and "Dim.gateway_id" in paced
     # queue depth and age, DLQ depth
     assert "ApproximateNumberOfMessagesVisible" in json.dumps(
         graphs["Queue depth (visible messages)"]

@@ -41,6 +41,7 @@ class Ids:
         self.config = arn(s.logical_id(stack.data.config))
         self.calls = arn(s.logical_id(stack.data.calls))
         self.pending_index = f"{self.calls}/index/{c.PENDING_INDEX}"
+        self.deadline_index = f"{self.calls}/index/{c.DEADLINE_INDEX}"
         self.dial = arn(s.logical_id(stack.queues.dial))
         self.webhooks = arn(s.logical_id(stack.queues.webhooks))
         self.webhooks_dlq = arn(s.logical_id(stack.queues.webhooks_dlq))
@@ -115,9 +116,21 @@ def test_webhook_sender_rights(synthesized: Synthesized) -> None:
     # consumes (and postpones) webhook messages; sends only to its DLQ (dead-lettering itself)
     assert _on(granted, CONSUME) == {ids.webhooks}
     assert granted[SEND] == {ids.webhooks_dlq}
-    # reads the call and its flow's view (the webhook URL); writes nothing
+    # reads the call and its flow's view (the webhook URL)
     assert _on(granted, TABLE_READS) == {ids.calls, ids.config}
-    assert not TABLE_WRITES & set(granted)
+    # and writes only its per-account backoff items: update and delete, on keys with their prefix
+    writes = TABLE_WRITES & set(granted)
+    assert writes == {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert _on(granted, writes) == {ids.calls}
+    role = synthesized.logical_id(synthesized.stack.functions["webhooks"].role)
+    [scoped] = [
+        st
+        for st in statements(synthesized.resources, role)
+        if "dynamodb:DeleteItem" in st["Action"]
+    ]
+    assert scoped["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WEBHOOK-BACKOFF#*"]}
+    }
     # signs with the accounts' secrets or the flows' keys; no gateway credentials, no scheduling
     assert _on(granted, SECRETS) == {ids.flow_secrets, ids.account_secrets}
     assert not _granted_on(granted, ids.gateway_secrets)
@@ -126,39 +139,46 @@ def test_webhook_sender_rights(synthesized: Synthesized) -> None:
 
 def test_sweeper_rights(synthesized: Synthesized) -> None:
     ids, granted = Ids(synthesized), _rights_of(synthesized, "sweeper")
-    # queries the pending index, and nothing but Query on it
+    # queries its two indexes (pending dispatches, dialling deadlines), nothing but Query on them
     assert _granted_on(granted, ids.pending_index) == {"dynamodb:Query"}
+    assert _granted_on(granted, ids.deadline_index) == {"dynamodb:Query"}
     # reads and writes the request's calls and checksum; refunds balances in place
     _calls_read_write_config_balances(ids, granted)
-    # sends calls due now to the dial queue only; consumes nothing
-    assert granted[SEND] == {ids.dial}
+    # sends calls due now to the dial queue, and the webhook of a call it ends; consumes nothing
+    assert granted[SEND] == {ids.dial, ids.webhooks}
     assert not CONSUME & set(granted)
     # creates schedules in the group only (never reads or deletes one), with the scheduler role
     assert {a for a in granted if a.startswith("scheduler:")} == set(c.SWEEPER_SCHEDULE_ACTIONS)
     assert _on(granted, set(c.SWEEPER_SCHEDULE_ACTIONS)) == {ids.schedules}
     assert granted["iam:PassRole"] == {ids.scheduler_role}
-    # no secrets
-    assert not {a for a in granted if a.startswith("secretsmanager:")}
+    # reads gateway credentials only (to ask a gateway how an overdue leg went)
+    assert _on(granted, SECRETS) == {ids.gateway_secrets}
+    assert not _granted_on(granted, ids.flow_secrets)
     # and nothing else (besides writing its own logs)
     services = {a.split(":")[0] for a in granted}
-    assert services == {"dynamodb", "sqs", "scheduler", "iam", "xray", "logs"}
+    assert services == {"dynamodb", "sqs", "scheduler", "iam", "xray", "logs", "secretsmanager"}
     assert {r for a, rs in granted.items() if not a.startswith("logs:") for r in rs} == {
         ids.config,
         ids.calls,
         ids.pending_index,
+        ids.deadline_index,
         ids.dial,
+        ids.webhooks,
         ids.schedules,
         ids.scheduler_role,
+        ids.gateway_secrets,
         "*",  # X-Ray
     }
 
 
 def test_only_the_sweeper_reads_an_index(synthesized: Synthesized) -> None:
     # CDK would grant every table reader `<table>/index/*`: the grants go through references
-    # that know no index, and the sweeper alone is granted the pending index
+    # that know no index, and the sweeper alone is granted its two indexes
+    ids = Ids(synthesized)
     for name in c.HANDLERS:
         indexes = {r for rs in _rights_of(synthesized, name).values() for r in rs if "/index/" in r}
-        assert indexes == ({Ids(synthesized).pending_index} if name == "sweeper" else set()), name
+        expected = {ids.pending_index, ids.deadline_index} if name == "sweeper" else set()
+        assert indexes == expected, name
 
 
 def test_pass_role_only_to_the_scheduler(synthesized: Synthesized) -> None:

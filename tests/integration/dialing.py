@@ -44,6 +44,9 @@ class Harness:
                         harness.placed.append(leg)
                     self.inner.place(leg)
 
+                def status(self, leg: Leg) -> LegEvent | None:
+                    return self.inner.status(leg)
+
             return Recording()
 
         self.dialer = Dialer(gateway_factory=factory)

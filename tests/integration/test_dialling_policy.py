@@ -129,6 +129,42 @@ class TestCallingWindowAtAcceptance:
             days=1
         )
 
+    def test_a_day_off_the_window_waits_for_the_next_day_on_it(
+        self, config_doc: dict[str, Any], apply: Any
+    ) -> None:
+        # Given a window open every day but the one after tomorrow (New York)
+        start = tomorrow_at(10)
+        day_off = (start + timedelta(days=1)).strftime("%a").upper()
+        days = [d for d in ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN") if d != day_off]
+        with_flow(config_doc, apply, **{"calling-window": WINDOW | {"days": days}})
+        # When a call is due tomorrow at 22:00
+        view = status_of(accept("9812345670", start=start.replace(hour=22).isoformat()))
+        # Then it skips the day off and waits for 09:00 the day after it
+        opening = (start + timedelta(days=2)).replace(hour=9)
+        assert datetime.fromisoformat(view["next-dial-at"]) == opening
+
+    def test_a_call_rescheduled_after_hours_waits_for_the_opening(
+        self, config_doc: dict[str, Any], apply: Any
+    ) -> None:
+        with_flow(config_doc, apply, **{"calling-window": WINDOW})
+        phonon_uuid = accept("9812345670", start=tomorrow_at(10).isoformat())
+        # When it is moved to 22:00 New York time
+        start = tomorrow_at(22)
+        status, body = invoke(
+            api_event(
+                "PATCH",
+                f"/outbound/calls/{phonon_uuid}",
+                {"start-time": start.isoformat()},
+                headers=HEADERS,
+            )
+        )
+        # Then it keeps the new start-time and waits for 09:00 the next day
+        assert status == 200, body
+        view = body["call"]
+        assert view["start-time"] == start.isoformat() and view["status"] == "SCHEDULED"
+        opening = (start + timedelta(days=1)).replace(hour=9)
+        assert datetime.fromisoformat(view["next-dial-at"]) == opening
+
     def test_a_call_without_a_window_is_unchanged(self) -> None:
         start = tomorrow_at(23)
         view = status_of(accept("9812345670", start=start.isoformat()))

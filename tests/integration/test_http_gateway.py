@@ -27,6 +27,8 @@ SECRET_ID = "outdial/gateways/gw"
 TOKEN = "tok-123"
 READ_TIMEOUT = 0.3
 
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 
 @pytest.fixture
 def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewaySecrets]:

@@ -195,23 +195,26 @@ def _create(document: dict[str, Any], key: str, now: datetime | None = None) -> 
 
 class TestInFlight:
     def test_a_second_request_while_the_first_is_processed_is_607(self) -> None:
-        # Given a first request paused just before it reserves the balance
+        # Given a first request paused just before it reserves the balance (and claims the
+        # body's checksum, in the same transaction)
         document = create_body()
         paused, resume = threading.Event(), threading.Event()
         events = aws.client("dynamodb").meta.events
 
         def pause(params: dict[str, Any], **_: Any) -> None:
-            if params.get("TableName") == get_settings().config_table:
+            # The reservation is the transaction that writes the account (config table).
+            tables = {next(iter(i.values()))["TableName"] for i in params.get("TransactItems", [])}
+            if get_settings().config_table in tables:
                 paused.set()
                 assert resume.wait(10)
 
-        events.register("before-parameter-build.dynamodb.UpdateItem", pause)
+        events.register("before-parameter-build.dynamodb.TransactWriteItems", pause)
         results: list[Any] = []
         first = threading.Thread(target=lambda: results.append(_create(document, "race")))
         first.start()
         try:
             assert paused.wait(10)
-            events.unregister("before-parameter-build.dynamodb.UpdateItem", pause)
+            events.unregister("before-parameter-build.dynamodb.TransactWriteItems", pause)
             # When the same request arrives meanwhile
             second = _create(document, "race")
         finally:
@@ -321,3 +324,24 @@ class TestKilledHoldingTheKey:
         assert (status, answer["api-response-code"]) == (200, 200)
         assert "Idempotent-Replayed" not in headers
         assert balance() == FULL_BALANCE - 1
+
+    def test_a_request_killed_before_it_claimed_anything_frees_its_key_with_the_lease(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a request killed holding its key, before it claimed the body's checksum
+        from outdial.adapters.calls_store import CallsStore
+
+        monkeypatch.setattr(CallsStore, "reserve_and_claim", dies)
+        body = create_body()
+        event = api_event("POST", "/outbound/create", body, headers={"Idempotency-Key": "early"})
+        with pytest.raises(Killed):
+            invoke(event)
+        monkeypatch.undo()
+        # When a retry comes within the lease, Then the key is in use
+        assert post(body, "early")[1]["api-response-code"] == 607
+        # When the lease has run out, Then the retry is processed, no sweeper needed
+        expire_leases()
+        status, answer, headers = post(body, "early")
+        assert (status, answer["api-response-code"]) == (200, 200)
+        assert "Idempotent-Replayed" not in headers
+        assert len(rows("CALL#")) == 1

@@ -88,7 +88,7 @@ def runtime(receiver: HttpPeer) -> Iterator[LocalRuntime]:
     document = config_document()
     document["accounts"][0]["webhook-url"] = receiver.url_for("/hook")
     with isolated():
-        started = LocalRuntime(check_config(document), port=0).start()
+        started = LocalRuntime(check_config(document, local=True), port=0).start()
         try:
             yield started
         finally:

@@ -279,13 +279,13 @@ class TestAcceptanceEdges:
     ) -> None:
         # Given a checksum put whose first try landed but whose answer was lost, so the retry
         # finds the claim the first try made
-        original = CallsStore.claim_checksum
+        original = CallsStore.reserve_and_claim
 
         def lost_answer(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
             assert original(self, *args, **kwargs) is None
             return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(CallsStore, "claim_checksum", lost_answer)
+        monkeypatch.setattr(CallsStore, "reserve_and_claim", lost_answer)
         # When the request is made
         _, body = invoke(api_event("POST", "/outbound/create", create_body()))
         # Then it is accepted (not told it repeats itself), charged once, and dialled
@@ -295,13 +295,13 @@ class TestAcceptanceEdges:
 
     def test_a_claim_that_errs_is_refunded_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Given a checksum put that lands but answers with an error
-        original = CallsStore.claim_checksum
+        original = CallsStore.reserve_and_claim
 
         def lands_then_errs(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
             original(self, *args, **kwargs)
             raise AdapterError("timed out")
 
-        monkeypatch.setattr(CallsStore, "claim_checksum", lands_then_errs)
+        monkeypatch.setattr(CallsStore, "reserve_and_claim", lands_then_errs)
         status, _ = invoke(api_event("POST", "/outbound/create", create_body()))
         # Then the client gets 500, the claim is gone and the reservation came back once
         assert status == 500
@@ -312,7 +312,7 @@ class TestAcceptanceEdges:
         def fails(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
             raise AdapterError("throttled")
 
-        monkeypatch.setattr(CallsStore, "claim_checksum", fails)
+        monkeypatch.setattr(CallsStore, "reserve_and_claim", fails)
         status, _ = invoke(api_event("POST", "/outbound/create", create_body()))
         assert status == 500
         assert scan() == [] and balance() == FULL_BALANCE
@@ -532,7 +532,7 @@ class TestSettlingIsExact:
         def errs(self: CallsStore, *args: Any, **kwargs: Any) -> Any:
             raise AdapterError("timed out")
 
-        monkeypatch.setattr(CallsStore, "claim_checksum", errs)
+        monkeypatch.setattr(CallsStore, "reserve_and_claim", errs)
         status, _ = invoke(event)
         monkeypatch.undo()
         # Then the repeat gets 500 and its own reservation back, and the first keeps its claim

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import urllib3
 
 from outdial.adapters.webhooks import Delivery, WebhookClient, classify
 from outdial.signatures import InvalidSignature, sign, verify
@@ -16,7 +15,9 @@ from tests.fakes import HttpPeer, Recorded, Reply, xray_recording
 
 SECURITY_ID = "S" * 32 + "e" * 32
 BODY = json.dumps({"event-id": "evt-1", "phonon-uuid": "p-1", "status": "COMPLETED"}).encode()
-TIMEOUT = urllib3.Timeout(connect=1.0, read=0.3)
+DEADLINE = 0.5  # the client's wall-clock limit per delivery, shortened for the tests
+
+pytestmark = pytest.mark.usefixtures("loopback_egress")
 
 
 def verifying_receiver(request: Recorded) -> Reply:
@@ -36,7 +37,7 @@ def receiver() -> Iterator[HttpPeer]:
 
 @pytest.fixture
 def client() -> WebhookClient:
-    return WebhookClient(timeout=TIMEOUT)
+    return WebhookClient(deadline_seconds=DEADLINE, connect_timeout=1.0)
 
 
 def signature(body: bytes = BODY, secret: str = SECURITY_ID) -> str:
@@ -63,7 +64,7 @@ class TestDelivered:
         outcome = client.deliver(receiver.url, BODY, signature(secret="wrong"), "evt-1")
         assert outcome is Delivery.REJECTED
 
-    def test_consecutive_deliveries_reuse_the_pool(
+    def test_consecutive_deliveries_each_arrive(
         self, client: WebhookClient, receiver: HttpPeer
     ) -> None:
         receiver.responder = None
@@ -115,7 +116,9 @@ class TestClassified:
         url = f"http://127.0.0.1:{port}/hook"
         assert client.deliver(url, BODY, signature(), "evt-1") is Delivery.RETRY
 
-    @pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/hook", "http://"])
+    @pytest.mark.parametrize(
+        "url", ["not a url", "ftp://127.0.0.1/hook", "http://", "http://169.254.169.254/hook"]
+    )
     def test_an_unusable_url_is_rejected(self, client: WebhookClient, url: str) -> None:
         assert client.deliver(url, BODY, signature(), "evt-1") is Delivery.REJECTED
 

@@ -35,7 +35,7 @@ from tests.conftest import (
 from tests.fakes import HttpPeer, Recorded, Reply
 from tests.integration.dialing import Harness
 from tests.integration.test_webhooks import (
-    TIMEOUT,
+    DEADLINE,
     Clock,
     completed_call,
     dlq,
@@ -44,6 +44,8 @@ from tests.integration.test_webhooks import (
     handle,
     receive,
 )
+
+pytestmark = pytest.mark.usefixtures("loopback_egress")
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def hooked(
     FlowSecrets().put(FLOW_ID, SECURITY_ID)
     made = webhooks.WebhookServices(
         notify=NotifyServices(
-            client=WebhookClient(timeout=TIMEOUT),
+            client=WebhookClient(deadline_seconds=DEADLINE, connect_timeout=0.5),
             clock=clock,
             account_secrets=AccountSecrets(ttl_seconds=0),
         ),
@@ -338,8 +340,9 @@ class TestRedrive:
         assert _count(get_settings().webhook_dlq_url) == 12
         # When the receiver is fixed and the operator redrives
         receiver.default = Reply(204)
+        capsys.readouterr()
         assert cli.main(["webhooks", "redrive"]) == 0
-        assert "moved 12 webhook events" in capsys.readouterr().out
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"moved": 12}
         # Then the DLQ is empty and every event is delivered
         assert dlq() == []
         while messages := receive():

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import urllib3
 
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore, call_pk
@@ -36,7 +35,7 @@ from tests.conftest import FLOW_ID, SECURITY_ID
 from tests.fakes import HttpPeer, Recorded, Reply
 
 DAY = 24 * 3600
-TIMEOUT = urllib3.Timeout(connect=0.5, read=0.5)
+DEADLINE = 0.5  # the client's wall-clock limit per delivery, shortened for the tests
 
 
 class Clock:
@@ -104,7 +103,9 @@ def hooked(
     apply(config_doc)  # writes the flows' security-ids to Secrets Manager too
     FlowSecrets().put(FLOW_ID, SECURITY_ID)  # idempotent; the key the receiver verifies with
     made = webhooks.WebhookServices(
-        notify=NotifyServices(client=WebhookClient(timeout=TIMEOUT), clock=clock),
+        notify=NotifyServices(
+            client=WebhookClient(deadline_seconds=DEADLINE, connect_timeout=0.5), clock=clock
+        ),
         queue=WebhookQueue(client=sqs_spy),
         clock=clock,
     )
@@ -231,7 +232,7 @@ def emf(output: str, name: str) -> list[dict[str, Any]]:
     return documents
 
 
-pytestmark = pytest.mark.usefixtures("hooked")
+pytestmark = pytest.mark.usefixtures("hooked", "loopback_egress")
 
 
 class TestDelivered:

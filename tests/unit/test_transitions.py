@@ -125,6 +125,9 @@ class TestDecideGrid:
         last_attempt = attempt == max_attempts
         if outcome == LegOutcome.ANSWERED:
             assert decision == Finish(S.COMPLETED, connected_number_index=index)
+        elif outcome == LegOutcome.UNKNOWN:
+            # SPEC §11: the gateway never told; the person may be on the line
+            assert decision == Finish(S.FAILED)
         elif not last_number:
             assert decision == DialNext(attempt=attempt, number_index=index + 1)
         elif not last_attempt:

@@ -7,6 +7,7 @@ would add its resource layer and s3transfer to every cold start for nothing.
 from __future__ import annotations
 
 import os
+import random
 import threading
 from functools import cache
 from typing import Any
@@ -30,6 +31,53 @@ def _session() -> botocore.session.Session:
     return session
 
 
+# Answers that mean "not applied, try again": DynamoDB's transaction conflicts (which botocore's
+# standard retry mode does not retry) and the throttling family (which it retries only twice).
+CONFLICT_CODES = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+# Reasons in a TransactionCanceledException that a retry may get past.
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+CONTENTION_MAX_ATTEMPTS = 10
+_BACKOFF_BASE_SECONDS = 0.025
+_BACKOFF_CAP_SECONDS = 2.0
+
+
+def contention_delay(attempts: int, rng: Any = random.random) -> float:
+    """Full jitter: a random delay in [0, min(cap, base * 2**attempts)] after attempt
+    ``attempts`` (so racing writers spread out instead of colliding again in step)."""
+    return float(rng()) * min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempts)
+
+
+def retry_contention(attempts: int, response: Any = None, **_: Any) -> float | None:
+    """A ``needs-retry`` hook run before botocore's own: a delay when the call was refused for
+    contention (conflict, throttling) and attempts remain, else None (botocore decides)."""
+    if response is None or attempts >= CONTENTION_MAX_ATTEMPTS:
+        return None
+    error = response[1].get("Error", {}) if isinstance(response[1], dict) else {}
+    code = error.get("Code")
+    if code == "TransactionCanceledException":
+        reasons = {r.get("Code") for r in response[1].get("CancellationReasons", [])}
+        if not reasons & _RETRYABLE_REASONS or "ConditionalCheckFailed" in reasons:
+            return None
+    elif code not in CONFLICT_CODES | THROTTLING_CODES:
+        return None
+    return contention_delay(attempts)
+
+
 @cache
 def _cached(service: str) -> Any:
     config = Config(
@@ -38,7 +86,13 @@ def _cached(service: str) -> Any:
         read_timeout=get_settings().aws_read_timeout_seconds,
         max_pool_connections=50,
     )
-    return _session().create_client(service, config=config)
+    client = _session().create_client(service, config=config)
+    client.meta.events.register_first(
+        f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+        retry_contention,
+        unique_id="outdial-contention",
+    )
+    return client
 
 
 def client(service: str) -> Any:

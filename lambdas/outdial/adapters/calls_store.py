@@ -12,6 +12,9 @@ from outdial.adapters import aws
 from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import (
+    DEADLINE_INDEX,
+    DEADLINE_PARTITION_KEY,
+    DEADLINE_SORT_KEY,
     PARTITION_KEY,
     PENDING_INDEX,
     PENDING_PARTITION_KEY,
@@ -27,6 +30,10 @@ from outdial.adapters.tables import (
 )
 from outdial.models.calls import CallStatus
 from outdial.settings import get_settings
+
+
+class BalanceTooLow(AdapterError):
+    """The account's balance cannot cover the reservation; nothing was written."""
 
 
 def call_pk(phonon_uuid: str) -> str:
@@ -70,22 +77,6 @@ class CallsStore:
     def config_table(self) -> str:
         return self._config_table or get_settings().config_table
 
-    def reserve(self, account_id: str, amount: Decimal) -> bool:
-        """Take ``amount`` from the account's balance if it covers it (one conditional update)."""
-        try:
-            self.client.update_item(
-                TableName=self.config_table,
-                Key=key(account_pk(account_id)),
-                UpdateExpression="SET balance = balance - :amount",
-                ConditionExpression="balance >= :amount",
-                ExpressionAttributeValues={":amount": {"N": str(amount)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise AdapterError(f"reserving balance: {exc}") from exc
-        return True
-
     def refund(self, account_id: str, amount: Decimal) -> None:
         """Give a reservation back."""
         try:
@@ -93,7 +84,7 @@ class CallsStore:
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
-    def claim_checksum(
+    def reserve_and_claim(
         self,
         checksum: str,
         response: dict[str, Any],
@@ -104,19 +95,23 @@ class CallsStore:
         amount: Decimal,
         idempotency: str | None = None,
     ) -> dict[str, Any] | None:
-        """Record that this checksum's request is accepted, unless it already was.
+        """Reserve ``amount`` from the account's balance and record that this checksum's request
+        is accepted, both or neither (one transaction).
 
-        One conditional put, so of two identical requests racing exactly one claims it. Returns
-        None when claimed, else the first acceptance's response. An expired checksum that TTL
-        has not deleted yet counts as absent.
+        Returns None when both are done; the first acceptance's response when the checksum was
+        claimed already (nothing reserved: of two identical requests racing, exactly one is
+        accepted). Raises ``BalanceTooLow`` when the balance cannot cover ``amount``. An expired
+        checksum that TTL has not deleted yet counts as absent.
 
         The claim is marked pending dispatch (it enters the pending-dispatch index) until
         ``mark_dispatched``; it carries what the sweeper needs to finish or undo the request.
+        The request id is the transaction's idempotency token: a retry after a lost answer is
+        not applied twice.
         """
-        try:
-            self.client.put_item(
-                TableName=self.calls_table,
-                Item=to_item(
+        claim = {
+            "Put": {
+                "TableName": self.calls_table,
+                "Item": to_item(
                     {
                         "pk": checksum,
                         "response": json.dumps(response),
@@ -129,18 +124,36 @@ class CallsStore:
                         TTL_ATTRIBUTE: now_epoch + ttl_seconds,
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":now": {"N": str(now_epoch)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        reserve = {
+            "Update": {
+                "TableName": self.config_table,
+                "Key": key(account_pk(account_id)),
+                "UpdateExpression": "SET balance = balance - :amount",
+                "ConditionExpression": "balance >= :amount",
+                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+            }
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[claim, reserve], ClientRequestToken=response["request-id"][:36]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"claiming checksum: {exc}") from exc
-            old = exc.response.get("Item")
-            if old:
-                return json.loads(from_item(old)["response"])
-            return self.get_checksum(checksum, now_epoch) or {}
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") for r in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                old = reasons[0].get("Item")
+                if old:
+                    return json.loads(from_item(old)["response"])
+                return self.get_checksum(checksum, now_epoch) or {}
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                raise BalanceTooLow(f"{account_id} cannot cover {amount}") from None
+            raise AdapterError(f"reserving and claiming {checksum}: {exc}") from exc
         return None
 
     def mark_dispatched(self, checksum: str, request_id: str) -> None:
@@ -179,23 +192,40 @@ class CallsStore:
     def pending_dispatches(self, claimed_before: int, limit: int) -> list[str]:
         """Checksums still pending dispatch that were claimed before ``claimed_before`` (epoch
         seconds), oldest first, at most ``limit``."""
+        return self._keys_before(
+            PENDING_INDEX,
+            (PENDING_PARTITION_KEY, PENDING_VALUE),
+            PENDING_SORT_KEY,
+            claimed_before,
+            limit,
+        )
+
+    def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]:
+        """Keys of DIALING calls in deadline shard ``shard`` whose current leg's outcome was due
+        before ``before`` (epoch seconds), most overdue first, at most ``limit``."""
+        return self._keys_before(
+            DEADLINE_INDEX, (DEADLINE_PARTITION_KEY, shard), DEADLINE_SORT_KEY, before, limit
+        )
+
+    def _keys_before(
+        self, index: str, partition: tuple[str, str], sort_key: str, before: int, limit: int
+    ) -> list[str]:
+        """Keys in one partition of a sparse keys-only index whose number ``sort_key`` is below
+        ``before``, lowest first, at most ``limit``."""
         try:
             result = self.client.query(
                 TableName=self.calls_table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="#pending = :pending AND #claimed < :before",
-                ExpressionAttributeNames={
-                    "#pending": PENDING_PARTITION_KEY,
-                    "#claimed": PENDING_SORT_KEY,
-                },
+                IndexName=index,
+                KeyConditionExpression="#p = :p AND #s < :before",
+                ExpressionAttributeNames={"#p": partition[0], "#s": sort_key},
                 ExpressionAttributeValues={
-                    ":pending": {"S": PENDING_VALUE},
-                    ":before": {"N": str(claimed_before)},
+                    ":p": {"S": partition[1]},
+                    ":before": {"N": str(before)},
                 },
                 Limit=limit,
             )
         except ClientError as exc:
-            raise AdapterError(f"listing pending dispatches: {exc}") from exc
+            raise AdapterError(f"querying {index}: {exc}") from exc
         return [item[PARTITION_KEY]["S"] for item in result.get("Items", [])]
 
     def get_checksum(self, checksum: str, now_epoch: int) -> dict[str, Any] | None:
@@ -302,8 +332,10 @@ class CallsStore:
         condition: str | None = None,
         condition_values: dict[str, Any] | None = None,
         table: str | None = None,
+        remove: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
-        """``SET`` each of ``values`` (a dotted name sets inside a map) if ``condition`` holds.
+        """``SET`` each of ``values`` (a dotted name sets inside a map) and ``REMOVE`` each of
+        ``remove`` if ``condition`` holds.
 
         Returns the item after the update, or None when the condition failed.
         """
@@ -321,7 +353,7 @@ class CallsStore:
         request: dict[str, Any] = {
             "TableName": table or self.calls_table,
             "Key": key(pk),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": "SET " + ", ".join(sets) + _remove_clause(remove, names),
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
@@ -378,6 +410,7 @@ class CallsStore:
         condition_values: dict[str, Any],
         account_id: str,
         refund: Decimal,
+        remove: tuple[str, ...] = (),
     ) -> bool:
         """Move a call to its end and give its reservation back, both or neither.
 
@@ -398,7 +431,7 @@ class CallsStore:
                         "Update": {
                             "TableName": self.calls_table,
                             "Key": key(pk),
-                            "UpdateExpression": f"SET {sets}",
+                            "UpdateExpression": f"SET {sets}" + _remove_clause(remove, names),
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
@@ -413,6 +446,15 @@ class CallsStore:
                 return False
             raise AdapterError(f"finishing {pk}: {exc}") from exc
         return True
+
+
+def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
+    """`` REMOVE #r0, ...`` for ``attributes`` (their aliases added to ``names``), or ""."""
+    if not attributes:
+        return ""
+    for index, attribute in enumerate(attributes):
+        names[f"#r{index}"] = attribute
+    return " REMOVE " + ", ".join(f"#r{index}" for index in range(len(attributes)))
 
 
 def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:
@@ -431,11 +473,11 @@ def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, An
 _CONDITION_NAMES = {
     "#status": "status",
     "#leg": "current-leg",
+    "#attempt": "attempt",
+    "#index": "number-index",
     "#state": "state",
     "#claimed": "claimed-epoch",
     "#dispatch": "dispatch-id",
-    "#attempt": "attempt",
-    "#index": "number-index",
 }
 
 

@@ -14,17 +14,16 @@ from outdial.adapters.balances import Balances, account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import batch_write, key, to_item
 from outdial.models.config import (
+    AnyGateway,
     ConfigFile,
     FlowSettings,
     FlowView,
     Gateway,
-    HttpGateway,
-    SimulatorGateway,
     hash_secret,
 )
 from outdial.settings import get_settings
 
-_GATEWAY: TypeAdapter[SimulatorGateway | HttpGateway] = TypeAdapter(Gateway)
+_GATEWAY: TypeAdapter[AnyGateway] = TypeAdapter(Gateway)
 
 
 __all__ = ["Applied", "ConfigStore", "account_pk", "flow_pk", "gateway_pk"]
@@ -70,7 +69,7 @@ class ConfigStore:
             raise AdapterError(f"reading flow {flow_id}: {exc}") from exc
         return FlowView.model_validate_json(item["doc"]["S"]) if item else None
 
-    def get_gateway(self, gateway_id: str) -> SimulatorGateway | HttpGateway | None:
+    def get_gateway(self, gateway_id: str) -> AnyGateway | None:
         try:
             item = self.client.get_item(TableName=self.table, Key=key(gateway_pk(gateway_id))).get(
                 "Item"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Mapping
@@ -11,14 +12,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.parallel import each, first_error
+from outdial.settings import get_settings
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires-at"
 
 CONFIG_TABLE = "config"  # accounts (with their balance), flow views, gateways
-CALLS_TABLE = "calls"  # calls, requests, checksums, legs
+CALLS_TABLE = "calls"  # calls, requests, checksums, legs, pace slots, callback nonces
 
 TABLES = (CONFIG_TABLE, CALLS_TABLE)
 
@@ -28,6 +31,16 @@ PENDING_INDEX = "pending-dispatch"
 PENDING_PARTITION_KEY = "dispatch"  # one value, PENDING_VALUE: the index holds few, short items
 PENDING_SORT_KEY = "claimed-at"  # epoch seconds
 PENDING_VALUE = "PENDING"
+
+# A sparse index of the calls table: the calls that are DIALING, by when their current leg's
+# outcome is due (SPEC §11). The dialer sets the keys when it takes a call or claims a leg and
+# removes them when the call leaves DIALING; the reconciler queries it for overdue calls. The
+# partition key is spread over DEADLINE_SHARDS values so that no index partition takes more than
+# its share of the legs being claimed and ended.
+DEADLINE_INDEX = "dialing-deadlines"
+DEADLINE_PARTITION_KEY = "deadline-shard"  # "0" .. str(DEADLINE_SHARDS - 1)
+DEADLINE_SORT_KEY = "deadline-at"  # epoch seconds
+DEADLINE_SHARDS = 10
 
 
 def serialize(value: Any) -> dict[str, Any]:
@@ -79,6 +92,15 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
+
+
+def item_bytes(values: Mapping[str, Any]) -> int:
+    """An upper bound of the item's size as DynamoDB counts it (names and values, UTF-8): its
+    typed JSON, which adds a few bytes of markup per attribute on top."""
+    return len(json.dumps(to_item(values), separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def to_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Expression attribute values: like ``to_item`` but None is kept, as DynamoDB's NULL."""
     return {k: serialize(v) for k, v in values.items()}
@@ -95,7 +117,7 @@ def key(pk: str) -> dict[str, Any]:
 
 def create_table_kwargs(name: str, *, pending_index: bool = False) -> dict[str, Any]:
     """``CreateTable`` arguments for one of our tables (on-demand, string partition key), with
-    the pending-dispatch index for the calls table."""
+    the pending-dispatch and dialing-deadlines indexes for the calls table."""
     kwargs: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
@@ -107,15 +129,23 @@ def create_table_kwargs(name: str, *, pending_index: bool = False) -> dict[str, 
             {"AttributeName": PENDING_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": PENDING_SORT_KEY, "AttributeType": "N"},
         ]
+        kwargs["AttributeDefinitions"] += [
+            {"AttributeName": DEADLINE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": DEADLINE_SORT_KEY, "AttributeType": "N"},
+        ]
         kwargs["GlobalSecondaryIndexes"] = [
             {
-                "IndexName": PENDING_INDEX,
+                "IndexName": index,
                 "KeySchema": [
-                    {"AttributeName": PENDING_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": PENDING_SORT_KEY, "KeyType": "RANGE"},
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }
+            for index, partition, sort in (
+                (PENDING_INDEX, PENDING_PARTITION_KEY, PENDING_SORT_KEY),
+                (DEADLINE_INDEX, DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY),
+            )
         ]
     return kwargs
 
@@ -208,3 +238,20 @@ def batch_get_parallel(
             )
             for item in items
         ]
+
+
+class CallsTableAdapter:
+    """Base of the small adapters that keep their items in the calls table: the shared client,
+    made on first use, and the table's name from the settings unless one is given."""
+
+    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
+        self._client = client
+        self._table = table
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    @property
+    def table(self) -> str:
+        return self._table or get_settings().calls_table

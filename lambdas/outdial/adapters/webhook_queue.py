@@ -115,52 +115,17 @@ class WebhookQueue:
 
     def send_many(self, messages: list[WebhookMessage]) -> None:
         """Enqueue webhooks ten to a request; ``EnqueueError`` when any is refused."""
-        self._send_bodies(self.queue_url, [m.body() for m in messages])
-
-    def _send_bodies(self, url: str, bodies: list[str]) -> None:
-        for start in range(0, len(bodies), _BATCH):
+        for start in range(0, len(messages), _BATCH):
             entries = [
-                {"Id": str(i), "MessageBody": body}
-                for i, body in enumerate(bodies[start : start + _BATCH])
+                {"Id": str(i), "MessageBody": message.body()}
+                for i, message in enumerate(messages[start : start + _BATCH])
             ]
             try:
-                result = self.client.send_message_batch(QueueUrl=url, Entries=entries)
+                result = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 raise EnqueueError(f"sending webhooks: {exc}") from exc
             if result.get("Failed"):
                 raise EnqueueError(f"webhooks refused: {result['Failed']}")
-
-    def redrive(self) -> int:
-        """Move every message of the webhook DLQ back to the webhook queue, bodies unchanged
-        (each gets a fresh 24 h of retries); returns how many moved. A message is deleted from
-        the DLQ only once it is on the queue, so a failure part-way loses none (at worst one
-        batch is delivered twice, which receivers drop by event-id)."""
-        if not self.dlq_url:
-            raise AdapterError("no webhook DLQ configured (OUTDIAL_WEBHOOK_DLQ_URL)")
-        moved, empty_polls = 0, 0
-        while empty_polls < 2:  # SQS may answer empty once while messages remain
-            try:
-                batch = self.client.receive_message(
-                    QueueUrl=self.dlq_url, MaxNumberOfMessages=_BATCH, VisibilityTimeout=60
-                ).get("Messages", [])
-            except (ClientError, BotoCoreError) as exc:
-                raise AdapterError(f"reading the webhook DLQ: {exc}") from exc
-            if not batch:
-                empty_polls += 1
-                continue
-            self._send_bodies(self.queue_url, [m["Body"] for m in batch])
-            try:
-                self.client.delete_message_batch(
-                    QueueUrl=self.dlq_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(batch)
-                    ],
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise AdapterError(f"deleting from the webhook DLQ: {exc}") from exc
-            moved += len(batch)
-        return moved
 
     def postpone(self, receipt_handle: str, seconds: int) -> None:
         """Keep a received message hidden for ``seconds`` from now: the next try's backoff."""

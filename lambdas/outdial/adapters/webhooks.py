@@ -6,21 +6,22 @@ receiver holds up one message for one short timeout, never the dialer.
 
 from __future__ import annotations
 
+import ssl
 from enum import StrEnum
-from functools import cache
+from http.client import HTTPException
 from urllib.parse import urlsplit
 
-import urllib3
-from urllib3.exceptions import HTTPError, LocationValueError
-
+from outdial.adapters import egress
 from outdial.observability import logger, tracer
 from outdial.signatures import OUTDIAL_SIGNATURE_HEADER
 
 USER_AGENT = "outdial-webhooks/1.0"
 EVENT_ID_HEADER = "Outdial-Event-Id"
-DEFAULT_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+# SPEC §10: one delivery takes at most 10 s in all (connect, TLS, send, read), however slowly
+# the receiver drips its answer.
+DELIVERY_DEADLINE_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 2.0
 _RETRYABLE_4XX = frozenset({408, 429})
-_MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's reply is not read beyond this
 
 
 class Delivery(StrEnum):
@@ -28,13 +29,7 @@ class Delivery(StrEnum):
 
     DELIVERED = "DELIVERED"  # 2xx
     RETRY = "RETRY"  # timeout, connection error, 5xx, 408, 429: try again later
-    REJECTED = "REJECTED"  # any other status, or an unusable URL: retrying will not help
-
-
-@cache
-def _shared_pool() -> urllib3.PoolManager:
-    # Customers' receivers are many hosts; keep a few pools warm, not one per host forever.
-    return urllib3.PoolManager(num_pools=50, maxsize=10)
+    REJECTED = "REJECTED"  # any other status, or a URL we may not post to: retrying will not help
 
 
 def classify(status: int) -> Delivery:
@@ -49,15 +44,20 @@ def classify(status: int) -> Delivery:
 
 
 class WebhookClient:
-    """POSTs signed webhook bodies to customers' receivers."""
+    """POSTs signed webhook bodies to customers' receivers: only where ``egress`` allows, each
+    within ``deadline_seconds`` of wall clock."""
 
     def __init__(
         self,
-        pool: urllib3.PoolManager | None = None,
-        timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
+        deadline_seconds: float = DELIVERY_DEADLINE_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        resolver: egress.Resolver = egress.system_resolver,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._pool = pool or _shared_pool()
-        self._timeout = timeout
+        self._deadline = deadline_seconds
+        self._connect_timeout = connect_timeout
+        self._resolver = resolver
+        self._tls = tls  # None: the system's trust store
 
     def deliver(
         self,
@@ -82,40 +82,37 @@ class WebhookClient:
             if subsegment is not None:
                 subsegment.put_annotation("event_id", event_id)
             try:
-                response = self._pool.request(
-                    "POST",
-                    url,
-                    body=body,
-                    headers=headers,
-                    timeout=self._timeout,
-                    retries=False,
-                    redirect=False,
-                    preload_content=False,
-                )
-            except LocationValueError as exc:
-                logger.error("webhook url unusable", host=host, event_id=event_id, error=str(exc))
+                target = egress.parse_target(url)
+                address = egress.checked_address(target, egress.policy(), self._resolver)
+            except egress.Unresolvable as exc:
+                logger.warning("webhook host unresolvable", host=host, error=str(exc))
+                return Delivery.RETRY
+            except egress.EgressRefused as exc:
+                logger.error("webhook url refused", host=host, event_id=event_id, error=str(exc))
                 return Delivery.REJECTED
-            except HTTPError as exc:
+            try:
+                reply = egress.post(
+                    target,
+                    address,
+                    body,
+                    headers,
+                    deadline_seconds=self._deadline,
+                    connect_timeout=self._connect_timeout,
+                    tls=self._tls,
+                )
+            except (egress.DeadlineExceeded, OSError, HTTPException) as exc:
                 logger.warning(
                     "webhook not delivered", host=host, event_id=event_id, error=type(exc).__name__
                 )
                 return Delivery.RETRY
-            status = response.status
-            try:
-                # The reply does not matter, but reading it lets the connection be reused.
-                response.read(_MAX_RESPONSE_BYTES)
-            except HTTPError:
-                pass  # the status is what counts
-            finally:
-                response.release_conn()
-            outcome = classify(status)
+            outcome = classify(reply.status)
             if subsegment is not None:
-                subsegment.put_metadata("status", status, namespace="outdial")
+                subsegment.put_metadata("status", reply.status, namespace="outdial")
             logger.info(
                 "webhook attempt",
                 host=host,
                 event_id=event_id,
-                status=status,
+                status=reply.status,
                 delivery=outcome.value,
             )
             return outcome

@@ -1,4 +1,4 @@
-"""The api Lambda: ``POST /outbound/create``, ``GET /health``, ``GET /openapi.json``."""
+"""The api Lambda: the REST routes, ``GET /health``, ``GET /openapi.json`` and ``GET /docs``."""
 
 import time
 from datetime import UTC, datetime
@@ -13,15 +13,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.idempotency_store import IdempotencyStore
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.handlers.http import (
     JSON,
+    inbound_post,
     parse_body,
     raw_body,
     register_error_handlers,
     respond,
     source_ip,
 )
-from outdial.handlers.openapi import openapi_document
+from outdial.handlers.openapi import openapi_document, swagger_page
 from outdial.logic.accept_calls import Outcome, Services
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call
@@ -48,7 +50,6 @@ from outdial.models.requests import (
     RescheduleBody,
 )
 from outdial.observability import count, logger, metrics, tracer
-from outdial.signatures import GATEWAY_SIGNATURE_HEADER
 
 app = APIGatewayRestResolver()
 register_error_handlers(app)
@@ -98,8 +99,12 @@ def config() -> ConfigStore:
     return services().config
 
 
+def rates() -> FlowRateLimiter:
+    return services().rates
+
+
 @app.post("/outbound/create", summary="Schedule up to 500 outbound calls")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def create() -> Response[str]:
     headers = app.current_event.headers
     dry_run = parse_dry_run(headers.get(DRY_RUN_HEADER))
@@ -129,12 +134,14 @@ def _uuids_request(body: PullBody | ReplayBody) -> tuple[FlowView, list[Any]]:
         }
     )
     assert body.security_id and body.flow_id and body.phonon_uuids is not None
-    view = authorize(body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config())
+    view = authorize(
+        body.flow_id, body.security_id, source_ip(app), datetime.now(UTC), config(), rates()
+    )
     return view, body.phonon_uuids
 
 
 @app.post("/outbound/pull", summary="The calls of up to 500 phonon-uuids (the Pull API)")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def pull() -> Response[str]:
     body = parse_body(raw_body(app), PullBody)
     view, uuids = _uuids_request(body)
@@ -155,7 +162,7 @@ def _header_view() -> FlowView:
     flow_id, security_id = headers.get("x-flow-id"), headers.get("x-security-id")
     require({"x-flow-id": flow_id, "x-security-id": security_id})
     assert flow_id and security_id
-    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config())
+    return authorize(flow_id, security_id, source_ip(app), datetime.now(UTC), config(), rates())
 
 
 def _header_flow() -> str:
@@ -219,10 +226,9 @@ def dnc_bulk() -> Response[str]:
 
 @app.post("/gateway/events/<gateway_id>", summary="A gateway reports a leg's outcome")
 def gateway_event(gateway_id: str) -> Response[str]:
-    raw = raw_body(app)
-    signature = app.current_event.headers.get(GATEWAY_SIGNATURE_HEADER)
-    event = gateway_events().receive(gateway_id, raw, signature, int(time.time()))
-    return respond(Code.SUCCESS, Code.SUCCESS.body(**{"event-id": event.event_id}))
+    event = gateway_events().receive(gateway_id, inbound_post(app), int(time.time()))
+    extra = {"event-id": event.event_id} if event is not None else {}
+    return respond(Code.SUCCESS, Code.SUCCESS.body(**extra))
 
 
 @app.get("/health", summary="Liveness")
@@ -232,12 +238,32 @@ def health() -> Response[str]:
 
 @app.get("/openapi.json", summary="This API's OpenAPI document")
 def openapi() -> Response[str]:
-    return Response(200, JSON, _openapi_json())
+    return Response(200, JSON, _openapi_json(_server_url()))
 
 
-@lru_cache(maxsize=1)
-def _openapi_json() -> str:
-    return openapi_document(app)
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[str]:
+    """Swagger UI over ``/openapi.json``."""
+    return Response(200, "text/html; charset=utf-8", swagger_page())
+
+
+def _server_url() -> str:
+    """Where this request reached the API: its host, plus the stage when the URL carries one
+    (an execute-api domain does; a custom domain and `outdial serve` do not)."""
+    event = app.current_event
+    headers = event.headers
+    stage = event.request_context.stage
+    prefix = f"/{stage}" if stage and event.request_context.path.startswith(f"/{stage}/") else ""
+    host = headers.get("Host") or headers.get("host")
+    if not host:
+        return prefix or "/"
+    scheme = headers.get("X-Forwarded-Proto") or headers.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{host}{prefix}"
+
+
+@lru_cache(maxsize=8)
+def _openapi_json(server_url: str) -> str:
+    return openapi_document(app, server_url)
 
 
 def _count(outcome: Outcome) -> None:
@@ -254,6 +280,6 @@ def _count(outcome: Outcome) -> None:
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

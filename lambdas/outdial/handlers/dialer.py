@@ -24,14 +24,17 @@ def dialer() -> Dialer:
     return Dialer()
 
 
-def handle_record(record: SQSRecord) -> None:
+def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     logger.thread_safe_append_keys(message_id=record.message_id)
-    dialer().handle(json.loads(record.body))
+    remaining = (
+        lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context is not None else None
+    )
+    dialer().handle(json.loads(record.body), remaining)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # A processor per invocation: `outdial serve` runs several invocations at once in threads.
     processor = BatchProcessor(event_type=EventType.SQS)

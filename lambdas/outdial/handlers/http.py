@@ -10,12 +10,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ValidationError
 
+from outdial.adapters.gateways import Callback
 from outdial.logic.validation import check_body_size
+from outdial.models import safe_json
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
 
 Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
+
+
+# A throttled client may try again in the next second (flow budgets are per second).
+RETRY_AFTER = {Code.TOO_MANY_REQUESTS: "1"}
 
 
 def respond(
@@ -27,6 +33,9 @@ def respond(
 ) -> Response[str]:
     """A contract response: the body already carries ``api-response-code`` and its message.
     The HTTP status is the code's own unless ``status`` says otherwise (202 for queued work)."""
+    retry_after = RETRY_AFTER.get(code)
+    if retry_after:
+        headers = {"Retry-After": retry_after, **(headers or {})}
     return Response(
         status_code=status or code.http,
         content_type=JSON,
@@ -47,14 +56,27 @@ def raw_body(app: APIGatewayRestResolver) -> bytes:
     return body.encode()
 
 
+def inbound_post(app: APIGatewayRestResolver) -> Callback:
+    """A post as a gateway sent it: decoded query, headers (lowercase names), raw body."""
+    event = app.current_event
+    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
+    query = event.multi_value_query_string_parameters or {}
+    return Callback(
+        query={name: list(values) for name, values in query.items()},
+        headers=headers,
+        body=raw_body(app),
+        content_type=headers.get("content-type", ""),
+    )
+
+
 def parse_body(raw: bytes, model: type[Body]) -> Body:
     """Check 1: the body is a JSON object of at most 1 MiB whose top-level fields have the right
     JSON types. Whatever the Content-Type says, the body is read as JSON, as the vendor does."""
     check_body_size(raw)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ContractError(Code.INVALID_FORMAT, "body is not JSON") from None
+        data = safe_json.loads(raw)
+    except safe_json.UnsafeJson as error:
+        raise ContractError(Code.INVALID_FORMAT, f"body: {error}") from None
     if not isinstance(data, dict):
         raise ContractError(Code.INVALID_FORMAT, "body must be a JSON object")
     try:

@@ -26,16 +26,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
+from outdial.adapters.webhooks import DELIVERY_DEADLINE_SECONDS
 from outdial.logic.notify import Notified, NotifyServices, notify
 from outdial.observability import count, logger, metrics, tracer
 
 MAX_AGE_SECONDS = 24 * 3600  # SPEC §4 / issue 3: retried for up to 24 h, then the DLQ
 BASE_BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 2 * 3600
-# Worst case of one attempt: the webhook client's connect + read timeouts (2 + 5 s) plus a few
-# reads. With less than this left, an attempt could be cut off by the Lambda timeout, which
-# would fail the whole batch; leaving the record for its next receive is cheaper.
-DELIVERY_BUDGET_MS = 10_000
+# Worst case of one message: two deliveries (the second after a security-id rotation), each
+# cut off at its wall-clock limit, plus DynamoDB reads. With less than this left, an attempt
+# could be cut off by the Lambda timeout, which would fail the whole batch; leaving the record
+# for its next receive is cheaper.
+DELIVERY_BUDGET_MS = int(2 * DELIVERY_DEADLINE_SECONDS * 1000) + 2_000
 
 
 class Postponed(Exception):
@@ -122,6 +124,7 @@ def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent
     if outcome is Notified.REJECTED:
         _dead_letter(record, "rejected", receive_count, sent_ms)
         return
+    # RETRY or DEFERRED (its account's receiver is failing): back off, until the 24 h are up.
     age = current.clock() - sent_ms / 1000
     if age >= MAX_AGE_SECONDS:
         _dead_letter(record, "expired", receive_count, sent_ms)
@@ -133,13 +136,13 @@ def _handle(record: SQSRecord, message: WebhookMessage, receive_count: int, sent
         # It still comes back, after the queue's own visibility timeout instead.
         logger.warning("webhook backoff not applied", error=str(exc))
     logger.info("webhook postponed", receive_count=receive_count, retry_in_seconds=delay)
-    _failure("retry")
+    _failure("retry" if outcome is Notified.RETRY else "deferred")
     raise Postponed(message.event_id)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses may hold numbers
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Deliver each message's webhook; report the ones to try again as batch item failures."""
     # A processor per invocation: it holds the batch's results, and the local runtime runs

@@ -61,7 +61,8 @@ def proxy_event(
         "requestContext": {
             "resourcePath": url.path,
             "httpMethod": method,
-            "path": f"/local{url.path}",
+            # No stage in the local URL (as with a custom domain): the path is the request's.
+            "path": url.path,
             "stage": "local",
             "requestId": request_id,
             "requestTimeEpoch": int(time.time() * 1000),

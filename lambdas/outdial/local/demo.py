@@ -54,7 +54,7 @@ def demo_curl(base_url: str) -> str:
         '{"api-version": "1.0", '
         f'"security-id": "{DEMO_SECURITY_ID}", "flow-id": "{DEMO_FLOW_ID}", '
         '"calls": [{"client-identifier": "order-1", '
-        '"start-time": "\'"$(date +%Y-%m-%dT%H:%M:%S%:z)"\'", '
+        '"start-time": "\'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"\'", '
         '"contact-numbers": ["9812345670", "+919812345671"], '
         '"keys": [{"name": "$flow.key.name", "value": "Asha"}]}]}'
         "'"

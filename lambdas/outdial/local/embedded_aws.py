@@ -97,8 +97,10 @@ _ATOMIC_WRITES = (
     "update_item",
     "delete_item",
     "transact_write_items",
+    "batch_write_item",
     "get_item",
     "batch_get_item",
+    "transact_get_items",
     "query",
     "scan",
 )

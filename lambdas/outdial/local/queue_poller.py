@@ -94,6 +94,7 @@ class QueuePoller:
         *,
         batch_size: int = 10,
         visibility_timeout: int = 60,
+        function_timeout: float | None = None,
         wait_seconds: int = 1,
         concurrency: int = 2,
         name: str = "queue-poller",
@@ -105,6 +106,8 @@ class QueuePoller:
         self.name = name
         self.batch_size = batch_size
         self.visibility_timeout = visibility_timeout
+        # What each invocation's context says is left of it (default: the visibility timeout).
+        self.function_timeout = function_timeout or float(visibility_timeout)
         self.concurrency = concurrency
         self._handler = handler
         self._wait_seconds = wait_seconds
@@ -177,7 +180,7 @@ class QueuePoller:
             function_name=self.name,
             invoked_function_arn=f"arn:aws:lambda:{event['Records'][0]['awsRegion']}:"
             f"123456789012:function:{self.name}",
-            timeout_seconds=float(self.visibility_timeout),
+            timeout_seconds=self.function_timeout,
         )
         try:
             response = self._handler(event, context)

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from outdial.adapters import egress
 from outdial.local.apigateway import ApiGateway
 from outdial.local.embedded_aws import EmbeddedAws, Resources, provision, use
 from outdial.local.queue_poller import QueuePoller
@@ -24,11 +25,15 @@ from outdial.logic.configure import CheckedConfig, apply_config
 # Local stand-ins for the event source mappings' settings (the CDK sets AWS's own).
 DIAL_BATCH_SIZE = 10
 DIAL_VISIBILITY_SECONDS = 60
+# The dialer's own timeout, as the stack's (its time budget is taken from what is left of it).
+DIAL_FUNCTION_TIMEOUT_SECONDS = 150
 DIAL_CONCURRENCY = 4
 WEBHOOK_BATCH_SIZE = 10
 WEBHOOK_VISIBILITY_SECONDS = 60
 WEBHOOK_CONCURRENCY = 2
 SWEEP_INTERVAL_SECONDS = 60  # the stack's rule: rate(1 minute)
+# Tests and demos of deadlines shorten the sweeper's period with this variable (seconds).
+SWEEP_INTERVAL_ENV = "OUTDIAL_SWEEP_INTERVAL_SECONDS"
 
 
 class Worker(Protocol):
@@ -53,6 +58,9 @@ class LocalRuntime:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
         # The embedded AWS shares the machine with everything else: give it time under load.
         os.environ.setdefault("OUTDIAL_AWS_READ_TIMEOUT_SECONDS", "60")
+        # Its demo and tests post webhooks to receivers on 127.0.0.1 (SPEC §10: only
+        # `outdial serve` may); Lambda never runs this.
+        egress.set_local_mode(True)
         self.aws = EmbeddedAws(self.aws_port).start()
         resources = provision()
         use(resources)
@@ -73,6 +81,21 @@ class LocalRuntime:
             self.api.stop()
         if self.aws:
             self.aws.stop()
+        egress.set_local_mode(False)
+
+
+def sweep_interval() -> float:
+    """The sweeper timer's period: ``OUTDIAL_SWEEP_INTERVAL_SECONDS``, else one minute."""
+    value = os.environ.get(SWEEP_INTERVAL_ENV, "")
+    try:
+        seconds = float(value) if value else SWEEP_INTERVAL_SECONDS
+    except ValueError:
+        raise ValueError(
+            f"{SWEEP_INTERVAL_ENV} must be a number of seconds, not {value!r}"
+        ) from None
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError(f"{SWEEP_INTERVAL_ENV} must lie between 0.1 and 3600 seconds")
+    return seconds
 
 
 def default_workers(resources: Resources) -> list[Worker]:
@@ -90,6 +113,7 @@ def default_workers(resources: Resources) -> list[Worker]:
             dialer.handler,
             batch_size=DIAL_BATCH_SIZE,
             visibility_timeout=DIAL_VISIBILITY_SECONDS,
+            function_timeout=DIAL_FUNCTION_TIMEOUT_SECONDS,
             concurrency=DIAL_CONCURRENCY,
             name="dialer",
         ),
@@ -101,5 +125,5 @@ def default_workers(resources: Resources) -> list[Worker]:
             concurrency=WEBHOOK_CONCURRENCY,
             name="webhooks",
         ),
-        Timer(sweeper.handler, interval=SWEEP_INTERVAL_SECONDS, name="sweeper"),
+        Timer(sweeper.handler, interval=sweep_interval(), name="sweeper"),
     ]

@@ -12,12 +12,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore, call_pk, checksum_pk, request_pk
+from outdial.adapters.calls_store import (
+    BalanceTooLow,
+    CallsStore,
+    call_pk,
+    checksum_pk,
+    request_pk,
+)
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DIAL_GROUP_SIZE as DIAL_GROUP_SIZE
 from outdial.adapters.dial_queue import DialMessage, DialQueue, delayed_messages
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.parallel import each, first_error
+from outdial.adapters.rate_limits import FlowRateLimiter
 from outdial.adapters.scheduler import (
     PlannedSchedule,
     Scheduler,
@@ -25,6 +32,7 @@ from outdial.adapters.scheduler import (
     schedule_name,
     start_minute,
 )
+from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.logic.authorize import authorize
 from outdial.logic.policy import Policy
 from outdial.logic.validation import (
@@ -54,6 +62,7 @@ class Services:
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     policy: Policy = field(default_factory=Policy)
+    rates: FlowRateLimiter = field(default_factory=FlowRateLimiter)
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,9 @@ def admit(
     )
     assert body.api_version and body.security_id and body.flow_id
     check_api_version(body.api_version)
-    return authorize(body.flow_id, body.security_id, source_ip, now, services.config)
+    return authorize(
+        body.flow_id, body.security_id, source_ip, now, services.config, services.rates
+    )
 
 
 def request_checksum(flow_id: str, raw: bytes) -> str:
@@ -206,6 +217,19 @@ def accept(
     response = code.body(**{"request-id": request_id, "call-details": details})
     amount = account.cost_per_call * len(valid)
 
+    # Every item is built before anything is reserved or claimed: a call that cannot be stored
+    # fails here, with nothing to undo.
+    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
+    planned = plan.planned(request_id)
+    schedule_of = {call_id: p.name for p in planned for call_id, _ in p.calls}
+    items = [
+        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
+        | {"schedule": schedule_of.get(call_id)}
+        for call_id, call in valid
+    ]
+    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
+    check_storable(items)
+
     insufficient = ContractError(
         Code.INSUFFICIENT_BALANCE,
         f"{len(valid)} calls at {account.cost_per_call} each exceed the account's balance",
@@ -219,15 +243,10 @@ def accept(
         if balance is None or balance < amount:
             raise insufficient
         return Outcome(code, response, accepted=len(valid), rejected=rejected)
-    # The reservation comes first: a duplicate that loses the checksum race refunds its own, and
-    # a request refused for balance never stood as "accepted" for a duplicate to be told about.
-    if not services.calls.reserve(account.account_id, amount):
-        original = services.calls.get_checksum(checksum, now_epoch)
-        if original is not None:
-            return _repeated(original)
-        raise insufficient
+    # The reservation and the checksum claim are one transaction: a duplicate that loses the
+    # race reserves nothing, and a request refused for balance never stood as "accepted".
     try:
-        original = services.calls.claim_checksum(
+        original = services.calls.reserve_and_claim(
             checksum,
             response,
             now_epoch,
@@ -236,25 +255,16 @@ def accept(
             amount=amount,
             idempotency=idempotency,
         )
+    except BalanceTooLow:
+        raise insufficient from None
     except Exception:
-        # The put may have landed all the same: undo the claim with its refund if it did.
-        if not services.calls.release_and_refund(checksum, request_id, account.account_id, amount):
-            services.calls.refund(account.account_id, amount)
+        # The transaction may have landed all the same: undo it (claim and reservation) if so.
+        services.calls.release_and_refund(checksum, request_id, account.account_id, amount)
         raise
     if original is not None and original.get("request-id") != request_id:
-        services.calls.refund(account.account_id, amount)
         return _repeated(original)
-    # (Our own request-id back means a retried put found the claim its first try had made.)
+    # (Our own request-id back means a retried transaction found the claim its first try made.)
 
-    plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
-    planned = plan.planned(request_id)
-    schedule_of = {call_id: p.name for p in planned for call_id, _ in p.calls}
-    items = [
-        _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
-        | {"schedule": schedule_of.get(call_id)}
-        for call_id, call in valid
-    ]
-    items.append(_request_item(request_id, view, response, [call_id for call_id, _ in valid], now))
     sending = False
     try:
         persist_and_schedule(services, items, planned)
@@ -289,6 +299,19 @@ def accept(
         schedules=len(plan.schedules),
     )
     return Outcome(code, response, accepted=len(valid), rejected=rejected)
+
+
+def check_storable(items: list[dict[str, Any]]) -> None:
+    """Refuse, before anything is reserved, a request one of whose items DynamoDB would not
+    take (the per-call limits on keys keep every call far below it)."""
+    for item in items:
+        size = item_bytes(item)
+        if size > MAX_ITEM_BYTES:
+            raise ContractError(
+                Code.INVALID_FORMAT,
+                f"{item['pk'].split('#')[0].lower()} would take {size} bytes to store; "
+                f"at most {MAX_ITEM_BYTES}",
+            )
 
 
 def roll_back(

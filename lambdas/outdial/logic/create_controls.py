@@ -31,6 +31,7 @@ from outdial.adapters.idempotency_store import (
 from outdial.adapters.tables import PENDING_PARTITION_KEY, TTL_ATTRIBUTE
 from outdial.logic.accept_calls import Outcome, Services, accept, admit, request_checksum
 from outdial.models.codes import Code, ContractError
+from outdial.models.config import FlowView
 from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
@@ -111,8 +112,9 @@ def create(
     try:
         view = admit(body, raw, source_ip, now, services.accept)
         key = check_key(idempotency_key)
+        request = _Request(body, raw, view, now, services)
         if key is None:
-            reply = _process(body, raw, view, now, services, dry_run=dry_run)
+            reply = _process(request, dry_run=dry_run)
         else:
             record = _KeyUse(
                 pk=idempotency_pk(view.flow.flow_id, key),
@@ -120,10 +122,7 @@ def create(
                 checksum=request_checksum(view.flow.flow_id, raw),
                 now_epoch=int(now.timestamp()),
             )
-            if dry_run:
-                reply = _keyed_dry_run(body, raw, view, now, services, record)
-            else:
-                reply = _keyed(body, raw, view, now, services, record)
+            reply = (_keyed_dry_run if dry_run else _keyed)(request, record)
     except ContractError as error:
         counted = None
         if not dry_run:
@@ -136,6 +135,17 @@ def create(
 
 
 @dataclass(frozen=True)
+class _Request:
+    """An admitted create request and what answering it needs."""
+
+    body: CreateCallsBody
+    raw: bytes
+    view: FlowView
+    now: datetime
+    services: ControlServices
+
+
+@dataclass(frozen=True)
 class _KeyUse:
     pk: str
     digest: str
@@ -143,18 +153,15 @@ class _KeyUse:
     now_epoch: int
 
 
-def _process(
-    body: CreateCallsBody,
-    raw: bytes,
-    view: Any,
-    now: datetime,
-    services: ControlServices,
-    *,
-    dry_run: bool,
-    idempotency: str | None = None,
-) -> Reply:
+def _process(request: _Request, *, dry_run: bool, idempotency: str | None = None) -> Reply:
     outcome = accept(
-        body, raw, view, now, services.accept, dry_run=dry_run, idempotency=idempotency
+        request.body,
+        request.raw,
+        request.view,
+        request.now,
+        request.services.accept,
+        dry_run=dry_run,
+        idempotency=idempotency,
     )
     return Reply(outcome.code, outcome.body, counted=None if dry_run else outcome)
 
@@ -199,15 +206,8 @@ def _left_accepted(services: ControlServices, use: _KeyUse) -> Reply | None:
     return _replay(Code.PARTIAL_SUCCESS if partial else Code.SUCCESS, response)
 
 
-def _keyed(
-    body: CreateCallsBody,
-    raw: bytes,
-    view: Any,
-    now: datetime,
-    services: ControlServices,
-    use: _KeyUse,
-) -> Reply:
-    keys = services.keys
+def _keyed(request: _Request, use: _KeyUse) -> Reply:
+    services, keys = request.services, request.services.keys
     owner = uuid.uuid4().hex
     begun = keys.begin(
         use.pk, use.digest, owner, use.now_epoch, get_settings().idempotency_lease_seconds
@@ -226,7 +226,7 @@ def _keyed(
                 logger.info("idempotency key taken over; its first request stands")
                 return accepted
         try:
-            reply = _process(body, raw, view, now, services, dry_run=False, idempotency=use.pk)
+            reply = _process(request, dry_run=False, idempotency=use.pk)
         except ContractError as error:
             keys.finish(use.pk, owner, error.code.name, error.body())
             raise
@@ -243,15 +243,9 @@ def _keyed(
     return reply
 
 
-def _keyed_dry_run(
-    body: CreateCallsBody,
-    raw: bytes,
-    view: Any,
-    now: datetime,
-    services: ControlServices,
-    use: _KeyUse,
-) -> Reply:
+def _keyed_dry_run(request: _Request, use: _KeyUse) -> Reply:
     """What ``_keyed`` would answer, read-only."""
+    services = request.services
     record = services.keys.get(use.pk)
     if record is not None and record.live(use.now_epoch):
         if record.state == DONE or record.in_flight(use.now_epoch):
@@ -260,4 +254,4 @@ def _keyed_dry_run(
             accepted = _left_accepted(services, use)
             if accepted is not None:
                 return accepted
-    return _process(body, raw, view, now, services, dry_run=True)
+    return _process(request, dry_run=True)

@@ -41,6 +41,7 @@ from outdial.adapters.dial_queue import (
 )
 from outdial.adapters.gateways import (
     Gateway,
+    GatewayRateLimited,
     GatewayRefused,
     GatewayUnavailable,
     Leg,
@@ -49,6 +50,7 @@ from outdial.adapters.gateways import (
     build_gateway,
 )
 from outdial.adapters.scheduler import Scheduler, fires_in_time
+from outdial.adapters.tables import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.adapters.webhook_queue import (
     LEG_ENDED,
     WebhookMessage,
@@ -56,6 +58,8 @@ from outdial.adapters.webhook_queue import (
     call_ended_event_id,
     leg_ended_event_id,
 )
+from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
+from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
 from outdial.logic.transitions import (
     REFUSED,
@@ -67,7 +71,7 @@ from outdial.logic.transitions import (
 )
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
-from outdial.models.config import DEFAULT_RETRY_ON, FlowView, HttpGateway, SimulatorGateway
+from outdial.models.config import DEFAULT_RETRY_ON, AnyGateway, FlowView
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 from outdial.settings import get_settings
@@ -80,7 +84,22 @@ EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
 CLAIMED, PLACED, ENDED = "CLAIMED", "PLACED", "ENDED"
+PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
+UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
 GATEWAY, NO_MASK = "gateway", "no-mask"  # why a leg was never placed
+DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC §11)
+# How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
+# before the reconciler dials it itself: the dialer doing so died.
+TAKE_DEADLINE_SECONDS = 300
+DEADLINE_KEYS = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
+
+
+def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
+    """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
+    shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
+    return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
+
+
 SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
 
@@ -98,7 +117,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-GatewayFactory = Callable[[SimulatorGateway | HttpGateway], Gateway]
+GatewayFactory = Callable[[AnyGateway], Gateway]
 
 
 @dataclass
@@ -113,6 +132,7 @@ class Dialer:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     gateway_factory: GatewayFactory | None = None
     policy: Policy = field(default_factory=Policy)
+    pacer: Pacer = field(default_factory=Pacer)
     _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
@@ -128,8 +148,14 @@ class Dialer:
 
     # --- messages ---------------------------------------------------------------------------
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """One dial-queue message: calls to dial, or a gateway's leg outcome."""
+    def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
+        """One dial-queue message: calls to dial, or a gateway's leg outcome, within
+        ``remaining_seconds`` (what is left of the invocation; None: no limit). Calls that would
+        not fit go back on the queue."""
+        with budget(remaining_seconds):
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         if "event" in message:
             self.apply_event(
                 LegEvent.from_dict(str(message.get("gateway-id", "")), message["event"])
@@ -157,8 +183,19 @@ class Dialer:
             self.queue.send(delayed_messages([(i, due) for i in ids], now, dispatch))
             logger.info("dial message early; delayed whole", calls=len(ids))
             return
-        for phonon_uuid in ids:
+        for index, phonon_uuid in enumerate(ids):
+            if not fits(STEP_SECONDS):
+                self._requeue(ids[index:], dispatch)
+                return
             self.dial(phonon_uuid, dispatch.get(phonon_uuid))
+
+    def _requeue(self, ids: list[str], dispatch: dict[str, str] | None = None) -> None:
+        """Put calls this invocation has no time left for back on the queue, due now (with the
+        dispatch tokens their message carried)."""
+        tokens = tuple((i, (dispatch or {})[i]) for i in ids if i in (dispatch or {}))
+        self.queue.send([DialMessage(tuple(ids), dispatch=tokens)])
+        count("DialsRequeued", len(ids))
+        logger.info("out of time: calls put back on the queue", calls=len(ids))
 
     # --- dialling ---------------------------------------------------------------------------
 
@@ -183,6 +220,8 @@ class Dialer:
                 return
         elif status is not CallStatus.DIALING:
             logger.info("call already ended; nothing to dial", status=status.value)
+            if status.terminal and status is not CallStatus.CANCELLED:  # a cancel reports itself
+                self._notify_once(call)  # the dialer that ended it may have died before this
             return
         self._dial_current_leg(call)
 
@@ -196,7 +235,12 @@ class Dialer:
             self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
-        moved = self._move(call, CallStatus.DIALING, {"dialing-at": _iso(now)})
+        take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+        moved = self._move(
+            call,
+            CallStatus.DIALING,
+            {"dialing-at": _iso(now)} | deadline_keys(call["phonon-uuid"], take_by),
+        )
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -237,12 +281,16 @@ class Dialer:
         leg_id = leg_id_of(phonon_uuid, attempt, index)
         logger.thread_safe_append_keys(leg_id=leg_id, request_id=call["request-id"])
         if (call.get("legs") or {}).get(leg_id, {}).get("outcome"):
-            return  # this leg ended already; its outcome moved the call on
+            self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
+            return
         view = self._flow_view(call["flow-id"])
+        if not fits(placing_seconds(view.gateway if view else None)):
+            self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
+            return
         number = call["contact-numbers"][index]
-        now = self.clock()
         dids = view.flow.enabled_dids if view else []
         did = pick_did(dids, leg_id) if dids else None
+        now = self.clock()
         leg_item = {
             "pk": leg_pk(leg_id),
             "leg-id": leg_id,
@@ -251,13 +299,15 @@ class Dialer:
             "number-index": index,
             "number": number,
             "did": did,
+            "gateway-id": view.gateway.gateway_id if view and view.gateway else None,
             "state": CLAIMED,
             "claimed-epoch": int(now.timestamp()),
             "expires-at": int((now + LEG_RETENTION).timestamp()),
         }
         fresh = self.calls.put_new(leg_item)
-        if not fresh and not self._take_over_stale_claim(leg_id, now):
+        if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
             logger.info("leg already claimed; not dialling it again")
+            self._advance_ended(leg_id)  # unless it ended and the call never moved on
             return
         # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
         # the leg): it is placed again under the same key, as it would have been.
@@ -266,6 +316,7 @@ class Dialer:
             self._defer(call, leg_id, gate, now)
             return
         skip = gate.reason if isinstance(gate, Skip) else None
+        due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
         record = {
             "attempt": attempt,
             "number-index": index,
@@ -276,7 +327,10 @@ class Dialer:
             "ended-at": None,
             "duration-seconds": None,
         }
-        self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record, "current-leg": leg_id})
+        self.calls.update(
+            call_pk(phonon_uuid),
+            {f"legs.{leg_id}": record, "current-leg": leg_id} | deadline_keys(phonon_uuid, due),
+        )
         if skip is not None:
             logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
             self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
@@ -296,26 +350,61 @@ class Dialer:
             from_did=did,
             to_number=number,
             variables={k["name"]: k["value"] for k in call.get("keys") or []},
-            ring_seconds=float(getattr(view.gateway, "ring_seconds", 30)),
+            ring_seconds=float(view.gateway.ring_seconds),
             callback_url=self._callback_url(view.gateway.gateway_id),
+            max_call_seconds=view.flow.max_call_seconds,
         )
+        gateway = self.gateway(view.gateway)
+        # The slot is taken last, right before the leg leaves, so the leg is placed in the
+        # second it was admitted to.
+        wait = self.pacer.admit(view.gateway)
+        if wait:
+            self._wait_for_pace(phonon_uuid, leg_id, wait)
+            return
+        now = self.clock()
+        placement, ref = None, None
         try:
-            self._gateway(view.gateway).place(leg)
-        except (GatewayRefused, GatewayUnavailable) as error:
-            logger.warning("gateway did not take the leg", error=str(error), to=mask(number))
-            if isinstance(error, GatewayRefused):
-                self.policy.uncount(view, number, leg_id)
+            ref = gateway.place(leg)
+        except GatewayRateLimited as limited:
+            retry = math.ceil(limited.retry_after or 1)
+            count("LegsPaced", 1, gateway_id=view.gateway.gateway_id)
+            logger.info("gateway rate-limited the leg; it waits", wait_seconds=retry)
+            self._wait_for_pace(phonon_uuid, leg_id, retry)
+            return
+        except GatewayRefused as error:
+            logger.warning("gateway refused the leg", error=str(error), to=mask(number))
+            self.policy.uncount(view, number, leg_id)
             self._end_leg(
                 leg_id, LegOutcome.FAILED, now, self.clock(), 0, placed=False, reason=GATEWAY
             )
             return
+        except GatewayUnavailable as error:
+            # Not a refusal: the gateway may have taken it (SPEC §11). The leg waits for its
+            # outcome or its deadline; the next number is not dialled meanwhile.
+            logger.warning("leg placement unknown", error=str(error), to=mask(number))
+            count("LegsPlacementUnknown", 1)
+            placement = UNKNOWN_PLACEMENT
         self.calls.update(
             leg_pk(leg_id),
-            {"state": PLACED},
+            {
+                "state": PLACED,
+                "placement": placement,
+                "deadline-at": int(due.timestamp()),
+                "gateway-ref": ref,
+                "placed-at": _iso(now),
+            },
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
-        logger.info("leg placed", to=mask(number), did=did)
+        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
+
+    def _advance_ended(self, leg_id: str) -> None:
+        """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
+        finishing what a crash interrupted; every step is conditional)."""
+        leg = self.calls.get(leg_pk(leg_id))
+        if leg is not None and leg.get("state") == ENDED:
+            logger.info("leg ended before; moving the call on")
+            self.advance(leg)
 
     def _defer(self, call: dict[str, Any], leg_id: str, wait: Wait, now: datetime) -> None:
         """The leg may not be placed before ``wait.until``: give its claim back and let the
@@ -339,6 +428,7 @@ class Dialer:
                 ":attempt": int(call["attempt"]),
                 ":index": int(call["number-index"]),
             },
+            remove=DEADLINE_KEYS,
         )
         if moved is not None:
             count("LegsDeferred", 1, reason=wait.reason)
@@ -358,21 +448,61 @@ class Dialer:
         self.scheduler.create(schedule, at, [call["phonon-uuid"]], dispatch)
         return schedule
 
-    def _take_over_stale_claim(self, leg_id: str, now: datetime) -> bool:
-        """A claim whose dialer died before the gateway took the leg: take it over (the gateway
-        dedupes by the leg id) once it is older than the claim timeout."""
+    def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None:
+        """The leg was not placed (over the gateway's pace, or turned away by its rate limit):
+        its claim is set aside, for the next dialer to reach it to take at once, and the call
+        comes back to the queue ``wait`` seconds later."""
+        self.calls.update(
+            leg_pk(leg_id),
+            {"state": PACED},
+            condition="#state = :claimed",
+            condition_values={":claimed": CLAIMED},
+        )
+        delay = min(max(1, wait), MAX_DELAY_SECONDS)
+        self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
+
+    def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
+        """Whether this dialer may place a leg someone claimed before: one set aside to wait
+        for pace, at once; one whose dialer died before the gateway answered, once the claim is
+        older than the claim timeout, and only if the gateway dedupes by the leg id. A carrier
+        does not: its leg may have been placed, so it is never posted again; it waits for its
+        callback or its deadline as a placement unknown."""
         stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
+        if gateway is not None and not gateway.idempotent_placing:
+            if self._take_over(leg_id, now, "#state = :paced", {":paced": PACED}):
+                return True
+            unknown = self.calls.update(
+                leg_pk(leg_id),
+                {"state": PLACED, "placement": UNKNOWN_PLACEMENT},
+                condition="#state = :claimed AND #claimed < :stale",
+                condition_values={":claimed": CLAIMED, ":stale": stale},
+            )
+            if unknown is not None:
+                logger.warning(
+                    "an interrupted carrier leg is never posted again: placement unknown"
+                )
+            return False
+        return self._take_over(
+            leg_id,
+            now,
+            "(#state = :claimed AND #claimed < :stale) OR #state = :paced",
+            {":claimed": CLAIMED, ":stale": stale, ":paced": PACED},
+        )
+
+    def _take_over(
+        self, leg_id: str, now: datetime, condition: str, values: dict[str, Any]
+    ) -> bool:
         taken = self.calls.update(
             leg_pk(leg_id),
-            {"claimed-epoch": int(now.timestamp())},
-            condition="#state = :claimed AND #claimed < :stale",
-            condition_values={":claimed": CLAIMED, ":stale": stale},
+            {"claimed-epoch": int(now.timestamp()), "state": CLAIMED},
+            condition=condition,
+            condition_values=values,
         )
         if taken is not None:
-            logger.warning("taking over a stale leg claim; same idempotency key")
+            logger.warning("taking over a leg claim; same idempotency key")
         return taken is not None
 
-    def _gateway(self, config: SimulatorGateway | HttpGateway) -> Gateway:
+    def gateway(self, config: AnyGateway) -> Gateway:
         if self.gateway_factory is not None:
             return self.gateway_factory(config)
         return build_gateway(config, self._emit)
@@ -392,7 +522,8 @@ class Dialer:
     # --- outcomes ---------------------------------------------------------------------------
 
     def apply_event(self, event: LegEvent) -> None:
-        """A gateway's report of how a leg ended (duplicates and late ones change nothing)."""
+        """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
+        the gateway that placed the leg may end it."""
         logger.thread_safe_append_keys(leg_id=event.leg_id)
         self._end_leg(
             event.leg_id,
@@ -402,6 +533,18 @@ class Dialer:
             event.duration_seconds,
             placed=True,
             event_id=event.event_id,
+            gateway_id=event.gateway_id,
+        )
+
+    def end_unknown(self, leg_id: str) -> None:
+        """End an overdue leg whose gateway could not say how it went: UNKNOWN, and its call
+        FAILED 206, refunded and reported (SPEC §11)."""
+        now = self.clock()
+        leg = self.calls.get(leg_pk(leg_id)) or {}
+        started = leg.get("claimed-epoch")
+        began = datetime.fromtimestamp(int(started), UTC) if started is not None else now
+        self._end_leg(
+            leg_id, LegOutcome.UNKNOWN, min(began, now), now, 0, placed=True, reason=DEADLINE
         )
 
     def _end_leg(
@@ -415,10 +558,14 @@ class Dialer:
         placed: bool,
         event_id: str | None = None,
         reason: str | None = None,
+        gateway_id: str | None = None,
     ) -> None:
         leg = self.calls.get(leg_pk(leg_id))
         if leg is None:
             logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
+            return
+        if gateway_id is not None and leg.get("gateway-id") not in (None, gateway_id):
+            logger.warning("outcome from a gateway that did not place the leg dropped")
             return
         ended_leg = self.calls.update(
             leg_pk(leg_id),
@@ -428,25 +575,31 @@ class Dialer:
                 "placed": placed,
                 "reason": reason,
                 "event-id": event_id,
-                "started-at": _iso(started) if started else None,
+                # When the leg was placed, if it was (after any wait for pace).
+                "started-at": leg.get("placed-at") or (_iso(started) if started else None),
                 "ended-at": _iso(ended),
                 "duration-seconds": duration,
             },
             condition="#state IN (:claimed, :placed)",
             condition_values={":claimed": CLAIMED, ":placed": PLACED},
+            remove=("deadline-at",),
         )
         if ended_leg is None:
-            # Ended before: a repeated event. Carry on only to finish what a crash may have
-            # interrupted; every later step is conditional, so nothing happens twice.
-            ended_leg = leg
+            # Ended before: a repeated event (or our own write, whose answer was lost). Carry
+            # on only to finish what a crash may have interrupted; every later step is
+            # conditional, so nothing happens twice.
+            ended_leg = self.calls.get(leg_pk(leg_id))
+            if ended_leg is None or ended_leg.get("state") != ENDED:
+                return
             logger.info("repeated outcome for an ended leg")
         elif outcome == SKIPPED:
             count("LegsSkipped", 1, reason=str(reason))
         else:
             count("LegsDialled", 1, outcome=str(outcome))
-        self._advance(ended_leg)
+        self.advance(ended_leg)
 
-    def _advance(self, leg: dict[str, Any]) -> None:
+    def advance(self, leg: dict[str, Any]) -> None:
+        """Move the call on from its ended leg ``leg`` (the leg item), if it is still current."""
         phonon_uuid, leg_id = leg["phonon-uuid"], leg["leg-id"]
         record = {
             "attempt": int(leg["attempt"]),
@@ -468,7 +621,18 @@ class Dialer:
         if status.terminal:
             self._notify_once(call)
             return
-        if status is not CallStatus.DIALING or call.get("current-leg") != leg_id:
+        # The call's current leg is the one its attempt and number index name (both move before
+        # the next leg is claimed), not the last one recorded: a dialer may have died between
+        # claiming a leg and recording it on the call.
+        position = (int(leg["attempt"]), int(leg["number-index"]))
+        if (
+            status is not CallStatus.DIALING
+            or (
+                int(call["attempt"]),
+                int(call["number-index"]),
+            )
+            != position
+        ):
             logger.info("outcome of a leg that is no longer current; call unchanged")
             return
         view = self._flow_view(call["flow-id"])
@@ -496,12 +660,17 @@ class Dialer:
                 attempt_outcomes=frozenset(str(o) for o in this_attempt if o),
             )
         )
-        current = {":dialing": CallStatus.DIALING.value, ":leg": leg_id}
-        condition = "#status = :dialing AND #leg = :leg"
+        current = {
+            ":dialing": CallStatus.DIALING.value,
+            ":attempt": position[0],
+            ":index": position[1],
+        }
+        condition = "#status = :dialing AND #attempt = :attempt AND #index = :index"
         if isinstance(decision, DialNext):
+            take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
             moved = self.calls.update(
                 call_pk(phonon_uuid),
-                {"number-index": decision.number_index},
+                {"number-index": decision.number_index} | deadline_keys(phonon_uuid, take_by),
                 condition=condition,
                 condition_values=current,
             )
@@ -539,6 +708,7 @@ class Dialer:
             },
             condition=condition,
             condition_values=current,
+            remove=DEADLINE_KEYS,
         )
         logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(at))
 
@@ -562,7 +732,10 @@ class Dialer:
             values["duration-seconds"] = int(leg.get("duration-seconds") or 0)
             # The reservation becomes the charge: nothing to move.
             finished = self.calls.update(
-                call_pk(phonon_uuid), values, condition=condition, condition_values=current
+                call_pk(phonon_uuid),
+                values,
+                condition=condition,
+                condition_values=current,
             )
             done = finished is not None
         else:
@@ -575,6 +748,11 @@ class Dialer:
                 refund=Decimal(str(call.get("cost", 0))),
             )
         if not done:
+            # Someone ended it first; or our own write landed and only its answer was lost (a
+            # retry then finds the condition gone). Either way the ended call is reported.
+            ended = self.calls.get_call(phonon_uuid)
+            if ended is not None and CallStatus(ended["status"]).terminal:
+                self._notify_once(ended)
             return
         name = {
             CallStatus.COMPLETED: "CallsCompleted",
@@ -599,10 +777,18 @@ class Dialer:
         self.calls.update(leg_pk(leg_id), {"notified": True})
 
     def _notify_once(self, call: dict[str, Any]) -> None:
-        """Queue the customer's webhook for a terminal call, until that has been recorded."""
-        if call.get("notified"):
+        """Queue the customer's webhook for a terminal call, until that has been recorded.
+
+        The call leaves the dialing-deadlines index only here: one whose dialer died between
+        ending it and this is still found by the reconciler, which reports it then."""
+        if call.get("notified") and DEADLINE_SORT_KEY not in call:
             return
-        self.webhooks.send(
-            call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
-        )
-        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True})
+        if not call.get("notified"):
+            self.webhooks.send(
+                call["phonon-uuid"], call_ended_event_id(call["phonon-uuid"], call["status"])
+            )
+        self.calls.update(call_pk(call["phonon-uuid"]), {"notified": True}, remove=DEADLINE_KEYS)
+
+    def report_ended(self, call: dict[str, Any]) -> None:
+        """Report a call that ended (the reconciler's way in)."""
+        self._notify_once(call)

@@ -19,7 +19,9 @@ from typing import Any
 
 from outdial.adapters.calls_store import CallsStore, leg_pk
 from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
+from outdial.adapters.receiver_backoff import Backoff, ReceiverBackoff
 from outdial.adapters.webhook_queue import CALL_ENDED, LEG_ENDED, WebhookMessage
 from outdial.adapters.webhook_secrets import AccountSecrets, shared_account_secrets
 from outdial.adapters.webhooks import Delivery, WebhookClient
@@ -36,6 +38,7 @@ class Notified(StrEnum):
     REJECTED = "REJECTED"  # the receiver will never take it (other 4xx, unusable URL)
     NO_WEBHOOK = "NO_WEBHOOK"  # the account has no webhook-url (or its flow is gone): done
     NO_CALL = "NO_CALL"  # the call no longer exists (undone acceptance, retention): done
+    DEFERRED = "DEFERRED"  # the account's receiver is failing: not attempted, try again later
 
 
 @dataclass
@@ -47,6 +50,7 @@ class NotifyServices:
     secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
     account_secrets: AccountSecrets = field(default_factory=shared_account_secrets)
     client: WebhookClient = field(default_factory=WebhookClient)
+    backoff: ReceiverBackoff = field(default_factory=ReceiverBackoff)
     clock: Callable[[], float] = time.time
 
 
@@ -98,9 +102,19 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     url = str(view.account.webhook_url)
     body = webhook_body(item, message.event_id, message.event_type, leg)
     account_id = view.account.account_id
+    held = _backoff_of(services, account_id)
+    if held is not None and held.until > services.clock():
+        logger.info(
+            "webhook deferred: the account's receiver is failing",
+            account_id=account_id,
+            failures=held.failures,
+            held_for_seconds=round(held.until - services.clock()),
+        )
+        return Notified.DEFERRED
     keys = _account_keys(services, account_id)
     if keys:
         outcome = _deliver_signed(services, url, body, keys, message.event_id)
+        _record_health(services, account_id, outcome, held)
         if outcome is Delivery.REJECTED:
             # The receiver may already know a secret rotated after we cached the list.
             services.account_secrets.invalidate(account_id)
@@ -115,6 +129,7 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
         logger.error("webhook not signed: the flow's secret is missing", flow_id=flow_id)
         return Notified.RETRY
     outcome = _deliver(services, url, body, security_id, message.event_id)
+    _record_health(services, account_id, outcome, held)
     if outcome is Delivery.REJECTED:
         # A receiver refusing our signature may know a security-id rotated after we cached it:
         # read it afresh, and try once more only if it did change.
@@ -136,6 +151,34 @@ _NOTIFIED = {
 def _account_keys(services: NotifyServices, account_id: str) -> list[bytes]:
     now = datetime.fromtimestamp(services.clock(), UTC)
     return services.account_secrets.valid_keys(account_id, now)
+
+
+def _backoff_of(services: NotifyServices, account_id: str) -> Backoff | None:
+    try:
+        return services.backoff.get(account_id)
+    except AdapterError as exc:
+        logger.warning("webhook backoff unreadable; delivering", error=str(exc))
+        return None
+
+
+def _record_health(
+    services: NotifyServices, account_id: str, outcome: Delivery, held: Backoff | None
+) -> None:
+    """A receiver that timed out or failed holds its account's next deliveries back; one that
+    took a delivery releases them. (A 4xx is an answer, quickly given: no hold.)"""
+    try:
+        if outcome is Delivery.RETRY:
+            mark = services.backoff.failed(account_id, services.clock())
+            logger.warning(
+                "webhook receiver failing; its account's deliveries held",
+                account_id=account_id,
+                failures=mark.failures,
+                held_for_seconds=round(mark.until - services.clock()),
+            )
+        elif outcome is Delivery.DELIVERED and held is not None:
+            services.backoff.recovered(account_id)
+    except AdapterError as exc:
+        logger.warning("webhook backoff not recorded", error=str(exc))
 
 
 def _deliver(

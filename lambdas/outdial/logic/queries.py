@@ -12,7 +12,7 @@ from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue, call_ended_event_id
 from outdial.logic.call_view import render_call
-from outdial.logic.validation import MAX_CALLS
+from outdial.logic.validation import MAX_CALLS, is_uuid
 from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
@@ -25,7 +25,7 @@ def requested_uuids(phonon_uuids: list[Any]) -> list[str]:
         raise ContractError(Code.EMPTY_CALL_LIST, "phonon-uuids is empty")
     if len(phonon_uuids) > MAX_CALLS:
         raise ContractError(Code.MAX_DATA_LIST_SIZE_EXCEEDED, f"at most {MAX_CALLS} phonon-uuids")
-    return [u for u in phonon_uuids if isinstance(u, str) and 0 < len(u) <= 64]
+    return [u for u in phonon_uuids if is_uuid(u)]
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Queries:
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
 
     def _own_call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
-        item = self.calls.get_call(phonon_uuid)
+        item = self.calls.get_call(phonon_uuid) if is_uuid(phonon_uuid) else None
         if item is None or item.get("flow-id") != flow_id:
             raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
         return item
@@ -67,7 +67,7 @@ class Queries:
         return render_call(self._own_call(flow_id, phonon_uuid))
 
     def request(self, flow_id: str, request_id: str) -> dict[str, Any]:
-        item = self.calls.get(request_pk(request_id))
+        item = self.calls.get(request_pk(request_id)) if is_uuid(request_id) else None
         if item is None or item.get("flow-id") != flow_id:
             raise ContractError(Code.NO_DATA_AVAILABLE, f"no request {request_id} for this flow")
         calls = {

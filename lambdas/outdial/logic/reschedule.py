@@ -18,6 +18,7 @@ from outdial.adapters.calls_store import CallsStore, call_pk
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
 from outdial.logic.call_view import render_call
+from outdial.logic.policy import opening
 from outdial.logic.validation import CallRules, parse_start_time, require
 from outdial.models.calls import WAITING, CallStatus
 from outdial.models.codes import Code, ContractError
@@ -70,7 +71,11 @@ class Rescheduler:
                 raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
             if CallStatus(item["status"]) not in WAITING:
                 raise _too_late(item)
-            moved = self._move(item, start, due, immediate, now)
+            # Not before the flow's calling window opens for the number dialled next (SPEC §9).
+            number = item["contact-numbers"][int(item.get("number-index") or 0)]
+            opens = opening(view.flow.calling_window, number, account.zone, due)
+            due_at = opens if opens is not None and opens > due else due
+            moved = self._move(item, start, due_at, immediate and due_at == due, now)
             if moved is not None:
                 return moved
         assert item is not None

@@ -117,7 +117,8 @@ Decision = DialNext | RetryLater | Finish
 def decide(after: LegResult) -> Decision:
     """What follows the leg that just ended.
 
-    ANSWERED completes the call. Anything else (a refusal included) moves on to the next number;
+    ANSWERED completes the call; UNKNOWN (the gateway never told) fails it. Anything else (a
+    refusal included) moves on to the next number;
     after the last number, the next attempt is scheduled ``retry_after_seconds`` later while
     ``max_attempts`` allows and one of the attempt's outcomes is one the flow retries on. With
     nothing left, the call is NOT_CONNECTED if any leg was ever
@@ -125,6 +126,9 @@ def decide(after: LegResult) -> Decision:
     """
     if after.outcome == LegOutcome.ANSWERED:
         return Finish(CallStatus.COMPLETED, connected_number_index=after.number_index)
+    if after.outcome == LegOutcome.UNKNOWN:
+        # The person may be on the line: no further number, no retry (SPEC §11).
+        return Finish(CallStatus.FAILED)
     if after.number_index + 1 < after.numbers:
         return DialNext(attempt=after.attempt, number_index=after.number_index + 1)
     # ``<``, not ``!=``: a flow's max-attempts may have been lowered below a running attempt.

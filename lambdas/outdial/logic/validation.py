@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ MAX_CALLS = 500
 MAX_NUMBERS = 10
 MAX_CLIENT_IDENTIFIER = 128
 MAX_BODY_BYTES = 1024 * 1024
+MAX_DAYS_AHEAD = 90  # a start-time's date at most this many days after today (account's zone)
+MAX_KEY_VALUE_CHARS = 1024
+MAX_KEYS_BYTES = 8 * 1024  # a call's key names and values, UTF-8, in all
 API_VERSIONS = ("1.0", "TEST")
 
 
@@ -30,6 +34,15 @@ def require(fields: dict[str, object]) -> None:
         raise ContractError(
             Code.INVALID_MANDATORY_PARAMETERS, f"missing or empty: {', '.join(missing)}"
         )
+
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_uuid(value: object) -> bool:
+    """True for an id of the form outdial issues (phonon-uuid, request-id): a lowercase UUID.
+    Anything else names nothing, and is never sent to storage."""
+    return isinstance(value, str) and bool(_UUID_RE.match(value))
 
 
 def check_body_size(raw: bytes) -> None:
@@ -117,10 +130,20 @@ def parse_start_time(raw: object, rules: CallRules) -> tuple[datetime, datetime,
     if start.tzinfo is None:
         start = start.replace(tzinfo=rules.zone)
     local_now = rules.now.astimezone(rules.zone)
-    if start.astimezone(rules.zone).date() < local_now.date():
+    try:
+        local_date = start.astimezone(rules.zone).date()
+    except OverflowError:  # year 1 or 9999 moved across the date line
+        raise ContractError(Code.INVALID_FORMAT, f"start-time {raw!r} is out of range") from None
+    if local_date < local_now.date():
         raise ContractError(
             Code.INVALID_FORMAT,
             f"start-time {raw!r} is before today ({local_now.date().isoformat()} in {rules.zone.key})",
+        )
+    if (local_date - local_now.date()).days > MAX_DAYS_AHEAD:
+        raise ContractError(
+            Code.INVALID_FORMAT,
+            f"start-time {raw!r} is more than {MAX_DAYS_AHEAD} days ahead "
+            f"(today is {local_now.date().isoformat()} in {rules.zone.key})",
         )
     immediate = start <= rules.now
     due = (rules.now if immediate else start).astimezone(UTC)
@@ -144,10 +167,20 @@ def _parse_keys(raw: object) -> tuple[tuple[str, str], ...]:
             )
         if not isinstance(value, str):
             raise ContractError(Code.INVALID_FORMAT, f"keys[{index}].value must be a string")
+        if len(value) > MAX_KEY_VALUE_CHARS:
+            raise ContractError(
+                Code.INVALID_FORMAT,
+                f"keys[{index}].value is {len(value)} characters; at most {MAX_KEY_VALUE_CHARS}",
+            )
         if name in seen:
             raise ContractError(Code.INVALID_FORMAT, f"keys[{index}]: {name} given twice")
         seen.add(name)
         keys.append((name, value))
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in keys)
+    if size > MAX_KEYS_BYTES:
+        raise ContractError(
+            Code.INVALID_FORMAT, f"keys take {size} bytes in all; at most {MAX_KEYS_BYTES} (8 KiB)"
+        )
     return tuple(keys)
 
 

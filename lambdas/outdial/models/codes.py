@@ -45,6 +45,7 @@ class Code(Enum):
     FREQUENCY_CAP_EXCEEDED = _Code(605, "Frequency Cap Exceeded", 429)
     RESCHEDULE_TOO_LATE = _Code(606, "Call Can No Longer Be Rescheduled", 409)
     IDEMPOTENCY_KEY_IN_USE = _Code(607, "Idempotency Key In Use", 409)
+    TOO_MANY_REQUESTS = _Code(608, "Too Many Requests", 429)
 
     @property
     def code(self) -> int:

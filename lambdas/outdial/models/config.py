@@ -7,11 +7,12 @@ import hmac
 from datetime import datetime, time
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -174,6 +175,9 @@ class FlowSettings(_Model):
     retry_on: list[RetryOutcome] = list(DEFAULT_RETRY_ON)
     calling_window: CallingWindow | None = None
     valid_until: AwareDatetime | None = None
+    # Authenticated requests the flow may make in any one second, across every route
+    # (None: no limit of its own; the stage's throttle still applies). Over it: 429, 608.
+    requests_per_second: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
     @property
     def enabled_dids(self) -> list[str]:
@@ -186,13 +190,23 @@ class Flow(FlowSettings):
     security_id: SecurityId
 
 
+CallsPerSecond = Annotated[float, Field(gt=0, le=10_000)]
+"""How many legs a gateway may be handed in any one second, across every dialer (SPEC §8); a
+fraction paces slower than one a second (0.5: one every two seconds)."""
+
+
 class _GatewayCommon(_Model):
     """What every gateway kind takes (SPEC §8, §11)."""
 
+    # Whether a leg may be handed to the gateway again under the same key (it dedupes by the
+    # leg id): the carriers take no idempotency key, so theirs never are.
+    idempotent_placing: ClassVar[bool] = True
+
     gateway_id: str
     enabled: bool = True
-    # The most legs placed through the gateway in any one second (None: unlimited).
-    calls_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # The most legs placed through the gateway in any one second (None: unlimited, the
+    # simulator's and http gateways' default).
+    calls_per_second: CallsPerSecond | None = None
     # The margin of a leg's deadline beyond ring-seconds + max-call-seconds (SPEC §11): past it
     # the reconciler asks the gateway how the leg ended.
     grace_seconds: Annotated[int, Field(ge=5, le=24 * 3600)] = 120
@@ -203,6 +217,23 @@ class SimulatorGateway(_GatewayCommon):
 
     kind: Literal["simulator"]
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 1
+
+
+MIN_EVENT_SECRET_CHARS = 32  # SPEC §12: a gateway's event-secret, the HMAC key of its events
+MAX_ID_CHARS = 128  # account and gateway ids; DynamoDB keys are bounded, and so are ours
+
+
+def plausible_id(value: str) -> bool:
+    """True when ``value`` could be an id of ours: 1-128 printable ASCII characters. Anything
+    else names nothing, and is never sent to storage."""
+    return 0 < len(value) <= MAX_ID_CHARS and value.isascii() and value.isprintable()
+
+
+def event_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot authenticate a gateway's events, or None when it can."""
+    if len(secret) < MIN_EVENT_SECRET_CHARS:
+        return f"event-secret has {len(secret)} characters; at least {MIN_EVENT_SECRET_CHARS}"
+    return None
 
 
 # Under the deployment's secret prefix (OUTDIAL_SECRET_PREFIX, `outdial/<stack>/` on AWS): the
@@ -232,36 +263,99 @@ def account_secret_prefix() -> str:
     return get_settings().secret_prefix + ACCOUNT_SECRETS
 
 
+def _readable_secret(value: str) -> str:
+    """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside the
+    prefix the functions may read."""
+    name = (
+        value.split(":secret:", 1)[1] if value.startswith("arn:") and ":secret:" in value else value
+    )
+    prefix = gateway_secret_prefix()
+    if not name.startswith(prefix) or name == prefix:
+        raise ValueError(
+            f"must name a secret under {prefix} (the only gateway secrets the functions may read)"
+        )
+    return value
+
+
+GatewaySecretId = Annotated[str, AfterValidator(_readable_secret)]
+"""A Secrets Manager name or ARN under the gateway prefix."""
+
+
 class HttpGateway(_GatewayCommon):
     """A JSON-over-HTTPS telephony gateway; its token and event secret live in Secrets Manager."""
 
     kind: Literal["http"]
     url: HttpUrl
-    secret_id: str = Field(description="Secrets Manager name or ARN of {token, event-secret}")
+    secret_id: GatewaySecretId = Field(
+        description="Secrets Manager name or ARN of {token, event-secret}"
+    )
     ring_seconds: Annotated[float, Field(ge=0, le=120)] = 30
     connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
     read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
-
-    @field_validator("secret_id")
-    @classmethod
-    def _readable_secret(cls, value: str) -> str:
-        """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside
-        the prefix the functions may read."""
-        name = (
-            value.split(":secret:", 1)[1]
-            if value.startswith("arn:") and ":secret:" in value
-            else value
-        )
-        prefix = gateway_secret_prefix()
-        if not name.startswith(prefix) or name == prefix:
-            raise ValueError(
-                f"must name a secret under {prefix} (the only gateway secrets "
-                "the functions may read)"
-            )
-        return value
+    # A self-hosted gateway inside your own network: its url may be http:// and resolve to
+    # private (RFC 1918, unique-local) addresses. Link-local, multicast and reserved addresses
+    # stay refused whatever this says.
+    allow_private_endpoint: bool = False
 
 
-Gateway = Annotated[SimulatorGateway | HttpGateway, Field(discriminator="kind")]
+class _CarrierGateway(_GatewayCommon):
+    """A real carrier's REST API (SPEC §8): its credentials in Secrets Manager, the carrier-side
+    flow at ``flow-url``, outcomes posted to ``{callback-base-url}/gateway/events/{gateway-id}``."""
+
+    idempotent_placing: ClassVar[bool] = False
+
+    secret_id: GatewaySecretId
+    flow_url: HttpUrl
+    callback_base_url: HttpUrl
+    ring_seconds: Annotated[int, Field(ge=1, le=600)] = 60
+    connect_timeout: Annotated[float, Field(gt=0, le=30)] = 3
+    read_timeout: Annotated[float, Field(gt=0, le=60)] = 10
+
+    @property
+    def api_root(self) -> str:
+        """``api-base`` without a trailing slash."""
+        return str(getattr(self, "api_base", "")).rstrip("/")
+
+    def callback_url(self, query: str) -> str:
+        """Where the carrier posts a leg's outcome: this API's events route, ``query`` appended."""
+        base = str(self.callback_base_url).rstrip("/")
+        return f"{base}/gateway/events/{self.gateway_id}?{query}"
+
+
+class TwilioGateway(_CarrierGateway):
+    """Twilio's Programmable Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["twilio"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.twilio.com")
+    calls_per_second: CallsPerSecond | None = 1
+
+
+class PlivoGateway(_CarrierGateway):
+    """Plivo's Voice REST API; secret ``{"auth-token"}``."""
+
+    kind: Literal["plivo"]
+    auth_id: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.plivo.com")
+    calls_per_second: CallsPerSecond | None = 2
+
+
+class ExotelGateway(_CarrierGateway):
+    """Exotel's voice v1 API; secret ``{"api-key", "api-token", "event-secret"}``."""
+
+    kind: Literal["exotel"]
+    account_sid: Annotated[str, Field(min_length=1, max_length=64)]
+    api_base: HttpUrl = HttpUrl("https://api.in.exotel.com")
+    # Exotel's TimeOut: the flow rings at most a minute.
+    ring_seconds: Annotated[int, Field(ge=1, le=60)] = 60
+    # 200 voice API requests a minute.
+    calls_per_second: CallsPerSecond | None = 3
+
+
+CarrierGateway = TwilioGateway | PlivoGateway | ExotelGateway
+AnyGateway = SimulatorGateway | HttpGateway | TwilioGateway | PlivoGateway | ExotelGateway
+Gateway = Annotated[AnyGateway, Field(discriminator="kind")]
+GATEWAY_KINDS = ("simulator", "http", "twilio", "plivo", "exotel")
 
 
 class ConfigFile(_Model):
@@ -273,8 +367,11 @@ class ConfigFile(_Model):
 
 
 def hash_secret(secret: str) -> str:
-    """The stored form of a security-id. SHA-256 suffices: the secret is 64 random characters."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """The stored form of a security-id. SHA-256 suffices: the secret is 64 random characters.
+
+    ``surrogatepass``: a presented secret holding a lone surrogate (a header, say) hashes to
+    something that matches nothing, rather than raising."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class FlowView(BaseModel):
@@ -313,3 +410,13 @@ class FlowView(BaseModel):
         ring = float(getattr(gateway, "ring_seconds", 60))
         grace = gateway.grace_seconds if gateway is not None else 120
         return ring + self.flow.max_call_seconds + grace
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file (``outdial config schema``), keys as written."""
+    schema = ConfigFile.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "outdial configuration file",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }

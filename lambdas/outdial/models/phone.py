@@ -23,5 +23,12 @@ def to_e164(raw: str, region: str | None) -> str | None:
 
 
 def mask(number: str) -> str:
-    """The number as logs may show it: all but the last four digits hidden."""
-    return "*" * max(len(number) - 4, 0) + number[-4:]
+    """The number as logs may show it (SPEC §12): country code and last four digits,
+    ``+91******5670``; anything not a number keeps only its last four characters."""
+    try:
+        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}", None)
+    except phonenumbers.NumberParseException:
+        return "*" * max(len(number) - 4, 0) + number[-4:]
+    prefix = f"{'+' if number.startswith('+') else ''}{parsed.country_code}"
+    hidden = max(len(number) - len(prefix) - 4, 0)
+    return prefix + "*" * hidden + number[len(prefix) + hidden :]

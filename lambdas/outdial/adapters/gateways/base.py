@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+from outdial.models import safe_json
 
 
 class LegOutcome(StrEnum):
@@ -41,7 +43,18 @@ class GatewayRefused(Exception):
 class GatewayUnavailable(Exception):
     """The gateway could not be reached, or kept failing (transport errors, 5xx, 429) after
     every retry. Whether the leg was placed is unknown; the gateway dedupes a later retry by the
-    leg id it was given as idempotency key."""
+    leg id it was given as idempotency key (the carriers, which have no such key, are never
+    asked again: their state query finds out)."""
+
+
+class GatewayRateLimited(Exception):
+    """The gateway answered with a rate limit (HTTP 429, Twilio 20429): the leg was not placed
+    and should wait, ``retry_after`` seconds if the gateway said, then be placed again. Never a
+    FAILED leg."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,10 @@ class Leg:
     (0-based). ``leg_id`` is unique per (call, attempt, number) and is the idempotency key.
 
     ``ring_seconds`` is how long the gateway should ring before giving up (NO_ANSWER);
-    ``callback_url`` is where the gateway posts the outcome (None when it is configured there).
+    ``callback_url`` is where the gateway posts the outcome (None when it is configured there;
+    the carriers build theirs from ``callback-base-url``). ``max_call_seconds`` is where the
+    gateway should cut a connected leg. ``gateway_ref`` is the gateway's own id for the leg
+    (what ``place`` returned), known once it was placed.
     """
 
     leg_id: str
@@ -62,6 +78,8 @@ class Leg:
     variables: dict[str, str]
     ring_seconds: float
     callback_url: str | None = None
+    max_call_seconds: int = 3600
+    gateway_ref: str | None = None
     placed_at: datetime | None = None  # known once the leg was placed (for ``status``)
 
 
@@ -69,6 +87,8 @@ EVENT_FIELDS = ("event-id", "leg-id", "outcome", "duration-seconds", "started-at
 """The keys of a gateway event's JSON body (unknown extra keys are ignored)."""
 
 _MAX_ID_LENGTH = 256
+# A day: no call lasts longer (and DynamoDB numbers hold 38 digits, not any integer).
+MAX_DURATION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -116,9 +136,9 @@ class LegEvent:
     def from_json(cls, gateway_id: str, body: str | bytes) -> LegEvent:
         """Parse a gateway event body posted for ``gateway_id``; ValueError says what is wrong."""
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"event body is not JSON: {exc}") from exc
+            data = safe_json.loads(body)
+        except safe_json.UnsafeJson as exc:
+            raise ValueError(f"event body: {exc}") from exc
         return cls.from_dict(gateway_id, data)
 
     @classmethod
@@ -136,8 +156,14 @@ class LegEvent:
             )
         duration = data["duration-seconds"]
         # bool is an int in Python, but true is no duration.
-        if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
-            raise ValueError("duration-seconds must be a non-negative integer")
+        if (
+            not isinstance(duration, int)
+            or isinstance(duration, bool)
+            or not 0 <= duration <= MAX_DURATION_SECONDS
+        ):
+            raise ValueError(
+                f"duration-seconds must be an integer from 0 to {MAX_DURATION_SECONDS}"
+            )
         return cls(
             gateway_id=gateway_id,
             leg_id=_identifier(data, "leg-id"),
@@ -166,6 +192,10 @@ def _timestamp(data: dict[str, Any], key: str) -> datetime:
         raise ValueError(f"{key} {value!r} is not ISO-8601") from exc
     if moment.tzinfo is None:
         raise ValueError(f"{key} {value!r} has no UTC offset")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{key} {value!r} is out of range") from None
     return moment
 
 
@@ -174,10 +204,12 @@ class Gateway(Protocol):
 
     gateway_id: str
 
-    def place(self, leg: Leg) -> None:
-        """Hand ``leg`` to the gateway; return once it is accepted.
+    def place(self, leg: Leg) -> str | None:
+        """Hand ``leg`` to the gateway; return once it is accepted, with the gateway's own id for
+        the leg when it has one (a carrier's call sid), which ``status`` needs later.
 
-        Raises ``GatewayRefused`` (never placed, do not retry) or ``GatewayUnavailable``.
+        Raises ``GatewayRefused`` (never placed, do not retry), ``GatewayRateLimited`` (not
+        placed: wait, then place again) or ``GatewayUnavailable`` (placement unknown).
         """
         ...
 

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError
 
+from outdial.adapters import egress
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.base import GatewayRefused, GatewayUnavailable, Leg, LegEvent
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
@@ -96,6 +97,7 @@ class HttpGatewayAdapter:
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] = random.random,
+        resolver: egress.Resolver = egress.system_resolver,
     ) -> None:
         self.gateway_id = config.gateway_id
         self._config = config
@@ -105,6 +107,7 @@ class HttpGatewayAdapter:
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
         self._rng = rng
+        self._resolver = resolver
         self._timeout = urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout)
 
     @staticmethod
@@ -122,7 +125,7 @@ class HttpGatewayAdapter:
             separators=(",", ":"),
         ).encode()
 
-    def place(self, leg: Leg) -> None:
+    def place(self, leg: Leg) -> str | None:
         """POST ``leg``; return once the gateway answered 2xx.
 
         Raises ``GatewayRefused`` on a 4xx other than 408/409/429 (a 401 is first retried once
@@ -138,6 +141,22 @@ class HttpGatewayAdapter:
             attempts = self._place(leg)
             if subsegment is not None:
                 subsegment.put_metadata("attempts", attempts, namespace="outdial")
+        return None
+
+    def _connection(self, url: str) -> tuple[egress.Target, urllib3.HTTPConnectionPool]:
+        """The pool for ``url``'s address, resolved and checked now (SPEC §10/§12): the
+        connection goes to the checked address, the name kept for TLS and ``Host``."""
+        target = egress.parse_target(url)
+        rules = egress.policy(allow_private=self._config.allow_private_endpoint)
+        address = egress.checked_address(target, rules, self._resolver)
+        tls = {"server_hostname": target.host, "assert_hostname": target.host}
+        pool = self._pool.connection_from_host(
+            address,
+            port=target.port,
+            scheme=target.scheme,
+            pool_kwargs=tls if target.scheme == "https" else None,
+        )
+        return target, pool
 
     def status_url(self, leg: Leg) -> str:
         """Where the gateway answers how a leg went: the placing URL plus ``/<leg id>``."""
@@ -148,19 +167,22 @@ class HttpGatewayAdapter:
         events route's shape, else None (unknown to it, still running, unreachable, malformed).
         One request: the reconciler asks again on its next run only for legs it could not end."""
         try:
-            response = self._pool.request(
+            target, pool = self._connection(self.status_url(leg))
+            response = pool.urlopen(
                 "GET",
-                self.status_url(leg),
+                target.path,
                 headers={
                     "Authorization": f"Bearer {self._token(False)}",
                     "Accept": "application/json",
                     "User-Agent": USER_AGENT,
+                    "Host": target.host_header,
                 },
                 timeout=self._timeout,
                 retries=False,
                 redirect=False,
+                assert_same_host=False,
             )
-        except (HTTPError, LocationValueError, GatewayUnavailable) as exc:
+        except (HTTPError, LocationValueError, GatewayUnavailable, egress.EgressRefused) as exc:
             logger.warning("gateway status unavailable", leg_id=leg.leg_id, error=str(exc))
             return None
         if response.status != 200:
@@ -203,16 +225,18 @@ class HttpGatewayAdapter:
             refresh = False
             delay = self._retry.backoff(attempt, self._rng)
             try:
-                response = self._pool.request(
+                target, pool = self._connection(self._url)
+                response = pool.urlopen(
                     "POST",
-                    self._url,
+                    target.path,
                     body=body,
-                    headers=headers,
+                    headers={**headers, "Host": target.host_header},
                     timeout=self._timeout,
                     retries=False,  # the loop below retries, with the policy above
                     redirect=False,  # a redirected POST is a misconfiguration, not a leg outcome
+                    assert_same_host=False,
                 )
-            except LocationValueError as exc:
+            except (LocationValueError, egress.EgressRefused) as exc:
                 raise GatewayUnavailable(f"gateway {self.gateway_id}: bad url: {exc}") from exc
             except HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"

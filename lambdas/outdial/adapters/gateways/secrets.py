@@ -138,8 +138,9 @@ def _json_object(secret_id: str, text: str) -> dict[str, Any]:
     return data
 
 
-class GatewaySecrets(_SecretsBase[GatewayCredentials]):
-    """Reads http gateways' credentials (the secret named by ``HttpGateway.secret_id``)."""
+class GatewaySecrets(_SecretsBase[dict[str, Any]]):
+    """Reads gateways' credentials (the secret named by the gateway's ``secret-id``): an http
+    gateway's ``{token, event-secret}``, a carrier's (SPEC §8)."""
 
     def __init__(
         self,
@@ -149,12 +150,15 @@ class GatewaySecrets(_SecretsBase[GatewayCredentials]):
     ) -> None:
         super().__init__(client, ttl_seconds, clock)
 
-    def get(self, secret_id: str) -> GatewayCredentials:
-        """The credentials in ``secret_id``; ``AdapterError`` when unreadable or malformed."""
-        return self._cache.get(secret_id, lambda: self._load(secret_id))
+    def values(self, secret_id: str) -> dict[str, Any]:
+        """The JSON object in ``secret_id``; ``SecretNotFound`` when absent, ``AdapterError``
+        when unreadable or not a JSON object."""
+        return self._cache.get(secret_id, lambda: _json_object(secret_id, self._read(secret_id)))
 
-    def _load(self, secret_id: str) -> GatewayCredentials:
-        data = _json_object(secret_id, self._read(secret_id))
+    def get(self, secret_id: str) -> GatewayCredentials:
+        """An http gateway's credentials in ``secret_id``; ``AdapterError`` when unreadable or
+        malformed."""
+        data = self.values(secret_id)
         token, event_secret = data.get("token"), data.get("event-secret")
         if not isinstance(token, str) or not token or not isinstance(event_secret, str):
             raise AdapterError(

@@ -65,9 +65,10 @@ class SimulatorGatewayAdapter:
         self._emit = emit
         self._clock = clock
 
-    def place(self, leg: Leg) -> None:
+    def place(self, leg: Leg) -> str | None:
         """Accept ``leg`` and emit its outcome; raises ``GatewayRefused`` for a last digit 9 and
-        ``GatewayUnavailable`` for a 5 (after emitting its outcome all the same)."""
+        ``GatewayUnavailable`` for a 5 (after emitting its outcome all the same). The simulator
+        keeps no reference of its own: None."""
         outcome = simulated_outcome(leg.to_number)
         keys: dict[str, Any] = {
             "gateway_id": self.gateway_id,
@@ -80,13 +81,20 @@ class SimulatorGatewayAdapter:
         digit = leg.to_number[-1:]
         if digit == _SILENT_DIGIT:
             logger.info("simulator placed leg; it will never report", **keys)
-            return
+            return None
         event = self._event(leg, outcome, self._clock())
         delay = (event.ended_at - event.started_at).total_seconds()
-        logger.info("simulator placed leg", outcome=outcome.value, delay_seconds=delay, **keys)
+        logger.info(
+            "simulator placed leg",
+            outcome=outcome.value,
+            delay_seconds=delay,
+            placed_at=event.started_at.isoformat(timespec="milliseconds"),
+            **keys,
+        )
         self._emit(event, delay)
         if digit == _TIMING_OUT_DIGIT:
             raise GatewayUnavailable(f"simulated timeout placing leg {leg.leg_id}")
+        return None
 
     def status(self, leg: Leg) -> LegEvent | None:
         """What the simulator would have reported for ``leg`` (placed at ``leg.placed_at``, or

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,8 +23,15 @@ def duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[unit]: int(amount)})
 
 
-def add_commands(commands: Any) -> None:
-    """Register the two command groups on the top-level subparsers."""
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the two command groups to the ``outdial`` parser; each command sets ``run``."""
+    for parser in add_commands(commands):
+        parser.set_defaults(run=run)
+        common(parser)
+
+
+def add_commands(commands: Any) -> list[argparse.ArgumentParser]:
+    """Register the two command groups on the top-level subparsers; returns their commands."""
     secret = commands.add_parser("webhook-secret", help="accounts' webhook signing secrets")
     secret_commands = secret.add_subparsers(dest="secret_command", required=True)
     rotate = secret_commands.add_parser(
@@ -39,9 +48,10 @@ def add_commands(commands: Any) -> None:
     )
     hooks = commands.add_parser("webhooks", help="webhook delivery")
     hooks_commands = hooks.add_subparsers(dest="webhooks_command", required=True)
-    hooks_commands.add_parser(
+    redrive_parser = hooks_commands.add_parser(
         "redrive", help="move every event in the webhook dead-letter queue back to delivery"
     )
+    return [rotate, redrive_parser]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,32 +85,33 @@ def rotate(account_id: str, keep_previous: timedelta) -> int:
 
 
 def redrive() -> int:
-    from outdial.adapters.webhook_queue import WebhookQueue
-    from outdial.settings import get_settings
+    from outdial.adapters.dead_letters import DeadLetters
+    from outdial.adapters.errors import AdapterError
 
-    settings = get_settings()
-    queue_url, dlq_url = settings.webhook_queue_url, settings.webhook_dlq_url
-    if not queue_url or not dlq_url:
-        queue_url, dlq_url = _local_queues()
-    moved = WebhookQueue(queue_url=queue_url, dlq_url=dlq_url).redrive()
-    print(f"moved {moved} webhook events back to delivery")
+    try:
+        moved = DeadLetters(webhook_queue_url()).redrive()
+    except AdapterError as error:
+        print(
+            f"error: {error}\nhint: set OUTDIAL_WEBHOOK_QUEUE_URL to the stack's output "
+            "WebhookQueueUrl",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps({"moved": moved}))
     return 0
 
 
-def _local_queues() -> tuple[str, str]:
-    """Without OUTDIAL_WEBHOOK_QUEUE_URL and OUTDIAL_WEBHOOK_DLQ_URL (the stack's outputs),
-    the queues `outdial serve` makes, at the endpoint boto3 points at."""
+def webhook_queue_url() -> str:
+    """The webhook queue: ``OUTDIAL_WEBHOOK_QUEUE_URL``, else the one `outdial serve` makes."""
     from outdial.adapters import aws
-    from outdial.local.embedded_aws import WEBHOOK_QUEUE_NAME  # no moto: names only
+    from outdial.adapters.errors import AdapterError
+    from outdial.local.embedded_aws import WEBHOOK_QUEUE_NAME  # names only: no moto
+    from outdial.settings import get_settings
 
-    sqs = aws.client("sqs")
+    configured = get_settings().webhook_queue_url
+    if configured:
+        return configured
     try:
-        return (
-            sqs.get_queue_url(QueueName=WEBHOOK_QUEUE_NAME)["QueueUrl"],
-            sqs.get_queue_url(QueueName=f"{WEBHOOK_QUEUE_NAME}-dlq")["QueueUrl"],
-        )
+        return str(aws.client("sqs").get_queue_url(QueueName=WEBHOOK_QUEUE_NAME)["QueueUrl"])
     except Exception as exc:
-        raise SystemExit(
-            "error: set OUTDIAL_WEBHOOK_QUEUE_URL and OUTDIAL_WEBHOOK_DLQ_URL (the stack outputs "
-            f"WebhookQueueUrl and WebhookDlqUrl): {exc}"
-        ) from None
+        raise AdapterError(f"no webhook queue named {WEBHOOK_QUEUE_NAME}: {exc}") from exc

@@ -9,6 +9,7 @@ something needs attention. Clients are injectable so the checks run offline agai
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -244,6 +245,17 @@ def aws_clients(profile_session: Any) -> ClientFactory:
         return profile_session.create_client(service, region_name=region)
 
     return make
+
+
+def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="pre-flight for a deploy: credentials, region, bootstrap, quotas"
+    )
+    doctor.add_argument(
+        "--cdk-json", type=Path, default=Path("cdk.json"), help="the stack's context (cdk.json)"
+    )
+    common(doctor)
+    doctor.set_defaults(run=lambda args: run(args.cdk_json), uses_aws=False)
 
 
 def run(cdk_json: Path = Path("cdk.json"), environ: Mapping[str, str] | None = None) -> int:

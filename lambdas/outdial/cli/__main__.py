@@ -1,0 +1,5 @@
+import sys
+
+from outdial.cli import main
+
+sys.exit(main())

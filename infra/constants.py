@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 
 # The names the runtime shares with the stack: the package's one module infra/ imports.
 from outdial.contract import (
-    ACCOUNT_SECRET_PREFIX,
+    ACCOUNT_SECRETS,
     BACKOFF_KEY_PREFIX,
     CALLS_TABLE,
     CHECKSUM_TTL_SECONDS,
@@ -28,8 +28,8 @@ from outdial.contract import (
     DIAL_VISIBILITY_FACTOR,
     DIALER_TIMEOUT_SECONDS,
     DISPATCH_RECOVERY_ACTIONS,
-    FLOW_SECRET_PREFIX,
-    GATEWAY_SECRET_PREFIX,
+    FLOW_SECRETS,
+    GATEWAY_SECRETS,
     IDEMPOTENCY_TTL_SECONDS,
     METRICS_DIMENSIONS,
     METRICS_NAMESPACE,
@@ -49,10 +49,10 @@ from outdial.contract import (
     Code,
     LegOutcome,
     Metric,
+    secret_prefix,
 )
 
 __all__ = [
-    "ACCOUNT_SECRET_PREFIX",
     "BACKOFF_KEY_PREFIX",
     "CHECKSUM_TTL_SECONDS",
     "DEADLINE_INDEX",
@@ -63,8 +63,6 @@ __all__ = [
     "DIAL_MAX_RECEIVES",
     "DIAL_VISIBILITY_FACTOR",
     "DISPATCH_RECOVERY_ACTIONS",
-    "FLOW_SECRET_PREFIX",
-    "GATEWAY_SECRET_PREFIX",
     "IDEMPOTENCY_TTL_SECONDS",
     "METRICS_DIMENSIONS",
     "METRICS_NAMESPACE",
@@ -79,6 +77,7 @@ __all__ = [
     "WEBHOOK_VISIBILITY_FACTOR",
     "Code",
     "Metric",
+    "secret_prefix",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +116,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
+# What a function may do to a config item beyond reading it: balances move by conditional
+# updates (alone, or in a transaction with the call they settle).
+CONFIG_UPDATE_ACTIONS = ("dynamodb:UpdateItem",)
 # The pending-dispatch and dialing-deadlines indexes, the checksum and idempotency TTLs, secret
 # prefixes, queue settings (batch sizes, receives, visibility factors) and metric names come from
 # outdial.contract (imported above).
@@ -128,8 +130,9 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look
 # api: validating 500 calls (pydantic + phonenumbers), hashing a 1 MiB body and writing up to
 #   500 items is CPU-bound; 1024 MB is ~0.6 vCPU, which keeps a full batch and the cold import
 #   of boto3 + Powertools + pydantic (~0.2 s at a full vCPU) well under a second.
-#   Its timeout matches API Gateway REST's 29 s integration limit: longer would write work whose
-#   client has already been told 504.
+#   Its timeout stays under API Gateway REST's 29 s integration limit, with room for a cold
+#   start's init (which API Gateway counts, Lambda's timeout does not): a longer one would write
+#   work whose client has already been told 504.
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
@@ -139,7 +142,7 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
-API_TIMEOUT = Duration.seconds(29)
+API_TIMEOUT = Duration.seconds(25)
 # A request holding an Idempotency-Key longer than this died (twice the api's timeout).
 IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
@@ -153,6 +156,15 @@ SWEEPER_TIMEOUT = Duration.seconds(60)
 SWEEPER_RATE = Duration.seconds(SWEEP_INTERVAL_SECONDS)
 SWEEPER_MAX_EVENT_AGE = Duration.seconds(60)  # the minimum both EventBridge and Lambda accept
 
+# Knobs of the code the stack sets to the values the code defaults to, so that the deployment says
+# what it runs with (and a change of default shows up as a change of the template).
+CODE_SETTINGS = {
+    "OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS": 60,
+    "OUTDIAL_AWS_READ_TIMEOUT_SECONDS": 5,
+    # Far longer than the api's timeout: the sweeper never races a live invocation.
+    "OUTDIAL_DISPATCH_GRACE_SECONDS": 300,
+}
+
 # --- Scheduling and secrets -----------------------------------------------------------------
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # Create (future start, retries), Get (a cancel reads which calls a schedule still wakes), Delete.
@@ -160,7 +172,24 @@ SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "schedu
 # The sweeper only finishes what the api began: it creates the schedules the api did not get to.
 SWEEPER_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule",)
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
-# GATEWAY_SECRET_PREFIX and FLOW_SECRET_PREFIX: outdial.contract.
+# Every secret of one stack is under outdial.contract.secret_prefix(stack) (the functions'
+# environment carries it as OUTDIAL_SECRET_PREFIX), so a staging stack in the same account never
+# reads or overwrites production's: GATEWAY_SECRETS holds an http gateway's {"token",
+# "event-secret"} (`outdial config check` refuses a secret-id outside it), FLOW_SECRETS a flow's
+# {"security-id"}, written by `outdial config apply`, ACCOUNT_SECRETS the webhook signing keys.
+
+
+def gateway_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + GATEWAY_SECRETS
+
+
+def flow_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + FLOW_SECRETS
+
+
+def account_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + ACCOUNT_SECRETS
+
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
@@ -188,7 +217,9 @@ LEG_OUTCOMES = tuple(outcome.value for outcome in LegOutcome)
 # SPEC §9: LegsDeferred's `reason` (a closed calling window, a frequency cap reached) and
 # LegsSkipped's (a number on the do-not-call list, a window that never opens for it): the
 # contract's DEFER_REASONS and SKIP_REASONS.
-SCHEDULE_LAG_LIMIT_SECONDS = 60
+# A schedule fires at least a minute before its calls' minute and the last hop is an SQS delay to
+# the second, so a due call starts within seconds; 30 s late means the dialers are short.
+SCHEDULE_LAG_LIMIT_SECONDS = 30
 API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
 DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late
 

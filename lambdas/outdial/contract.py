@@ -50,12 +50,26 @@ CALL_RETENTION_DAYS: Final = 90  # calls and requests kept this long after they 
 LEG_RETENTION_DAYS: Final = 7
 
 # --- Secrets Manager ------------------------------------------------------------------------
-# {"token": ..., "event-secret": ...} per http gateway; `outdial config check` refuses an http
-# gateway whose secret-id is outside it (the only gateway secrets the functions may read).
-GATEWAY_SECRET_PREFIX: Final = "outdial/gateways/"
-FLOW_SECRET_PREFIX: Final = "outdial/flows/"  # {"security-id": ...} per flow (`config apply`)
-# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
-ACCOUNT_SECRET_PREFIX: Final = "outdial/accounts/"
+# Every secret of one deployment is under its prefix (OUTDIAL_SECRET_PREFIX; `outdial/<stack>/`
+# on AWS, DEFAULT_SECRET_PREFIX locally), so a staging stack in the same account never reads or
+# overwrites production's. Under it: an http gateway's {"token", "event-secret"} (`outdial
+# config check` refuses a secret-id outside it; the only gateway secrets the functions may read),
+# a flow's {"security-id"} (written by `config apply`), an account's webhook signing secrets
+# (`outdial webhook-secret rotate`).
+DEFAULT_SECRET_PREFIX: Final = "outdial/"
+GATEWAY_SECRETS: Final = "gateways/"
+FLOW_SECRETS: Final = "flows/"
+ACCOUNT_SECRETS: Final = "accounts/"
+# The same with the local default prefix.
+GATEWAY_SECRET_PREFIX: Final = DEFAULT_SECRET_PREFIX + GATEWAY_SECRETS
+FLOW_SECRET_PREFIX: Final = DEFAULT_SECRET_PREFIX + FLOW_SECRETS
+ACCOUNT_SECRET_PREFIX: Final = DEFAULT_SECRET_PREFIX + ACCOUNT_SECRETS
+
+
+def secret_prefix(stack_name: str) -> str:
+    """The prefix of every secret of stack ``stack_name`` (its functions' OUTDIAL_SECRET_PREFIX)."""
+    return f"{DEFAULT_SECRET_PREFIX}{stack_name}/"
+
 
 # --- Stack outputs --------------------------------------------------------------------------
 # Each output of the stack, and the environment variable it sets for the code (`outdial` reads
@@ -67,6 +81,7 @@ STACK_OUTPUTS: Final[dict[str, str]] = {
     "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
     "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
     "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
+    "SecretPrefix": "OUTDIAL_SECRET_PREFIX",
 }
 
 # --- Gateways -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from outdial.contract import (
     CALL_RETENTION_DAYS,
     CHECKSUM_TTL_SECONDS,
+    DEFAULT_SECRET_PREFIX,
     IDEMPOTENCY_TTL_SECONDS,
     STACK_OUTPUTS,
 )
@@ -34,6 +35,12 @@ class Settings(BaseModel):
     # Where gateways post leg outcomes: this API's base URL (empty: the gateway is configured
     # with it on its side).
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
+    # Every secret of this deployment is under it: `gateways/<id>`, `flows/<flow-id>`. The stack
+    # sets `outdial/<stack>/`; local runs and `outdial config apply` default to `outdial/` (set
+    # it from the stack's SecretPrefix output to apply a file to a deployed stack).
+    secret_prefix: str = Field(
+        DEFAULT_SECRET_PREFIX, alias="OUTDIAL_SECRET_PREFIX", pattern=r"^[\w/+=.@-]*/$"
+    )
     checksum_ttl_seconds: int = Field(CHECKSUM_TTL_SECONDS, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
     # An Idempotency-Key's answer is replayed this long; a request holding a key that has not
     # answered within the lease (longer than the api function's timeout) died, and the next

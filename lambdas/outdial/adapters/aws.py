@@ -6,6 +6,7 @@ would add its resource layer and s3transfer to every cold start for nothing.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from functools import cache
@@ -32,6 +33,10 @@ def _session() -> botocore.session.Session:
     # with the process's one loader.
     session = botocore.session.get_session()
     session.register_component("data_loader", _loader())
+    # botocore reads AWS_DEFAULT_REGION only; Lambda, the CDK CLI and the newer SDKs read
+    # AWS_REGION first, and so do we.
+    if os.environ.get("AWS_REGION"):
+        session.set_config_variable("region", os.environ["AWS_REGION"])
     return session
 
 

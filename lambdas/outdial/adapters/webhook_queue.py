@@ -17,6 +17,8 @@ from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.settings import get_settings
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for ChangeMessageVisibility
+# The webhook sender's event source runs at most WEBHOOK_MAX_CONCURRENCY at once (the contract's:
+# the stack sets it; `outdial doctor` counts it).
 _BATCH = 10  # SQS's batch maximum
 
 

@@ -29,7 +29,13 @@ from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
+from outdial.adapters.dial_queue import (
+    MAX_DELAY_SECONDS,
+    DialMessage,
+    DialQueue,
+    delayed_messages,
+    due_seconds,
+)
 from outdial.adapters.gateways import Gateway, build_gateway
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue
@@ -39,6 +45,7 @@ from outdial.logic.outcomes import ApplyingOutcomes
 from outdial.logic.pacing import Pacer
 from outdial.logic.placing import (
     CLAIM_TIMEOUT_SECONDS,
+    EARLY_TOLERANCE_SECONDS,
     GatewayFactory,
     PlacingLegs,
     leg_id_of,
@@ -103,19 +110,20 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
             if isinstance(raw_dispatch, dict)
             else {}
         )
-        if len(ids) > DIAL_GROUP_SIZE:
-            # A schedule's whole group: spread it over the queue so many dialers share it.
-            self.queue.send(
-                [
-                    DialMessage(
-                        tuple(group),
-                        dispatch=tuple((i, dispatch[i]) for i in group if i in dispatch),
-                    )
-                    for group in (
-                        ids[i : i + DIAL_GROUP_SIZE] for i in range(0, len(ids), DIAL_GROUP_SIZE)
-                    )
-                ]
-            )
+        dues = due_seconds(message)
+        now = self.clock().timestamp()
+        if len(ids) > DIAL_GROUP_SIZE or len(set(dues)) > 1:
+            # A schedule's minute: re-sent as messages of calls due the same second, each
+            # delayed by SQS to its second, so many dialers share it and none dials early.
+            self.queue.send(delayed_messages(list(zip(ids, dues, strict=True)), now, dispatch))
+            logger.info("schedule's calls re-sent to their seconds", calls=len(ids))
+            return
+        due = dues[0] if dues else None
+        if due is not None and due - now > EARLY_TOLERANCE_SECONDS:
+            # Early (a redelivery, or a due time beyond SQS's 15 minutes): the same message
+            # again, delayed until due; never split into one message per call.
+            self.queue.send(delayed_messages([(i, due) for i in ids], now, dispatch))
+            logger.info("dial message early; delayed whole", calls=len(ids))
             return
         for index, phonon_uuid in enumerate(ids):
             if not fits(STEP_SECONDS):

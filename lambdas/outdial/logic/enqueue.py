@@ -21,12 +21,18 @@ from typing import Any
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.dial_queue import DialMessage, DialQueue, delayed_messages
 from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.parallel import each, first_error
 from outdial.adapters.rate_limits import FlowRateLimiter
-from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.adapters.scheduler import (
+    PlannedSchedule,
+    Scheduler,
+    fires_in_time,
+    schedule_name,
+    start_minute,
+)
 from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
-from outdial.contract import DIAL_GROUP_SIZE
 from outdial.logic.policy import Policy
 from outdial.logic.ports import CallRepository, ChecksumStore
 from outdial.logic.validation import ValidCall
@@ -54,27 +60,43 @@ class Services:
 @dataclass(frozen=True)
 class EnqueuePlan:
     messages: list[DialMessage]
-    schedules: dict[datetime, list[str]]  # due second (UTC) -> call ids
+    schedules: dict[datetime, list[tuple[str, datetime]]]  # start minute (UTC) -> (id, due at)
+
+    def planned(self, request_id: str) -> list[PlannedSchedule]:
+        """The request's schedules: one per start minute, named after the request."""
+        return [
+            PlannedSchedule(schedule_name(request_id, minute), tuple(calls))
+            for minute, calls in self.schedules.items()
+        ]
 
 
 def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> EnqueuePlan:
     """Place each ``(call id, due at, immediate)``: calls due now go to the queue, up to
-    DIAL_GROUP_SIZE per message; later ones share one schedule per start second."""
-    min_lead = get_settings().schedule_min_lead_seconds
-    soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
-    schedules: dict[datetime, list[str]] = defaultdict(list)
+    DIAL_GROUP_SIZE per message; calls due within a few minutes too, delayed by SQS to their
+    second; later ones share one schedule per start minute (Scheduler's precision)."""
+    soon: list[tuple[str, int | None]] = []
+    schedules: dict[datetime, list[tuple[str, datetime]]] = defaultdict(list)
     for phonon_uuid, due_at, immediate in calls:
-        lead = (due_at - now).total_seconds()
-        if immediate or lead < min_lead:
-            soon[max(0, round(lead))].append(phonon_uuid)
+        if immediate:
+            soon.append((phonon_uuid, None))
+        elif not fires_in_time(due_at, now):
+            soon.append((phonon_uuid, int(due_at.timestamp())))
         else:
-            schedules[due_at.replace(microsecond=0)].append(phonon_uuid)
-    messages = [
-        DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
-        for delay, ids in soon.items()
-        for i in range(0, len(ids), DIAL_GROUP_SIZE)
-    ]
-    return EnqueuePlan(messages, dict(schedules))
+            schedules[start_minute(due_at)].append((phonon_uuid, due_at))
+    return EnqueuePlan(delayed_messages(soon, now.timestamp()), dict(schedules))
+
+
+def persist_and_schedule(
+    services: Services, items: list[dict[str, Any]], planned: Sequence[PlannedSchedule]
+) -> None:
+    """Write the items and create the schedules at the same time: a schedule fires a minute
+    ahead at the earliest, long after the items are in (or, if either fails, undone)."""
+    steps = [lambda: services.calls.put_items(items)]
+    if planned:
+        steps.append(lambda: services.scheduler.create_all(planned))
+    error = first_error(each(lambda step: step(), steps))
+    if error is not None:
+        raise error
 
 
 @dataclass(frozen=True)
@@ -101,11 +123,7 @@ def prepare(
     plan = plan_enqueue(
         [(phonon_uuid, call.due_at, call.immediate) for phonon_uuid, call in valid], now
     )
-    schedule_of = {
-        phonon_uuid: schedule_name(request_id, due_at)
-        for due_at, call_ids in plan.schedules.items()
-        for phonon_uuid in call_ids
-    }
+    schedule_of = {c: p.name for p in plan.planned(request_id) for c, _ in p.calls}
     cost = view.account.cost_per_call
     items = [
         call_item(phonon_uuid, call, request_id, view, api_version, cost, now)
@@ -138,14 +156,10 @@ def dispatch(
     returns how many schedules were made. Raises (after taking the request back, when no
     message may have gone out) if that fails."""
     request_id, plan = prepared.request_id, prepared.plan
-    created: list[str] = []
+    planned = plan.planned(request_id)
     sending = False
     try:
-        services.calls.put_items(prepared.items)
-        for due_at, call_ids in plan.schedules.items():
-            name = schedule_name(request_id, due_at)
-            services.scheduler.create(name, due_at, call_ids)
-            created.append(name)
+        persist_and_schedule(services, prepared.items, planned)
         sending = True
         services.queue.send(plan.messages)
     except Exception as exc:
@@ -159,8 +173,8 @@ def dispatch(
             )
             raise
         logger.exception("accepting request failed; undoing it", request_id=request_id)
-        for name in created:
-            services.scheduler.delete(name)
+        if planned:
+            services.scheduler.delete_all([p.name for p in planned])
         roll_back(services, checksum, request_id, prepared.call_ids, account_id, amount)
         raise
     try:

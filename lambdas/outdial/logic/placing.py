@@ -31,8 +31,8 @@ from outdial.models.phone import mask
 from outdial.observability import count, logger
 
 CLAIM_TIMEOUT_SECONDS = 60
-# A message may arrive a little before its call is due (a schedule fires early within its
-# second); within this it is dialled, beyond it the call is put back on the queue until due.
+# A message may arrive a little before its calls are due (SQS delays to the second); within this
+# they are dialled, beyond it the message goes back on the queue, delayed, whole.
 EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
 # How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)

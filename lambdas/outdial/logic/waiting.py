@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
-from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.scheduler import Scheduler, fires_in_time
 from outdial.contract import Metric
 from outdial.logic.placing import iso
 from outdial.logic.policy import Wait, opening
@@ -18,7 +18,6 @@ from outdial.logic.transitions import RetryLater
 from outdial.models.calls import Call
 from outdial.models.config import FlowView
 from outdial.observability import count, logger
-from outdial.settings import get_settings
 
 
 class Waiting:
@@ -43,9 +42,10 @@ class Waiting:
         """Have the call's dial message come back at ``at``, with its dispatch token: an SQS
         delay when that is soon, a one-time schedule otherwise (returned, so a cancel can drop
         it)."""
-        lead = (at - self.clock()).total_seconds()
-        if lead < get_settings().schedule_min_lead_seconds:
-            self.queue.send([self._wake_up(call, max(0, math.ceil(lead)))])
+        now = self.clock()
+        if not fires_in_time(at, now):  # its schedule would fire too soon: an SQS delay
+            lead = (at - now).total_seconds()
+            self.queue.send([self._wake_up(call, min(max(0, math.ceil(lead)), MAX_DELAY_SECONDS))])
             return None
         token = call.dispatch_id
         dispatch = {call.phonon_uuid: token} if token else None

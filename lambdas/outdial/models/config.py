@@ -24,11 +24,14 @@ from pydantic import (
 )
 
 from outdial.contract import (
+    ACCOUNT_SECRETS,
+    FLOW_SECRETS,
     GATEWAY_CONNECT_TIMEOUT_SECONDS,
     GATEWAY_READ_TIMEOUT_SECONDS,
-    GATEWAY_SECRET_PREFIX,
+    GATEWAY_SECRETS,
 )
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
+from outdial.settings import get_settings
 
 ApiVersion = Literal["1.0", "TEST"]
 WebhookEvent = Literal["call.ended", "leg.ended"]
@@ -240,16 +243,32 @@ def event_secret_problem(secret: str) -> str | None:
     return None
 
 
+def gateway_secret_prefix() -> str:
+    """Where this deployment's gateway secrets live (``outdial/gateways/`` by default; the
+    relative names and the default prefix are the contract's)."""
+    return get_settings().secret_prefix + GATEWAY_SECRETS
+
+
+def flow_secret_prefix() -> str:
+    """Where this deployment's flow signing keys live (``outdial/flows/`` by default)."""
+    return get_settings().secret_prefix + FLOW_SECRETS
+
+
+def account_secret_prefix() -> str:
+    """Where this deployment's account webhook secrets live (``outdial/accounts/`` by default)."""
+    return get_settings().secret_prefix + ACCOUNT_SECRETS
+
+
 def _readable_secret(value: str) -> str:
     """Refused here rather than by IAM at the first call: a name (or an ARN's name) outside the
     prefix the functions may read."""
     name = (
         value.split(":secret:", 1)[1] if value.startswith("arn:") and ":secret:" in value else value
     )
-    if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+    prefix = gateway_secret_prefix()
+    if not name.startswith(prefix) or name == prefix:
         raise ValueError(
-            f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
-            "the functions may read)"
+            f"must name a secret under {prefix} (the only gateway secrets the functions may read)"
         )
     return value
 

@@ -29,7 +29,7 @@ from tests.conftest import (
     create_body,
     invoke,
 )
-from tests.integration.test_accept_persist_enqueue import in_hours, rows
+from tests.integration.stored import in_hours, rows
 from tests.integration.test_sweeper import (
     FULL_BALANCE,
     Killed,

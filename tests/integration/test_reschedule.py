@@ -31,7 +31,7 @@ from tests.conftest import (
     invoke,
 )
 from tests.integration.dialing import Harness
-from tests.integration.test_accept_persist_enqueue import dial_messages, in_hours, schedules
+from tests.integration.stored import dial_messages, in_hours, schedules
 
 pytestmark = pytest.mark.usefixtures("configured")
 AUTH = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}

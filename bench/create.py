@@ -270,7 +270,7 @@ def main() -> None:
         now = lambda: datetime.now(UTC).isoformat()  # noqa: E731
         results.append(run_scenario("ten-numbers-dnc", now, args.requests, counter, ten_numbers))
         document["accounts"][0]["max-calls-per-number-per-day"] = 3
-        apply_config(check_config(document))
+        apply_config(check_config(document, local=True))
         results.append(
             run_scenario("ten-numbers-dnc-and-cap", now, args.requests, counter, ten_numbers)
         )

@@ -9,7 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
-from outdial.adapters.config_store import account_pk
+from outdial.adapters.balances import Balances, refund_item
+from outdial.adapters.balances import BalanceTooLow as BalanceTooLow
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import (
     DEADLINE_INDEX,
@@ -30,10 +31,6 @@ from outdial.adapters.tables import (
 )
 from outdial.models.calls import CallStatus
 from outdial.settings import get_settings
-
-
-class BalanceTooLow(AdapterError):
-    """The account's balance cannot cover the reservation; nothing was written."""
 
 
 def call_pk(phonon_uuid: str) -> str:
@@ -77,10 +74,12 @@ class CallsStore:
     def config_table(self) -> str:
         return self._config_table or get_settings().config_table
 
-    def refund(self, account_id: str, amount: Decimal) -> None:
-        """Give a reservation back."""
+    def refund(self, account_id: str, amount: Decimal, spread_key: str) -> None:
+        """Give a reservation back (to the balance shard of ``spread_key``)."""
         try:
-            self.client.update_item(**_refund(self.config_table, account_id, amount)["Update"])
+            self.client.update_item(
+                **refund_item(self.config_table, account_id, amount, spread_key)["Update"]
+            )
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
@@ -130,29 +129,21 @@ class CallsStore:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        reserve = {
-            "Update": {
-                "TableName": self.config_table,
-                "Key": key(account_pk(account_id)),
-                "UpdateExpression": "SET balance = balance - :amount",
-                "ConditionExpression": "balance >= :amount",
-                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-            }
-        }
         try:
-            self.client.transact_write_items(
-                TransactItems=[claim, reserve], ClientRequestToken=response["request-id"][:36]
+            Balances(self.client, self.config_table).reserve(
+                account_id,
+                amount,
+                spread_key=response["request-id"],
+                token=response["request-id"],
+                with_items=[claim],
             )
         except ClientError as exc:
             reasons = exc.response.get("CancellationReasons", [])
-            codes = [r.get("Code") for r in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:
+            if reasons[:1] and reasons[0].get("Code") == "ConditionalCheckFailed":
                 old = reasons[0].get("Item")
                 if old:
                     return json.loads(from_item(old)["response"])
                 return self.get_checksum(checksum, now_epoch) or {}
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raise BalanceTooLow(f"{account_id} cannot cover {amount}") from None
             raise AdapterError(f"reserving and claiming {checksum}: {exc}") from exc
         return None
 
@@ -264,7 +255,7 @@ class CallsStore:
                             "ExpressionAttributeValues": {":rid": {"S": request_id}},
                         }
                     },
-                    _refund(self.config_table, account_id, amount),
+                    refund_item(self.config_table, account_id, amount, request_id),
                 ]
             )
         except ClientError as exc:
@@ -437,7 +428,7 @@ class CallsStore:
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
                         }
                     },
-                    _refund(self.config_table, account_id, refund),
+                    refund_item(self.config_table, account_id, refund, pk),
                 ]
             )
         except ClientError as exc:
@@ -455,18 +446,6 @@ def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
     for index, attribute in enumerate(attributes):
         names[f"#r{index}"] = attribute
     return " REMOVE " + ", ".join(f"#r{index}" for index in range(len(attributes)))
-
-
-def _refund(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:
-    """The transaction item that gives ``amount`` back to the account's balance."""
-    return {
-        "Update": {
-            "TableName": config_table,
-            "Key": key(account_pk(account_id)),
-            "UpdateExpression": "SET balance = balance + :amount",
-            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-        }
-    }
 
 
 # Attribute names conditions may use through these aliases.

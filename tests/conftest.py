@@ -82,11 +82,20 @@ def aws() -> Iterator[None]:
     from moto import mock_aws
 
     from outdial.adapters import aws as clients
-    from outdial.local.embedded_aws import make_dynamodb_writes_atomic, make_transactions_cheap
+    from outdial.local.embedded_aws import (
+        make_dynamodb_answers_fast,
+        make_dynamodb_items_cheap,
+        make_dynamodb_writes_atomic,
+        make_sqs_clock_cheap,
+        make_transactions_cheap,
+    )
     from outdial.settings import get_settings
 
     make_dynamodb_writes_atomic()
     make_transactions_cheap()
+    make_dynamodb_answers_fast()
+    make_dynamodb_items_cheap()
+    make_sqs_clock_cheap()
     with mock_aws():
         clients.reset_clients()
         get_settings.cache_clear()

@@ -36,12 +36,19 @@ ACCESS_LOG_FORMAT = {
     "responseLatency": _F.context_response_latency(),
     "integrationStatus": _F.context_integration_status(),
     "integrationLatency": _F.context_integration_latency(),
-    "integrationError": _F.context_integration_error_message(),
     "errorType": _F.context_error_response_type(),
-    "error": _F.context_error_message(),
     "userAgent": _F.context_identity_user_agent(),
     "xrayTraceId": _F.context_xray_trace_id(),
 }
+
+
+def access_log_format() -> str:
+    """ACCESS_LOG_FORMAT as one JSON line, plus the error message as
+    ``$context.error.messageString``: API Gateway quotes and escapes that one itself, so a
+    message with quotes in it still makes a valid line (``"$context.error.message"`` would not;
+    the integration's raw error text has no quoted form and is left out for the same reason)."""
+    fields = json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":"))
+    return fields[:-1] + f',"error":{_F.context_error_message_string()}}}'
 
 
 def _contract_body(code: Code, detail: str | None = None) -> str:
@@ -100,16 +107,24 @@ class Api(Construct):
             # Regional: clients call from their own servers, not browsers worldwide; a
             # CloudFront hop (EDGE) would add latency and nothing else.
             endpoint_types=[apigateway.EndpointType.REGIONAL],
-            # The API Gateway account's CloudWatch role is a regional singleton shared by every
-            # API in the account; this stack does not take ownership of it (see APIG6 below).
-            cloud_watch_role=False,
+            # Per stack: the dashboard and alarms select the API by this name.
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            # A stage that logs needs the account's API Gateway CloudWatch role: created with the
+            # stack (AWS::ApiGateway::Account, a regional singleton), so the first deploy in a
+            # fresh account succeeds; kept on delete, since every other API in the account and
+            # region relies on the same setting.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigateway.StageOptions(
                 stage_name=c.STAGE_NAME,
                 throttling_rate_limit=settings.throttle_rate_limit,
                 throttling_burst_limit=settings.throttle_burst_limit,
                 tracing_enabled=True,
+                # Execution logs of failures only: the access log already has every request.
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+                access_log_format=apigateway.AccessLogFormat.custom(access_log_format()),
             ),
         )
         # The stack outputs the URL as ApiUrl; RestApi's own unnamed copy would only confuse.
@@ -233,11 +248,12 @@ class Api(Construct):
                 "the stage's rate and burst limits bound all traffic, and each flow's "
                 "requests-per-second bounds one tenant. WAF bills per web ACL and request.",
             )
+        role = self.rest_api.node.try_find_child("CloudWatchRole")
+        assert role is not None
         acknowledge(
-            self.rest_api,
-            "APIG6",
-            "Execution logging needs the account-wide API Gateway CloudWatch role, a regional "
-            "singleton this stack must not own; the stage writes JSON access logs of every "
-            "request (status, integration status and latency, error type and message, X-Ray "
-            "trace id) and the function logs every request in JSON.",
+            role,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The API Gateway account's CloudWatch role is the one role API Gateway itself assumes "
+            "to write execution and access logs for every API of the account; AWS's managed "
+            "policy is the documented one for it and follows API Gateway's needs.",
         )

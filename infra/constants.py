@@ -16,11 +16,10 @@ from outdial.adapters import tables
 from outdial.adapters.dial_queue import DIAL_MAX_RECEIVES as DIAL_MAX_RECEIVES
 from outdial.adapters.gateways.base import LegOutcome
 from outdial.adapters.tables import CALLS_TABLE, CONFIG_TABLE, PARTITION_KEY, TTL_ATTRIBUTE
+from outdial.adapters.webhook_queue import WEBHOOK_MAX_CONCURRENCY as WEBHOOK_MAX_CONCURRENCY
 from outdial.logic import policy
 from outdial.logic.accept_calls import DIAL_GROUP_SIZE
-from outdial.models.config import ACCOUNT_SECRET_PREFIX as ACCOUNT_SECRET_PREFIX
-from outdial.models.config import GATEWAY_SECRET_PREFIX as GATEWAY_SECRET_PREFIX
-from outdial.models.config import HttpGateway
+from outdial.models.config import ACCOUNT_SECRETS, FLOW_SECRETS, GATEWAY_SECRETS, HttpGateway
 from outdial.observability import SERVICE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +58,9 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 TABLE_PARTITION_KEY = PARTITION_KEY
 TABLE_TTL_ATTRIBUTE = TTL_ATTRIBUTE
 TABLE_LOGICAL_NAMES = (CONFIG_TABLE, CALLS_TABLE)
+# What a function may do to a config item beyond reading it: balances move by conditional
+# updates (alone, or in a transaction with the call they settle).
+CONFIG_UPDATE_ACTIONS = ("dynamodb:UpdateItem",)
 CHECKSUM_TTL_SECONDS = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 # The calls table's sparse index of half-enqueued requests: the api marks a request's checksum
@@ -87,7 +89,6 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look
 # and one slow gateway delays only its own group.
 DIAL_BATCH_SIZE = 1
 WEBHOOK_BATCH_SIZE = 5
-WEBHOOK_MAX_CONCURRENCY = 10  # spreads a burst of completions instead of flooding customers
 # Visibility timeout = factor x the consumer's timeout. AWS's guidance for SQS event sources is
 # 6x, so a batch retried after a Lambda throttle is not redelivered while it may still run; the
 # webhook queue follows it. The dial queue takes 2x: its dialer claims each leg before placing
@@ -100,8 +101,9 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 # api: validating 500 calls (pydantic + phonenumbers), hashing a 1 MiB body and writing up to
 #   500 items is CPU-bound; 1024 MB is ~0.6 vCPU, which keeps a full batch and the cold import
 #   of boto3 + Powertools + pydantic (~0.2 s at a full vCPU) well under a second.
-#   Its timeout matches API Gateway REST's 29 s integration limit: longer would write work whose
-#   client has already been told 504.
+#   Its timeout stays under API Gateway REST's 29 s integration limit, with room for a cold
+#   start's init (which API Gateway counts, Lambda's timeout does not): a longer one would write
+#   work whose client has already been told 504.
 # dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
@@ -111,7 +113,7 @@ WEBHOOK_VISIBILITY_FACTOR = 6
 # sweeper: I/O-bound and rarely has anything to do (a query of an index that is normally empty);
 #   256 MB. Its timeout is one period of its schedule, so runs barely overlap.
 API_MEMORY_MB = 1024
-API_TIMEOUT = Duration.seconds(29)
+API_TIMEOUT = Duration.seconds(25)
 # A request holding an Idempotency-Key longer than this died (twice the api's timeout).
 IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
 DIALER_MEMORY_MB = 512
@@ -128,6 +130,15 @@ SWEEPER_TIMEOUT = Duration.seconds(60)
 SWEEPER_RATE = Duration.minutes(1)
 SWEEPER_MAX_EVENT_AGE = Duration.seconds(60)  # the minimum both EventBridge and Lambda accept
 
+# Knobs of the code the stack sets to the values the code defaults to, so that the deployment says
+# what it runs with (and a change of default shows up as a change of the template).
+CODE_SETTINGS = {
+    "OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS": 60,
+    "OUTDIAL_AWS_READ_TIMEOUT_SECONDS": 5,
+    # Far longer than the api's timeout: the sweeper never races a live invocation.
+    "OUTDIAL_DISPATCH_GRACE_SECONDS": 300,
+}
+
 # --- Scheduling and secrets -----------------------------------------------------------------
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # Create (future start, retries), Get (a cancel reads which calls a schedule still wakes), Delete.
@@ -135,9 +146,28 @@ SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:GetSchedule", "schedu
 # The sweeper only finishes what the api began: it creates the schedules the api did not get to.
 SWEEPER_SCHEDULE_ACTIONS = ("scheduler:CreateSchedule",)
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the code calls
-# GATEWAY_SECRET_PREFIX (outdial.models.config): {"token": ..., "event-secret": ...} per gateway;
-# `outdial config check` refuses an http gateway whose secret-id is outside it.
-FLOW_SECRET_PREFIX = "outdial/flows/"  # {"security-id": ...} per flow, written by `config apply`
+
+
+def secret_prefix(stack_name: str) -> str:
+    """Every secret of one stack is under ``outdial/<stack>/`` (the functions' environment carries
+    it as OUTDIAL_SECRET_PREFIX), so a staging stack in the same account never reads or
+    overwrites production's: ``gateways/<gateway-id>`` holds an http gateway's
+    ``{"token", "event-secret"}`` (`outdial config check` refuses a secret-id outside it),
+    ``flows/<flow-id>`` a flow's ``{"security-id"}``, written by `outdial config apply`."""
+    return f"outdial/{stack_name}/"
+
+
+def gateway_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + GATEWAY_SECRETS
+
+
+def flow_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + FLOW_SECRETS
+
+
+def account_secret_prefix(stack_name: str) -> str:
+    return secret_prefix(stack_name) + ACCOUNT_SECRETS
+
 
 # --- API ------------------------------------------------------------------------------------
 STAGE_NAME = "prod"
@@ -170,7 +200,9 @@ DEFER_REASONS = policy.DEFER_REASONS
 SKIP_REASONS = policy.SKIP_REASONS
 # DispatchesRecovered's `action`: the sweeper finished a half-enqueued request, or rolled it back.
 DISPATCH_RECOVERY_ACTIONS = ("forward", "back")
-SCHEDULE_LAG_LIMIT_SECONDS = 60
+# A schedule fires at least a minute before its calls' minute and the last hop is an SQS delay to
+# the second, so a due call starts within seconds; 30 s late means the dialers are short.
+SCHEDULE_LAG_LIMIT_SECONDS = 30
 API_5XX_RATE_LIMIT = 0.05  # of requests, over 5 minutes
 DIAL_OLDEST_AGE_LIMIT_SECONDS = 300  # a due call waiting 5 min for a dialer is late
 

@@ -1,12 +1,16 @@
 """Credentials: Secrets Manager names the functions may read, and the gateways' secrets.
 
 Two families, each readable only by the functions that need it:
-- ``outdial/gateways/<gateway-id>``: an http gateway's ``{"token", "event-secret"}`` (api checks
-  the gateway's outcome events with it; the dialer places legs with it);
-- ``outdial/flows/<flow-id>``: a flow's ``{"security-id"}``, written by ``outdial config apply``
-  (the webhook sender signs with it);
-- ``outdial/accounts/<account-id>``: an account's webhook signing secrets, written by
+- ``outdial/<stack>/gateways/<gateway-id>``: an http gateway's ``{"token", "event-secret"}``
+  (api checks the gateway's outcome events with it; the dialer places legs with it);
+- ``outdial/<stack>/flows/<flow-id>``: a flow's ``{"security-id"}``, written by
+  ``outdial config apply`` (the webhook sender signs with it);
+- ``outdial/<stack>/accounts/<account-id>``: an account's webhook signing secrets, written by
   ``outdial webhook-secret rotate`` (the webhook sender signs with them instead, when there).
+
+One secret holds a gateway's token and its event secret (and a carrier such as Twilio signs its
+callbacks with the account's auth token itself), so the api's grant covers the whole gateway
+secret, not its event secret alone.
 """
 
 from __future__ import annotations
@@ -28,18 +32,23 @@ class Credentials(Construct):
         self, scope: Construct, construct_id: str, *, gateway_ids: tuple[str, ...]
     ) -> None:
         super().__init__(scope, construct_id)
+        stack_name = Stack.of(self).stack_name
+        self.prefix = c.secret_prefix(stack_name)
+        self.gateway_prefix = c.gateway_secret_prefix(stack_name)
+        self.flow_prefix = c.flow_secret_prefix(stack_name)
+        self.account_prefix = c.account_secret_prefix(stack_name)
         self.gateway_secrets = {
             gateway_id: self._gateway_secret(gateway_id) for gateway_id in gateway_ids
         }
 
     def grant_gateway_secrets(self, function: lambda_.Function) -> None:
-        self._grant_prefix(function, c.GATEWAY_SECRET_PREFIX, "gateway credentials")
+        self._grant_prefix(function, self.gateway_prefix, "gateway credentials")
 
     def grant_flow_secrets(self, function: lambda_.Function) -> None:
-        self._grant_prefix(function, c.FLOW_SECRET_PREFIX, "flows' signing keys")
+        self._grant_prefix(function, self.flow_prefix, "flows' signing keys")
 
     def grant_account_secrets(self, function: lambda_.Function) -> None:
-        self._grant_prefix(function, c.ACCOUNT_SECRET_PREFIX, "accounts' webhook signing secrets")
+        self._grant_prefix(function, self.account_prefix, "accounts' webhook signing secrets")
 
     def _grant_prefix(self, function: lambda_.Function, prefix: str, what: str) -> None:
         pattern = Stack.of(self).format_arn(
@@ -64,7 +73,7 @@ class Credentials(Construct):
         secret = secretsmanager.Secret(
             self,
             f"Gateway-{gateway_id}",
-            secret_name=f"{c.GATEWAY_SECRET_PREFIX}{gateway_id}",
+            secret_name=f"{self.gateway_prefix}{gateway_id}",
             description=f"outdial http gateway {gateway_id}: bearer token and event HMAC secret",
             # The event secret is generated here and shared with the gateway; the token is the
             # gateway vendor's, put by the operator (an empty token fails loudly until then).

@@ -55,10 +55,13 @@ class Data(Construct):
         return (self.config, self.calls)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> None:
-        """Both tables' items (not the index): gets, queries, conditional and transactional
-        writes, batch writes."""
-        for table in (self._grant_config, self._grant_calls):
-            table.grant_read_write_data(grantee)
+        """The calls table's items (not the index): gets, queries, conditional and transactional
+        writes, batch writes. The config table's items read, and updated in place only (balance
+        reservations and refunds): configuration is written by `outdial config apply`, never by
+        a function, so none may put or delete a config item."""
+        self._grant_calls.grant_read_write_data(grantee)
+        self._grant_config.grant_read_data(grantee)
+        self._grant_config.grant(grantee, *c.CONFIG_UPDATE_ACTIONS)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         """Both tables' items (not the index), read-only."""

@@ -113,8 +113,10 @@ class Monitoring(Construct):
                 business_metric("ScheduleLagSeconds", statistic="p99"),
                 threshold=c.SCHEDULE_LAG_LIMIT_SECONDS,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                description="The 99th percentile of calls started over 60 s after their "
-                "start-time: check the dial queue's age, the dialer, and Scheduler errors.",
+                description=f"The 99th percentile of calls started over {c.SCHEDULE_LAG_LIMIT_SECONDS} s "
+                "after their start-time (schedules fire a minute early and SQS delays the rest to "
+                "the second): the dialers are short (maximum concurrency, errors) or Scheduler "
+                "is failing; check the dial queue's age and the Scheduler graph.",
             ),
             self._alarm(
                 "DialerErrors",
@@ -179,6 +181,8 @@ class Monitoring(Construct):
         alarm = metric.create_alarm(
             self,
             construct_id,
+            # Per stack: a staging stack's alarms never take production's names.
+            alarm_name=f"{Stack.of(self).stack_name}-{construct_id}",
             threshold=threshold,
             evaluation_periods=evaluation_periods,
             comparison_operator=comparison,

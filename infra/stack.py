@@ -53,10 +53,12 @@ class OutdialStack(Stack):
             "OUTDIAL_SCHEDULER_ROLE_ARN": scheduling.role.role_arn,
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,
             "OUTDIAL_WEBHOOK_DLQ_URL": queues.webhooks_dlq.queue_url,
+            "OUTDIAL_SECRET_PREFIX": credentials.prefix,
             "OUTDIAL_CHECKSUM_TTL_SECONDS": str(c.CHECKSUM_TTL_SECONDS),
             "OUTDIAL_IDEMPOTENCY_TTL_SECONDS": str(c.IDEMPOTENCY_TTL_SECONDS),
             "OUTDIAL_IDEMPOTENCY_LEASE_SECONDS": str(c.IDEMPOTENCY_LEASE_SECONDS),
             "OUTDIAL_CALL_RETENTION_DAYS": str(settings.call_retention_days),
+            **{name: str(value) for name, value in c.CODE_SETTINGS.items()},
             "POWERTOOLS_SERVICE_NAME": c.METRICS_DIMENSIONS["service"],
             "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
             # Responses carry phone numbers (a <call>): traces keep timings, never bodies.

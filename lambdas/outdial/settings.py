@@ -24,6 +24,10 @@ class Settings(BaseModel):
     # Where gateways post leg outcomes: this API's base URL (empty: the gateway is configured
     # with it on its side).
     public_base_url: str = Field("", alias="OUTDIAL_PUBLIC_BASE_URL")
+    # Every secret of this deployment is under it: `gateways/<id>`, `flows/<flow-id>`. The stack
+    # sets `outdial/<stack>/`; local runs and `outdial config apply` default to `outdial/` (set
+    # it from the stack's SecretPrefix output to apply a file to a deployed stack).
+    secret_prefix: str = Field("outdial/", alias="OUTDIAL_SECRET_PREFIX", pattern=r"^[\w/+=.@-]*/$")
     checksum_ttl_seconds: int = Field(24 * 3600, alias="OUTDIAL_CHECKSUM_TTL_SECONDS")
     # An Idempotency-Key's answer is replayed this long; a request holding a key that has not
     # answered within the lease (longer than the api function's timeout) died, and the next
@@ -52,6 +56,7 @@ STACK_OUTPUTS: dict[str, str] = {
     "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
     "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
     "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
+    "SecretPrefix": "OUTDIAL_SECRET_PREFIX",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from infra import constants as c
@@ -70,6 +71,7 @@ def test_stage_throttles_traces_and_logs_json(synthesized: Synthesized) -> None:
     assert properties["MethodSettings"] == [
         {
             "DataTraceEnabled": False,
+            "LoggingLevel": "ERROR",  # execution logs of failures; the access log has the rest
             "HttpMethod": "*",
             "ResourcePath": "/*",
             "ThrottlingBurstLimit": settings.throttle_burst_limit,
@@ -80,7 +82,7 @@ def test_stage_throttles_traces_and_logs_json(synthesized: Synthesized) -> None:
     assert properties["TracingEnabled"] is True
     # And each request is one JSON access-log line in a log group with a retention
     access = properties["AccessLogSetting"]
-    line = json.loads(access["Format"])
+    line = json.loads(access["Format"].replace("$context.error.messageString", '"detail"'))
     assert {"requestId", "ip", "status", "integrationLatency", "xrayTraceId"} <= set(line)
     (log_group,) = [
         ref["Ref"]
@@ -90,10 +92,45 @@ def test_stage_throttles_traces_and_logs_json(synthesized: Synthesized) -> None:
     assert synthesized.resources[log_group]["Properties"]["RetentionInDays"] == 30
 
 
-def test_regional_endpoint_without_account_role(synthesized: Synthesized) -> None:
+def test_access_log_line_is_json_whatever_the_error_says(synthesized: Synthesized) -> None:
+    # Given the access-log format, and an error message with quotes, a backslash and a newline
+    (stage,) = _of_type(synthesized, "AWS::ApiGateway::Stage").values()
+    text = stage["Properties"]["AccessLogSetting"]["Format"]
+    message = 'Invalid "body" \\ at\nline 2'
+    assert "$context.error.messageString" in text
+    assert '"$context.error.message' not in text
+
+    # When API Gateway substitutes its variables (messageString arrives quoted and escaped; the
+    # others are plain tokens without quotes)
+    line = text.replace("$context.error.messageString", json.dumps(message))
+    for variable in set(re.findall(r"\$context\.[A-Za-z.]+", line)):
+        line = line.replace(variable, "x-1")
+
+    # Then the line is one JSON object carrying the message intact
+    assert json.loads(line)["error"] == message
+
+
+def test_regional_endpoint_named_by_stack_with_the_account_role(synthesized: Synthesized) -> None:
+    # Given the REST API
     (api,) = _of_type(synthesized, "AWS::ApiGateway::RestApi").values()
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
-    assert not _of_type(synthesized, "AWS::ApiGateway::Account")
+    # Then its name carries the stack's (the dashboard and the 5XX alarm select it by name)
+    assert api["Properties"]["Name"] == f"{synthesized.stack.stack_name}-api"
+    # And the account's API Gateway CloudWatch role comes with the stack, kept on delete, and
+    # the stage waits for it: a first deploy in a fresh account does not fail on logging
+    ((account_id, account),) = _of_type(synthesized, "AWS::ApiGateway::Account").items()
+    assert account["DeletionPolicy"] == "Retain"
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = synthesized.resources[role_id]
+    assert role["DeletionPolicy"] == "Retain"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"
+    }
+    (stage_id,) = _of_type(synthesized, "AWS::ApiGateway::Stage")
+    deployment = synthesized.resources[stage_id]["Properties"]["DeploymentId"]["Ref"]
+    assert account_id in synthesized.resources[deployment].get(
+        "DependsOn", []
+    ) + synthesized.resources[stage_id].get("DependsOn", [])
 
 
 def test_gateway_made_answers_speak_the_contract(synthesized: Synthesized) -> None:

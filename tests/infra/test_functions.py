@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from infra import constants as c
 from outdial.settings import Settings
@@ -43,20 +43,12 @@ def test_function_runtime_tracing_logging(synthesized: Synthesized, name: str) -
     assert synthesized.resources[log_group]["Properties"]["RetentionInDays"] == 30
 
 
-# Knobs of the code the deployment leaves at the code's default. Every other setting names a
-# resource or a deployment choice: a new one fails this test until the stack sets it (or it is
-# added here on purpose).
-CODE_DEFAULTS = {
-    "OUTDIAL_SCHEDULE_MIN_LEAD_SECONDS",
-    "OUTDIAL_AWS_READ_TIMEOUT_SECONDS",
-    "OUTDIAL_DISPATCH_GRACE_SECONDS",
-}
-
-
 @pytest.mark.parametrize("name", sorted(c.HANDLERS))
 def test_environment_carries_every_setting(synthesized: Synthesized, name: str) -> None:
-    # Given the settings model the handlers parse (lambdas/outdial/settings.py)
-    aliases = {field.alias for field in Settings.model_fields.values()} - CODE_DEFAULTS
+    # Given every setting the handlers parse (lambdas/outdial/settings.py): a new one fails this
+    # test until the stack sets it
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert len(aliases) == len(Settings.model_fields)
     function = synthesized.stack.functions[name]
 
     # When reading the function's environment
@@ -72,7 +64,16 @@ def test_environment_carries_every_setting(synthesized: Synthesized, name: str) 
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["OUTDIAL_CHECKSUM_TTL_SECONDS"] == "86400"
     assert variables["OUTDIAL_IDEMPOTENCY_TTL_SECONDS"] == "86400"
-    assert variables["OUTDIAL_IDEMPOTENCY_LEASE_SECONDS"] == "58"  # twice the api's timeout
+    assert variables["OUTDIAL_IDEMPOTENCY_LEASE_SECONDS"] == "50"  # twice the api's timeout
+    # the code's knobs at values the settings model accepts (the stack states them)
+    assert (
+        Settings.model_validate(
+            {k: v for k, v in variables.items() if isinstance(v, str)}
+        ).dispatch_grace_seconds
+        > c.API_TIMEOUT.to_seconds()
+    )
+    # secrets under this stack's own prefix
+    assert variables["OUTDIAL_SECRET_PREFIX"] == f"outdial/{synthesized.stack.stack_name}/"
     assert variables["OUTDIAL_CALL_RETENTION_DAYS"] == str(
         synthesized.stack.settings.call_retention_days
     )
@@ -111,8 +112,8 @@ def test_only_the_dialer_may_feed_its_own_queue(synthesized: Synthesized) -> Non
     }
 
 
-def test_roles_carry_no_managed_policies(template: Template) -> None:
+def test_roles_carry_no_managed_policies(synthesized: Synthesized) -> None:
     # The functions' roles may write their own log group only, not AWSLambdaBasicExecutionRole
-    template.all_resources_properties(
-        "AWS::IAM::Role", Match.object_like({"ManagedPolicyArns": Match.absent()})
-    )
+    for function in synthesized.stack.functions.values():
+        role = synthesized.resources[synthesized.logical_id(function.role)]
+        assert "ManagedPolicyArns" not in role["Properties"]

@@ -115,13 +115,28 @@ def test_dlq_alarms_fire_on_one_message(synthesized: Synthesized) -> None:
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
-def test_schedule_lag_p99_over_60_seconds(synthesized: Synthesized) -> None:
+def test_alarm_names_carry_the_stack_name(synthesized: Synthesized) -> None:
+    # Given every alarm / Then its name starts with the stack's: two stacks in one account
+    # never share one
+    names = [p["AlarmName"] for p in _alarms(synthesized).values()]
+    assert all(name.startswith(f"{synthesized.stack.stack_name}-") for name in names)
+    assert len(set(names)) == len(names)
+
+
+def test_api_metrics_select_this_stacks_api(synthesized: Synthesized) -> None:
+    alarm = _alarm(synthesized, "Api5xxRate")
+    assert alarm["Dimensions"] == [
+        {"Name": "ApiName", "Value": f"{synthesized.stack.stack_name}-api"}
+    ]
+
+
+def test_schedule_lag_p99_over_30_seconds(synthesized: Synthesized) -> None:
     alarm = _alarm(synthesized, "ScheduleLagP99")
     assert alarm["Namespace"] == "outdial"
     assert alarm["MetricName"] == "ScheduleLagSeconds"
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "outdial"}]
     assert alarm["ExtendedStatistic"] == "p99"
-    assert alarm["Threshold"] == 60
+    assert alarm["Threshold"] == 30  # schedules fire a minute early; SQS delays to the second
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 

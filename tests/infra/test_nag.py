@@ -16,12 +16,12 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG3",  # no WAF: per-account IP whitelist + security-id, stage throttling
     "AwsSolutions-APIG4",  # the contract authenticates (security-id, IP whitelist, HMAC)
     "AwsSolutions-COG4",  # idem
-    "AwsSolutions-APIG6",  # JSON access logs instead of the account-wide execution-log role
+    "AwsSolutions-IAM4[API Gateway account role]",  # AWS's policy for API Gateway's own role
     "AwsSolutions-IAM5[Resource::*]",  # X-Ray
     "AwsSolutions-IAM5[schedules of outdial's group]",
-    "AwsSolutions-IAM5[secret:outdial/gateways/*]",
-    "AwsSolutions-IAM5[secret:outdial/flows/*]",
-    "AwsSolutions-IAM5[secret:outdial/accounts/*]",
+    "AwsSolutions-IAM5[secret:outdial/<stack>/gateways/*]",
+    "AwsSolutions-IAM5[secret:outdial/<stack>/flows/*]",
+    "AwsSolutions-IAM5[secret:outdial/<stack>/accounts/*]",
     "AwsSolutions-L1",  # Python pinned with the wheels
     "AwsSolutions-SMG4",  # gateway credentials rotate with the vendor
 }
@@ -43,7 +43,10 @@ def _short(rule: str) -> str:
     if ":schedule/" in rule:
         return "AwsSolutions-IAM5[schedules of outdial's group]"
     if ":secret:" in rule:
-        return "AwsSolutions-IAM5[secret:" + rule.split(":secret:")[1]
+        kind = rule.split(":secret:")[1].split("/")[2]
+        return f"AwsSolutions-IAM5[secret:outdial/<stack>/{kind}/*]"
+    if "AmazonAPIGatewayPushToCloudWatchLogs" in rule:
+        return "AwsSolutions-IAM4[API Gateway account role]"
     return rule
 
 

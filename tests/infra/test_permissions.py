@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk.assertions import Template
-
 from infra import constants as c
 from tests.infra.conftest import Synthesized
 from tests.infra.iam import arn, rights, statements
@@ -50,9 +48,9 @@ class Ids:
         self.scheduler_role = arn(s.logical_id(stack.scheduling.role))
         group = stack.resolve(stack.scheduling.group.schedule_group_name)
         self.schedules = f"{ARN_PREFIX}:scheduler:{REGION_ACCOUNT}:schedule/{group}/*"
-        self.gateway_secrets = _secret_prefix(c.GATEWAY_SECRET_PREFIX)
-        self.flow_secrets = _secret_prefix(c.FLOW_SECRET_PREFIX)
-        self.account_secrets = _secret_prefix(c.ACCOUNT_SECRET_PREFIX)
+        self.gateway_secrets = _secret_prefix(c.gateway_secret_prefix(stack.stack_name))
+        self.flow_secrets = _secret_prefix(c.flow_secret_prefix(stack.stack_name))
+        self.account_secrets = _secret_prefix(c.account_secret_prefix(stack.stack_name))
 
 
 def _rights_of(s: Synthesized, name: str) -> dict[str, set[str]]:
@@ -69,6 +67,14 @@ def _granted_on(granted: dict[str, set[str]], resource: str) -> set[str]:
     return {action for action, resources in granted.items() if resource in resources}
 
 
+def _calls_read_write_config_balances(ids: Ids, granted: dict[str, set[str]]) -> None:
+    """The calls table's items read and written; the config table's read and updated in place
+    (balances), never put, deleted or batch-written: configuration is `config apply`'s."""
+    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.calls}
+    assert _on(granted, TABLE_READS | set(c.CONFIG_UPDATE_ACTIONS)) == {ids.config, ids.calls}
+    assert _granted_on(granted, ids.config) & TABLE_WRITES == set(c.CONFIG_UPDATE_ACTIONS)
+
+
 def test_no_wildcard_resource_except_xray(synthesized: Synthesized) -> None:
     # Given every function's rights / Then only X-Ray (no resource-level support) gets "*"
     for name in c.HANDLERS:
@@ -81,8 +87,8 @@ def test_no_wildcard_resource_except_xray(synthesized: Synthesized) -> None:
 
 def test_api_rights(synthesized: Synthesized) -> None:
     ids, granted = Ids(synthesized), _rights_of(synthesized, "api")
-    # reads and writes (transactions, batches, conditional updates) both tables
-    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.config, ids.calls}
+    # reads and writes calls (transactions, batches, conditional updates); balances in place
+    _calls_read_write_config_balances(ids, granted)
     # sends due calls to the dial queue and cancelled calls' webhooks; consumes nothing
     assert granted[SEND] == {ids.dial, ids.webhooks}
     assert not CONSUME & set(granted)
@@ -97,7 +103,7 @@ def test_api_rights(synthesized: Synthesized) -> None:
 
 def test_dialer_rights(synthesized: Synthesized) -> None:
     ids, granted = Ids(synthesized), _rights_of(synthesized, "dialer")
-    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.config, ids.calls}
+    _calls_read_write_config_balances(ids, granted)
     assert _on(granted, CONSUME) == {ids.dial}
     assert granted[SEND] == {ids.dial, ids.webhooks}  # fan-out / next legs, and outcomes
     assert _on(granted, set(c.SCHEDULE_ACTIONS)) == {ids.schedules}
@@ -136,8 +142,8 @@ def test_sweeper_rights(synthesized: Synthesized) -> None:
     # queries its two indexes (pending dispatches, dialling deadlines), nothing but Query on them
     assert _granted_on(granted, ids.pending_index) == {"dynamodb:Query"}
     assert _granted_on(granted, ids.deadline_index) == {"dynamodb:Query"}
-    # reads and writes both tables' items (the request's calls, the checksum, the balance refund)
-    assert _on(granted, TABLE_WRITES | TABLE_READS) == {ids.config, ids.calls}
+    # reads and writes the request's calls and checksum; refunds balances in place
+    _calls_read_write_config_balances(ids, granted)
     # sends calls due now to the dial queue, and the webhook of a call it ends; consumes nothing
     assert granted[SEND] == {ids.dial, ids.webhooks}
     assert not CONSUME & set(granted)
@@ -204,12 +210,13 @@ def test_scheduler_role_may_only_send_to_the_dial_queue(synthesized: Synthesized
     assert rights(synthesized.resources, role_id) == {SEND: {ids.dial}}
 
 
-def test_gateway_secret_is_created_from_context(template: Template) -> None:
-    # Given `outdial:gatewaySecrets` names one gateway (conftest) / Then its secret exists
-    template.has_resource_properties(
+def test_gateway_secret_is_created_from_context(synthesized: Synthesized) -> None:
+    # Given `outdial:gatewaySecrets` names one gateway (conftest) / Then its secret exists,
+    # under this stack's own prefix
+    synthesized.template.has_resource_properties(
         "AWS::SecretsManager::Secret",
         {
-            "Name": f"{c.GATEWAY_SECRET_PREFIX}carrier-1",
+            "Name": f"outdial/{synthesized.stack.stack_name}/gateways/carrier-1",
             "GenerateSecretString": {
                 "GenerateStringKey": "event-secret",
                 "SecretStringTemplate": '{"token": ""}',

@@ -95,7 +95,7 @@ class TestImmediateCalls:
 
 
 class TestFutureCalls:
-    def test_one_schedule_per_distinct_second(self) -> None:
+    def test_one_schedule_per_start_minute_firing_a_minute_ahead(self) -> None:
         # Given five calls at two distinct future times
         t1, t2 = in_hours(2), in_hours(3)
         times = [t1, t1, t2, t1, t2]
@@ -105,12 +105,15 @@ class TestFutureCalls:
         ]
         body = accept(calls)
         ids = [d["phonon-uuid"] for d in body["call-details"]]
-        # Then two schedules exist, each carrying the ids due then
+        # Then two schedules exist, each carrying the ids due then and their due second, set to
+        # fire a whole minute before the calls' minute begins (Scheduler fires within a minute)
         made = sorted(schedules(), key=lambda s: s["ScheduleExpression"])
         assert len(made) == 2
         expected = {t1: [ids[0], ids[1], ids[3]], t2: [ids[2], ids[4]]}
         for schedule, when in zip(made, (t1, t2), strict=True):
-            assert schedule["ScheduleExpression"] == f"at({when:%Y-%m-%dT%H:%M:%S})"
+            fires = when.replace(second=0) - timedelta(minutes=1)
+            assert schedule["ScheduleExpression"] == f"at({fires:%Y-%m-%dT%H:%M:%S})"
+            assert json.loads(schedule["Target"]["Input"])["due"] == int(when.timestamp())
             assert schedule["ScheduleExpressionTimezone"] == "UTC"
             assert schedule["ActionAfterCompletion"] == "DELETE"
             assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
@@ -135,6 +138,65 @@ class TestFutureCalls:
         accept([call(**{"start-time": soon})])
         assert schedules() == []
         assert rows("CALL#")[0]["status"] == "SCHEDULED"
+
+    def test_500_calls_spread_over_500_seconds_make_at_most_10_schedules(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given 500 calls one second apart, the first a minute from now, and every
+        # CreateSchedule counted as AWS would see it
+        created: list[dict[str, Any]] = []
+        sent: list[dict[str, Any]] = []
+        client = aws.client("scheduler")
+
+        def count(params: dict[str, Any], **_: Any) -> None:
+            created.append(params)
+
+        def record(params: dict[str, Any], **_: Any) -> None:
+            sent.extend(params["Entries"])
+
+        client.meta.events.register("provide-client-params.scheduler.CreateSchedule", count)
+        aws.client("sqs").meta.events.register("provide-client-params.sqs.SendMessageBatch", record)
+        try:
+            before = datetime.now(UTC).timestamp()
+            start = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
+            dues = [start + timedelta(seconds=i) for i in range(500)]
+            body = accept(
+                [
+                    call(**{"client-identifier": f"c{i}", "start-time": due.isoformat()})
+                    for i, due in enumerate(dues)
+                ]
+            )
+        finally:
+            client.meta.events.unregister("provide-client-params.scheduler.CreateSchedule", count)
+            aws.client("sqs").meta.events.unregister(
+                "provide-client-params.sqs.SendMessageBatch", record
+            )
+        ids = [d["phonon-uuid"] for d in body["call-details"]]
+        due_of = {call_id: int(due.timestamp()) for call_id, due in zip(ids, dues, strict=True)}
+
+        # Then at most ten schedules are made (one per start minute), each firing at least 60 s
+        # before the first call it carries, with every call's own due second
+        assert 1 <= len(created) <= 10
+        scheduled: list[str] = []
+        for params in created:
+            body_ = json.loads(params["Target"]["Input"])
+            fires = datetime.strptime(params["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)")
+            fires = fires.replace(tzinfo=UTC)
+            calls = body_["call-ids"]
+            seconds = [body_["due"] + o for o in body_.get("offsets", [0] * len(calls))]
+            assert [due_of[c] for c in calls] == seconds
+            assert min(seconds) - fires.timestamp() >= 60
+            scheduled += calls
+        # And the calls too close for a schedule ride SQS, delayed to their own second, <= 10 a
+        # message: every call is planned exactly once
+        queued = [json.loads(entry["MessageBody"]) for entry in sent]
+        assert all(len(m["call-ids"]) <= 10 for m in queued)
+        assert all(due_of[c] == m["due"] for m in queued for c in m["call-ids"])
+        after = datetime.now(UTC).timestamp()
+        for entry, message in zip(sent, queued, strict=True):
+            left = message["due"] - entry["DelaySeconds"]  # when the delay was counted from
+            assert before - 1 <= left <= after
+        assert sorted(scheduled + [c for m in queued for c in m["call-ids"]]) == sorted(ids)
 
 
 class TestChecksumRace:
@@ -195,15 +257,17 @@ class TestEnqueueFailure:
         from outdial.adapters.scheduler import Scheduler
 
         made: list[str] = []
-        original = Scheduler.create
+        original = Scheduler.create_group
+        lock = threading.Lock()
 
-        def second_fails(self: Any, name: str, due_at: Any, call_ids: Any) -> None:
-            if made:
-                raise EnqueueError("scheduler unavailable")
-            original(self, name, due_at, call_ids)
-            made.append(name)
+        def second_fails(self: Any, schedule: Any) -> None:
+            with lock:  # the request's schedules are created concurrently
+                if made:
+                    raise EnqueueError("scheduler unavailable")
+                original(self, schedule)
+                made.append(schedule.name)
 
-        monkeypatch.setattr(Scheduler, "create", second_fails)
+        monkeypatch.setattr(Scheduler, "create_group", second_fails)
         calls = [
             call(**{"client-identifier": "a", "start-time": in_hours(2).isoformat()}),
             call(**{"client-identifier": "b", "start-time": in_hours(3).isoformat()}),

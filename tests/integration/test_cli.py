@@ -150,7 +150,9 @@ def test_stack_outputs_name_the_tables(
     aws: None, config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a deployed stack whose config table CloudFormation named
-    deployed = {key: f"deployed-{key}" for key in STACK_OUTPUTS}
+    deployed = {key: f"deployed-{key}" for key in STACK_OUTPUTS} | {
+        "SecretPrefix": "outdial/Deployed/"
+    }
     dynamodb = botocore.session.get_session().create_client("dynamodb")
     dynamodb.create_table(**create_table_kwargs(deployed["ConfigTableName"]))
     for variable in STACK_OUTPUTS.values():
@@ -169,6 +171,11 @@ def test_stack_outputs_name_the_tables(
     stubber.assert_no_pending_responses()
     assert get_settings().config_table == "deployed-ConfigTableName"
     assert ConfigStore().get_balance("acme") == 1000
+    # and the flows' signing keys went under the stack's secret prefix
+    assert get_settings().secret_prefix == "outdial/Deployed/"
+    secrets = botocore.session.get_session().create_client("secretsmanager")
+    names = [s["Name"] for s in secrets.list_secrets()["SecretList"]]
+    assert names and all(name.startswith("outdial/Deployed/flows/") for name in names)
 
 
 def test_an_unknown_stack_is_one_line(

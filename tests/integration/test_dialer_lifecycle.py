@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,21 @@ from tests.integration.dialing import (
 )
 
 pytestmark = pytest.mark.usefixtures("configured")
+
+
+@pytest.fixture
+def sends() -> Iterator[list[tuple[int, str]]]:
+    """Every dial message sent from now on, as ``(DelaySeconds, body)`` (moto keeps a delayed
+    message out of sight until its delay is over, so the test hands it on itself)."""
+    sent: list[tuple[int, str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.extend((e.get("DelaySeconds", 0), e["MessageBody"]) for e in params["Entries"])
+
+    events = aws.client("sqs").meta.events
+    events.register("provide-client-params.sqs.SendMessageBatch", record)
+    yield sent
+    events.unregister("provide-client-params.sqs.SendMessageBatch", record)
 
 
 class TestOneAttempt:
@@ -80,7 +96,9 @@ class TestOneAttempt:
 
 
 class TestRetries:
-    def test_next_attempt_is_scheduled_then_not_connected(self, harness: Harness) -> None:
+    def test_next_attempt_is_scheduled_then_not_connected(
+        self, harness: Harness, sends: list[tuple[int, str]]
+    ) -> None:
         # Given a flow with 2 attempts, 900 s apart, and numbers that never answer
         phonon_uuid = accept("9812345677", "9812345678")
         harness.settle()
@@ -90,12 +108,24 @@ class TestRetries:
         scheduler = aws.client("scheduler")
         name = f"retry-{phonon_uuid}-2"
         schedule = scheduler.get_schedule(Name=name, GroupName=get_settings().schedule_group)
-        due = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+        fires = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+        body = json.loads(schedule["Target"]["Input"])
+        assert body["call-ids"] == [phonon_uuid]
+        due = datetime.fromtimestamp(body["due"], UTC)
         assert timedelta(seconds=890) < due - datetime.now(UTC) <= timedelta(seconds=900)
-        assert json.loads(schedule["Target"]["Input"]) == {"call-ids": [phonon_uuid]}
+        # (set to fire a whole minute before the minute the attempt is due in)
+        assert fires == due.replace(second=0) - timedelta(minutes=1)
         # When the schedule fires (moto never fires: deliver its input) at its time
-        harness.dialer.clock = lambda: due  # type: ignore[union-attr]
+        harness.dialer.clock = lambda: fires  # type: ignore[union-attr]
+        before = len(sends)
         harness.deliver(schedule["Target"]["Input"])
+        # Then the message goes back whole, delayed to the attempt's second
+        ((delay, delayed),) = sends[before:]
+        assert delay == body["due"] - int(fires.timestamp()) and delay >= 60
+        assert harness.placed_numbers() == ["+919812345677", "+919812345678"]
+        # When SQS hands it back at that second
+        harness.dialer.clock = lambda: due  # type: ignore[union-attr]
+        harness.deliver(delayed)
         harness.settle()
         # Then both numbers were tried twice and the call is NOT_CONNECTED, refunded
         view = status_of(phonon_uuid)
@@ -103,6 +133,79 @@ class TestRetries:
         assert [a["attempt"] for a in view["attempts"]] == [1, 2]
         assert harness.placed_numbers() == ["+919812345677", "+919812345678"] * 2
         assert balance() == 1000
+
+    def test_a_group_a_minute_early_is_dialled_at_its_second_as_one_message(
+        self, harness: Harness, sends: list[tuple[int, str]]
+    ) -> None:
+        # Given ten calls due at the same second, and their dial message delivered a minute
+        # early (Scheduler fires anywhere within its minute)
+        due = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+        ids = [accept(f"98123456{n:02d}", start=due.isoformat()) for n in range(10, 20)]
+        harness.dialer.clock = lambda: due - timedelta(seconds=60)  # type: ignore[union-attr]
+
+        # When a dialer receives it
+        harness.deliver(dial_message(ids, due=int(due.timestamp())))
+
+        # Then nothing is dialled, and one message (not one per call) goes back, delayed 60 s
+        assert harness.placed == []
+        assert [(delay, json.loads(body)["call-ids"]) for delay, body in sends] == [(60, ids)]
+        assert {status_of(i)["status"] for i in ids} == {"SCHEDULED"}
+
+        # When SQS redelivers it 30 s early all the same, then at its second
+        harness.dialer.clock = lambda: due - timedelta(seconds=30)  # type: ignore[union-attr]
+        harness.deliver(sends[0][1])
+        assert harness.placed == [] and [d for d, _ in sends[1:]] == [30]
+        harness.dialer.clock = lambda: due  # type: ignore[union-attr]
+        harness.deliver(sends[1][1])
+
+        # Then every call is dialled at its due second, once
+        assert sorted(leg.call_id for leg in harness.placed) == sorted(ids)
+        assert len(sends) == 2  # the two delays; nothing split per call
+
+    def test_a_minutes_schedule_is_resent_to_each_calls_second(
+        self, harness: Harness, sends: list[tuple[int, str]]
+    ) -> None:
+        # Given 25 calls in one request due over 50 s of one minute, an hour ahead
+        minute = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
+        dues = [minute + timedelta(seconds=2 * (i // 5) * 5) for i in range(25)]
+        calls = [
+            call(**{"client-identifier": f"c{i}", "start-time": due.isoformat()})
+            for i, due in enumerate(dues)
+        ]
+        status, answer = invoke(api_event("POST", "/outbound/create", create_body(calls)))
+        assert status == 200, answer
+        ids = [d["phonon-uuid"] for d in answer["call-details"]]
+        (listed,) = aws.client("scheduler").list_schedules(GroupName=get_settings().schedule_group)[
+            "Schedules"
+        ]
+        schedule = aws.client("scheduler").get_schedule(
+            Name=listed["Name"], GroupName=get_settings().schedule_group
+        )
+        fires = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+        assert fires == minute - timedelta(minutes=1)
+
+        # When it fires at its time
+        harness.dialer.clock = lambda: fires  # type: ignore[union-attr]
+        harness.deliver(schedule["Target"]["Input"])
+
+        # Then the calls go back as one message per due second (at most ten calls each),
+        # each delayed to its second; nothing is dialled yet
+        assert harness.placed == []
+        due_of = {i: int(d.timestamp()) for i, d in zip(ids, dues, strict=True)}
+        assert len(sends) == len(set(dues))
+        for delay, body in sends:
+            message = json.loads(body)
+            assert len(message["call-ids"]) <= 10
+            assert {due_of[i] for i in message["call-ids"]} == {message["due"]}
+            assert delay == message["due"] - int(fires.timestamp())
+
+        # When each comes back at its second, every call is dialled then
+        for _, body in list(sends):
+            due = datetime.fromtimestamp(json.loads(body)["due"], UTC)
+            harness.dialer.clock = lambda due=due: due  # type: ignore[misc,union-attr]
+            harness.deliver(body)
+        assert sorted(leg.call_id for leg in harness.placed) == sorted(ids)
+        assert all(status_of(i)["status"] == "DIALING" for i in ids)
 
     def test_an_early_schedule_puts_the_call_back_until_due(self, harness: Harness) -> None:
         later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()

@@ -5,7 +5,7 @@ cancel (one wins), and ``next-dial-at`` shows when a SCHEDULED call is next due.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import botocore.session
@@ -79,9 +79,9 @@ class TestMoves:
         # And a schedule of its own wakes it then
         mine = [s for s in schedules() if s["Name"].startswith(f"move-{phonon_uuid}")]
         assert len(mine) == 1
-        assert mine[0]["ScheduleExpression"] == (
-            f"at({later.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
-        )
+        fires = later.astimezone(UTC).replace(second=0) - timedelta(minutes=1)
+        assert mine[0]["ScheduleExpression"] == f"at({fires.strftime('%Y-%m-%dT%H:%M:%S')})"
+        assert json.loads(mine[0]["Target"]["Input"])["due"] == int(later.timestamp())
 
     def test_the_old_schedule_can_never_dial_the_call(self, harness: Harness) -> None:
         # Given a call due in 2 hours, moved to 5 hours

@@ -108,15 +108,19 @@ class TestFiring:
     def test_a_due_schedule_fires_once_and_is_deleted(
         self, pump: SchedulePump, clock: Clock
     ) -> None:
-        # Given a schedule the api made for a time that has come
-        due = clock.now - timedelta(seconds=2)
-        Scheduler().create("req-1", due, ["c1", "c2"])
+        # Given a schedule the api made for calls due in ten minutes, whose firing time (a
+        # minute before their minute) has come
+        due = (clock.now + timedelta(minutes=10)).replace(microsecond=0)
+        Scheduler(clock=clock).create("req-1", due, ["c1", "c2"])
+        clock.now = due.replace(second=0) - timedelta(seconds=58)
         # When the pump ticks, twice
         with log_lines() as lines:
             first, second = pump.tick(), pump.tick()
         # Then it fired once: its input is on the dial queue, and it is gone (DELETE)
         assert (first, second) == (1, 0)
-        assert dial_bodies() == ['{"call-ids":["c1","c2"]}']
+        assert [json.loads(b) for b in dial_bodies()] == [
+            {"call-ids": ["c1", "c2"], "due": int(due.timestamp())}
+        ]
         assert names() == set()
         # and the lag (fire time - due time) was logged
         [fired] = [line for line in lines if line["message"] == "schedule fired"]

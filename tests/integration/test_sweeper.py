@@ -87,15 +87,16 @@ def killed_request(body: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def fails_on(
-    service: str, operation: str, nth: int, error: BaseException | None = None
+    service: str, operation: str, nth: int | None, error: BaseException | None = None
 ) -> Iterator[None]:
-    """Raise ``error`` (default: kill the invocation) at the ``nth`` ``operation`` request."""
+    """Raise ``error`` (default: kill the invocation) at the ``nth`` ``operation`` request (the
+    requests of one step go out concurrently: the nth to start), or at every one (None)."""
     seen = 0
 
     def hook(**_: Any) -> None:
         nonlocal seen
         seen += 1
-        if seen == nth:
+        if nth is None or seen == nth:
             raise error or Killed()
 
     events = aws.client(service).meta.events
@@ -146,7 +147,7 @@ class TestKilledAfterWritingCalls:
 
     def test_killed_before_scheduling_is_finished(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Given an invocation killed after writing its calls, before scheduling or queueing any
-        monkeypatch.setattr(Scheduler, "create", dies)
+        monkeypatch.setattr(Scheduler, "create_group", dies)
         event = killed_request(create_body(self.calls))
         monkeypatch.undo()
         assert len(rows("CALL#")) == 2 and schedules() == [] and dial_messages() == []
@@ -195,7 +196,7 @@ class TestKilledAfterWritingCalls:
         from outdial.logic.accept_calls import Services
         from outdial.logic.sweep import sweep
 
-        monkeypatch.setattr(Scheduler, "create", dies)
+        monkeypatch.setattr(Scheduler, "create_group", dies)
         killed_request(create_body([self.calls[1]]))
         monkeypatch.undo()
         report = sweep(in_hours(3), Services())
@@ -241,11 +242,11 @@ class TestKilledBeforeWritingEveryCall:
         assert body["api-response-code"] == Code.SUCCESS.code
 
     def test_killed_half_way_through_the_batches_is_undone(self) -> None:
-        # Given 60 calls (three batch writes), killed at the second batch
+        # Given 60 calls (three batch writes, concurrent), killed at one of them
         calls = [call(**{"client-identifier": f"c{i}"}) for i in range(60)]
         with fails_on("dynamodb", "BatchWriteItem", nth=2):
             killed_request(create_body(calls))
-        assert 0 < len(rows("CALL#")) < 60 and rows("REQUEST#") == []
+        assert 0 < len(rows("CALL#")) < 60
         # When the sweeper runs after the grace period
         age_pending(past_grace())
         assert run_sweeper() == {"back": 1}
@@ -415,14 +416,14 @@ class TestQueueingFailsPartWay:
     calls = [call(**{"client-identifier": f"c{i}"}) for i in range(110)]
 
     def test_a_refused_second_batch_leaves_the_request_standing(self) -> None:
-        # Given the dial queue takes the first batch and refuses the second
+        # Given the dial queue takes one batch and refuses the other (sent concurrently)
         event = api_event("POST", "/outbound/create", create_body(self.calls))
         with fails_on("sqs", "SendMessageBatch", nth=2, error=refused("SendMessageBatch")):
             status, body = invoke(event)
         # Then the client gets 500, but nothing is taken back: a dialer may hold those calls
         assert (status, body["api-response-code"]) == (500, Code.FAILURE.code)
         sent = [i for m in dial_messages() for i in m["call-ids"]]
-        assert len(sent) == 100
+        assert len(sent) in (10, 100)  # the batch of one message, or the batch of ten
         assert len(rows("CALL#")) == 110 and len(pending()) == 1
         assert balance() == FULL_BALANCE - 110
         # And a dialer taking one of the sent calls meanwhile keeps it
@@ -433,7 +434,7 @@ class TestQueueingFailsPartWay:
         # Then every call still waiting is queued (again, for the 99 sent: the dialer takes a
         # call once), the one dialling is left alone, and the request stands
         requeued = {i for m in dial_messages() for i in m["call-ids"]}
-        assert len(requeued) == 109 and sent[0] not in requeued
+        assert len(requeued) == 109 and sent[0] not in requeued  # (requeued: the sent ones too)
         assert pending() == []
         _, retry = invoke(event)
         assert retry["api-response-code"] == Code.CHECKSUM_REPEATED.code
@@ -447,10 +448,10 @@ class TestQueueingFailsPartWay:
         assert status == 500
         assert len(rows("CALL#")) == 110 and len(pending()) == 1
 
-    def test_a_refused_first_batch_takes_the_request_back(self) -> None:
-        # Given the dial queue refuses the very first batch: no message went out
+    def test_refused_batches_take_the_request_back(self) -> None:
+        # Given the dial queue refuses every batch: no message went out
         event = api_event("POST", "/outbound/create", create_body(self.calls))
-        with fails_on("sqs", "SendMessageBatch", nth=1, error=refused("SendMessageBatch")):
+        with fails_on("sqs", "SendMessageBatch", nth=None, error=refused("SendMessageBatch")):
             status, _ = invoke(event)
         # Then the request is taken back whole, and a retry is accepted afresh
         assert status == 500
@@ -461,8 +462,8 @@ class TestQueueingFailsPartWay:
 
 class TestSettlingIsExact:
     def test_a_call_cancelled_while_pending_is_refunded_once(self) -> None:
-        # Given 30 calls killed at their second batch write (25 written), and a client that
-        # learnt an id (a retry is told the request repeats) and cancelled that call
+        # Given 30 calls killed at one of their two batch writes (25 or 5 written), and a client
+        # that learnt an id (a retry is told the request repeats) and cancelled that call
         from outdial.logic.queries import Queries
 
         event = api_event(
@@ -475,7 +476,7 @@ class TestSettlingIsExact:
         _, retry = invoke(event)
         assert retry["api-response-code"] == Code.CHECKSUM_REPEATED.code
         written = rows("CALL#")
-        assert len(written) == 25
+        assert len(written) in (5, 25)
         Queries().cancel("AB12cd34", written[0]["phonon-uuid"])
         assert balance() == FULL_BALANCE - 30 + 1
         # When the sweeper takes the request back

@@ -100,3 +100,13 @@ def test_the_webhook_verifier_in_the_docs_accepts_our_signature_and_nothing_else
     assert not verify(body + b" ", sign(secret, body, now), secret)
     assert not verify(body, sign(secret, body, now - 600), secret)
     assert not verify(body, sign("t" * 64, body, now), secret)
+
+
+def test_every_setting_of_the_functions_is_documented() -> None:
+    # Given every environment variable the functions read
+    from outdial.settings import Settings
+
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    # Then docs/configuration.md names each one
+    missing = sorted(alias for alias in aliases if alias and f"`{alias}`" not in CONFIGURATION)
+    assert not missing, f"document {missing} in docs/configuration.md"

@@ -6,6 +6,7 @@ would add its resource layer and s3transfer to every cold start for nothing.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from functools import cache
@@ -22,7 +23,12 @@ _lock = threading.Lock()
 @cache
 def _session() -> botocore.session.Session:
     # One session: its loader reads each service model and the endpoint data once.
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    # botocore reads AWS_DEFAULT_REGION only; Lambda, the CDK CLI and the newer SDKs read
+    # AWS_REGION first, and so do we.
+    if os.environ.get("AWS_REGION"):
+        session.set_config_variable("region", os.environ["AWS_REGION"])
+    return session
 
 
 # Answers that mean "not applied, try again": DynamoDB's transaction conflicts (which botocore's

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
+from outdial.adapters.parallel import each, first_error
 from outdial.settings import get_settings
 
 PARTITION_KEY = "pk"
@@ -154,22 +155,34 @@ _MAX_UNPROCESSED_ROUNDS = 8
 
 
 def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
-    """Run ``PutRequest``/``DeleteRequest`` entries in batches of 25, retrying unprocessed ones.
+    """Run ``PutRequest``/``DeleteRequest`` entries in batches of 25, the batches concurrently,
+    each retrying its unprocessed entries with backoff.
 
-    Raises ``AdapterError`` when DynamoDB refuses or keeps items unprocessed.
+    Raises ``AdapterError`` (once every batch has finished) when DynamoDB refuses a batch or
+    keeps entries unprocessed.
     """
-    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-        pending: dict[str, Any] = {table: requests[start : start + BATCH_WRITE_LIMIT]}
-        for round_ in range(_MAX_UNPROCESSED_ROUNDS):
-            try:
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
-            except ClientError as exc:
-                raise AdapterError(f"batch write to {table}: {exc}") from exc
-            if not pending:
-                break
-            time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
-        else:
-            raise AdapterError(f"batch write to {table}: items still unprocessed")
+    chunks = [
+        requests[start : start + BATCH_WRITE_LIMIT]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT)
+    ]
+    error = first_error(each(lambda chunk: _write_batch(client, table, chunk), chunks))
+    if error is not None:
+        if isinstance(error, AdapterError):
+            raise error
+        raise AdapterError(f"batch write to {table}: {error}") from error
+
+
+def _write_batch(client: Any, table: str, chunk: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: chunk}
+    for round_ in range(_MAX_UNPROCESSED_ROUNDS):
+        try:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+        except ClientError as exc:
+            raise AdapterError(f"batch write to {table}: {exc}") from exc
+        if not pending:
+            return
+        time.sleep(min(0.05 * 2**round_, 1.0) * random.random())
+    raise AdapterError(f"batch write to {table}: items still unprocessed")
 
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum keys per request

@@ -17,6 +17,9 @@ from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.settings import get_settings
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for ChangeMessageVisibility
+# The webhook sender's event source runs at most this many at once: it spreads a burst of
+# completions instead of flooding customers (the stack sets it; `outdial doctor` counts it).
+WEBHOOK_MAX_CONCURRENCY = 10
 _BATCH = 10  # SQS's batch maximum
 
 

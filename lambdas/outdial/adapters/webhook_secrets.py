@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import SecretNotFound, _json_object, _SecretsBase
-from outdial.models.config import ACCOUNT_SECRET_PREFIX
+from outdial.models.config import account_secret_prefix
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -83,10 +83,10 @@ class AccountSecrets(_SecretsBase[tuple[SigningSecret, ...]]):
         client: Any | None = None,
         ttl_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        prefix: str = ACCOUNT_SECRET_PREFIX,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(client, ttl_seconds, clock)
-        self._prefix = prefix
+        self._prefix = prefix or account_secret_prefix()  # the deployment's (settings)
 
     def name(self, account_id: str) -> str:
         return f"{self._prefix}{account_id}"

@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from types import ModuleType
 
-from outdial.cli import calls, config, operator, serve, webhooks
+from outdial.cli import calls, config, doctor, operator, serve, webhooks
 from outdial.cli.aws import STACK_ENV, prepare_region, use_stack
 from outdial.cli.errors import UsageError, describe
 
 # The command groups, in the order `outdial --help` lists them.
-GROUPS: tuple[ModuleType, ...] = (serve, config, calls, operator, webhooks)
+GROUPS: tuple[ModuleType, ...] = (serve, config, calls, operator, webhooks, doctor)
 
 
 def version() -> str:

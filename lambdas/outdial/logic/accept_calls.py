@@ -20,10 +20,18 @@ from outdial.adapters.calls_store import (
     request_pk,
 )
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.dial_queue import DIAL_GROUP_SIZE as DIAL_GROUP_SIZE
+from outdial.adapters.dial_queue import DialMessage, DialQueue, delayed_messages
 from outdial.adapters.errors import AdapterError, EnqueueError
+from outdial.adapters.parallel import each, first_error
 from outdial.adapters.rate_limits import FlowRateLimiter
-from outdial.adapters.scheduler import Scheduler, schedule_name
+from outdial.adapters.scheduler import (
+    PlannedSchedule,
+    Scheduler,
+    fires_in_time,
+    schedule_name,
+    start_minute,
+)
 from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.logic.authorize import authorize
 from outdial.logic.policy import Policy
@@ -43,10 +51,6 @@ from outdial.models.config import FlowView
 from outdial.models.requests import CreateCallsBody
 from outdial.observability import logger
 from outdial.settings import get_settings
-
-# Calls due together share a dial message, up to this many (the dialer places each call's leg
-# with one short gateway request, so a message stays well inside the dialer's timeout).
-DIAL_GROUP_SIZE = 10
 
 
 @dataclass
@@ -74,27 +78,43 @@ class Outcome:
 @dataclass(frozen=True)
 class EnqueuePlan:
     messages: list[DialMessage]
-    schedules: dict[datetime, list[str]]  # due second (UTC) -> call ids
+    schedules: dict[datetime, list[tuple[str, datetime]]]  # start minute (UTC) -> (id, due at)
+
+    def planned(self, request_id: str) -> list[PlannedSchedule]:
+        """The request's schedules: one per start minute, named after the request."""
+        return [
+            PlannedSchedule(schedule_name(request_id, minute), tuple(calls))
+            for minute, calls in self.schedules.items()
+        ]
 
 
 def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> EnqueuePlan:
     """Place each ``(call id, due at, immediate)``: calls due now go to the queue, up to
-    DIAL_GROUP_SIZE per message; later ones share one schedule per start second."""
-    min_lead = get_settings().schedule_min_lead_seconds
-    soon: dict[int, list[str]] = defaultdict(list)  # delay seconds -> call ids
-    schedules: dict[datetime, list[str]] = defaultdict(list)
+    DIAL_GROUP_SIZE per message; calls due within a few minutes too, delayed by SQS to their
+    second; later ones share one schedule per start minute (Scheduler's precision)."""
+    soon: list[tuple[str, int | None]] = []
+    schedules: dict[datetime, list[tuple[str, datetime]]] = defaultdict(list)
     for call_id, due_at, immediate in calls:
-        lead = (due_at - now).total_seconds()
-        if immediate or lead < min_lead:
-            soon[max(0, round(lead))].append(call_id)
+        if immediate:
+            soon.append((call_id, None))
+        elif not fires_in_time(due_at, now):
+            soon.append((call_id, int(due_at.timestamp())))
         else:
-            schedules[due_at.replace(microsecond=0)].append(call_id)
-    messages = [
-        DialMessage(tuple(ids[i : i + DIAL_GROUP_SIZE]), delay_seconds=delay)
-        for delay, ids in soon.items()
-        for i in range(0, len(ids), DIAL_GROUP_SIZE)
-    ]
-    return EnqueuePlan(messages, dict(schedules))
+            schedules[start_minute(due_at)].append((call_id, due_at))
+    return EnqueuePlan(delayed_messages(soon, now.timestamp()), dict(schedules))
+
+
+def persist_and_schedule(
+    services: Services, items: list[dict[str, Any]], planned: Sequence[PlannedSchedule]
+) -> None:
+    """Write the items and create the schedules at the same time: a schedule fires a minute
+    ahead at the earliest, long after the items are in (or, if either fails, undone)."""
+    steps = [lambda: services.calls.put_items(items)]
+    if planned:
+        steps.append(lambda: services.scheduler.create_all(planned))
+    error = first_error(each(lambda step: step(), steps))
+    if error is not None:
+        raise error
 
 
 def _check_flow(view: FlowView, api_version: str) -> None:
@@ -200,11 +220,8 @@ def accept(
     # Every item is built before anything is reserved or claimed: a call that cannot be stored
     # fails here, with nothing to undo.
     plan = plan_enqueue([(call_id, call.due_at, call.immediate) for call_id, call in valid], now)
-    schedule_of = {
-        call_id: schedule_name(request_id, due_at)
-        for due_at, call_ids in plan.schedules.items()
-        for call_id in call_ids
-    }
+    planned = plan.planned(request_id)
+    schedule_of = {call_id: p.name for p in planned for call_id, _ in p.calls}
     items = [
         _call_item(call_id, call, request_id, view, body.api_version, account.cost_per_call, now)
         | {"schedule": schedule_of.get(call_id)}
@@ -248,14 +265,9 @@ def accept(
         return _repeated(original)
     # (Our own request-id back means a retried transaction found the claim its first try made.)
 
-    created: list[str] = []
     sending = False
     try:
-        services.calls.put_items(items)
-        for due_at, call_ids in plan.schedules.items():
-            name = schedule_name(request_id, due_at)
-            services.scheduler.create(name, due_at, call_ids)
-            created.append(name)
+        persist_and_schedule(services, items, planned)
         sending = True
         services.queue.send(plan.messages)
     except Exception as exc:
@@ -269,8 +281,8 @@ def accept(
             )
             raise
         logger.exception("accepting request failed; undoing it", request_id=request_id)
-        for name in created:
-            services.scheduler.delete(name)
+        if planned:
+            services.scheduler.delete_all([p.name for p in planned])
         roll_back(services, checksum, request_id, [c for c, _ in valid], account.account_id, amount)
         raise
     try:

@@ -31,7 +31,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import MAX_DELAY_SECONDS, DialMessage, DialQueue
+from outdial.adapters.dial_queue import (
+    DIAL_GROUP_SIZE,
+    MAX_DELAY_SECONDS,
+    DialMessage,
+    DialQueue,
+    delayed_messages,
+    due_seconds,
+)
 from outdial.adapters.gateways import (
     Gateway,
     GatewayRateLimited,
@@ -42,7 +49,7 @@ from outdial.adapters.gateways import (
     LegOutcome,
     build_gateway,
 )
-from outdial.adapters.scheduler import Scheduler
+from outdial.adapters.scheduler import Scheduler, fires_in_time
 from outdial.adapters.tables import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.adapters.webhook_queue import (
     LEG_ENDED,
@@ -51,7 +58,6 @@ from outdial.adapters.webhook_queue import (
     call_ended_event_id,
     leg_ended_event_id,
 )
-from outdial.logic.accept_calls import DIAL_GROUP_SIZE
 from outdial.logic.budget import STEP_SECONDS, budget, fits, placing_seconds
 from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, SKIP_DNC, Policy, Skip, Wait, opening
@@ -72,8 +78,8 @@ from outdial.settings import get_settings
 
 CLAIM_TIMEOUT_SECONDS = 60
 FLOW_CACHE_SECONDS = 30
-# A message may arrive a little before its call is due (a schedule fires early within its
-# second); within this it is dialled, beyond it the call is put back on the queue until due.
+# A message may arrive a little before its calls are due (SQS delays to the second); within this
+# they are dialled, beyond it the message goes back on the queue, delayed, whole.
 EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=7)
 
@@ -162,19 +168,20 @@ class Dialer:
             if isinstance(raw_dispatch, dict)
             else {}
         )
-        if len(ids) > DIAL_GROUP_SIZE:
-            # A schedule's whole group: spread it over the queue so many dialers share it.
-            self.queue.send(
-                [
-                    DialMessage(
-                        tuple(group),
-                        dispatch=tuple((i, dispatch[i]) for i in group if i in dispatch),
-                    )
-                    for group in (
-                        ids[i : i + DIAL_GROUP_SIZE] for i in range(0, len(ids), DIAL_GROUP_SIZE)
-                    )
-                ]
-            )
+        dues = due_seconds(message)
+        now = self.clock().timestamp()
+        if len(ids) > DIAL_GROUP_SIZE or len(set(dues)) > 1:
+            # A schedule's minute: re-sent as messages of calls due the same second, each
+            # delayed by SQS to its second, so many dialers share it and none dials early.
+            self.queue.send(delayed_messages(list(zip(ids, dues, strict=True)), now, dispatch))
+            logger.info("schedule's calls re-sent to their seconds", calls=len(ids))
+            return
+        due = dues[0] if dues else None
+        if due is not None and due - now > EARLY_TOLERANCE_SECONDS:
+            # Early (a redelivery, or a due time beyond SQS's 15 minutes): the same message
+            # again, delayed until due; never split into one message per call.
+            self.queue.send(delayed_messages([(i, due) for i in ids], now, dispatch))
+            logger.info("dial message early; delayed whole", calls=len(ids))
             return
         for index, phonon_uuid in enumerate(ids):
             if not fits(STEP_SECONDS):
@@ -431,9 +438,10 @@ class Dialer:
         """Have the call's dial message come back at ``at``, with its dispatch token: an SQS
         delay when that is soon, a one-time schedule otherwise (returned, so a cancel can drop
         it)."""
-        lead = (at - self.clock()).total_seconds()
-        if lead < get_settings().schedule_min_lead_seconds:
-            self.queue.send([self._wake_up(call, max(0, math.ceil(lead)))])
+        now = self.clock()
+        if not fires_in_time(at, now):  # its schedule would fire too soon: an SQS delay
+            lead = (at - now).total_seconds()
+            self.queue.send([self._wake_up(call, min(max(0, math.ceil(lead)), MAX_DELAY_SECONDS))])
             return None
         token = call.get("dispatch-id")
         dispatch = {call["phonon-uuid"]: token} if token else None

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 from outdial.adapters.calls_store import call_pk, request_pk
-from outdial.adapters.scheduler import schedule_name
 from outdial.adapters.tables import PENDING_PARTITION_KEY
 from outdial.logic.accept_calls import Services, plan_enqueue, roll_back
 from outdial.models.calls import WAITING, CallStatus
@@ -113,6 +112,5 @@ def _forward(
         if call["status"] in WAITING
     ]
     plan = plan_enqueue(waiting, now)
-    for due_at, call_ids in plan.schedules.items():
-        services.scheduler.create(schedule_name(request_id, due_at), due_at, call_ids)
+    services.scheduler.create_all(plan.planned(request_id))
     services.queue.send(plan.messages)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from outdial.models.types import E164Number, FlowId, KeyName, SecurityId
+from outdial.settings import get_settings
 
 ApiVersion = Literal["1.0", "TEST"]
 WebhookEvent = Literal["call.ended", "leg.ended"]
@@ -235,10 +236,31 @@ def event_secret_problem(secret: str) -> str | None:
     return None
 
 
-# The only secrets the functions may read for a gateway (the stack's IAM policy: infra/credentials.py).
-GATEWAY_SECRET_PREFIX = "outdial/gateways/"
-# Accounts' webhook signing secrets (``outdial webhook-secret rotate``), one secret per account.
-ACCOUNT_SECRET_PREFIX = "outdial/accounts/"
+# Under the deployment's secret prefix (OUTDIAL_SECRET_PREFIX, `outdial/<stack>/` on AWS): the
+# only secrets the functions may read for a gateway (the stack's IAM policy:
+# infra/credentials.py), and the flows' signing keys.
+GATEWAY_SECRETS = "gateways/"
+FLOW_SECRETS = "flows/"
+ACCOUNT_SECRETS = "accounts/"  # accounts' webhook signing secrets (`outdial webhook-secret rotate`)
+GATEWAY_SECRET_PREFIX = "outdial/" + GATEWAY_SECRETS  # with the local default prefix
+
+
+def gateway_secret_prefix() -> str:
+    """Where this deployment's gateway secrets live (``outdial/gateways/`` by default)."""
+    return get_settings().secret_prefix + GATEWAY_SECRETS
+
+
+def flow_secret_prefix() -> str:
+    """Where this deployment's flow signing keys live (``outdial/flows/`` by default)."""
+    return get_settings().secret_prefix + FLOW_SECRETS
+
+
+ACCOUNT_SECRET_PREFIX = "outdial/" + ACCOUNT_SECRETS  # with the local default prefix
+
+
+def account_secret_prefix() -> str:
+    """Where this deployment's account webhook secrets live (``outdial/accounts/`` by default)."""
+    return get_settings().secret_prefix + ACCOUNT_SECRETS
 
 
 def _readable_secret(value: str) -> str:
@@ -247,10 +269,10 @@ def _readable_secret(value: str) -> str:
     name = (
         value.split(":secret:", 1)[1] if value.startswith("arn:") and ":secret:" in value else value
     )
-    if not name.startswith(GATEWAY_SECRET_PREFIX) or name == GATEWAY_SECRET_PREFIX:
+    prefix = gateway_secret_prefix()
+    if not name.startswith(prefix) or name == prefix:
         raise ValueError(
-            f"must name a secret under {GATEWAY_SECRET_PREFIX} (the only gateway secrets "
-            "the functions may read)"
+            f"must name a secret under {prefix} (the only gateway secrets the functions may read)"
         )
     return value
 

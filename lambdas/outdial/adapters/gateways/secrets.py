@@ -19,11 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
+from outdial.models.config import flow_secret_prefix
 
 T = TypeVar("T")
 
 DEFAULT_TTL_SECONDS = 300.0
-FLOW_SECRET_PREFIX = "outdial/flows/"
 
 
 class SecretNotFound(AdapterError):
@@ -172,7 +172,8 @@ class FlowSecrets(_SecretsBase[str]):
 
     The config table only keeps a hash of it (enough to check a request), but an HMAC needs the
     key itself, so it lives in Secrets Manager as ``<prefix><flow-id>``:
-    ``{"security-id": "..."}``.
+    ``{"security-id": "..."}``; the prefix is the deployment's (``outdial/flows/`` locally,
+    ``outdial/<stack>/flows/`` on AWS).
     """
 
     def __init__(
@@ -180,10 +181,10 @@ class FlowSecrets(_SecretsBase[str]):
         client: Any | None = None,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        prefix: str = FLOW_SECRET_PREFIX,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(client, ttl_seconds, clock)
-        self._prefix = prefix
+        self._prefix = prefix or flow_secret_prefix()
 
     def name(self, flow_id: str) -> str:
         """The secret's name for ``flow_id``."""

@@ -1,0 +1,431 @@
+"""Benchmark: what AWS bills to run outdial, per million calls, measured on moto in-process.
+
+Runs N calls (requests of 500, due now; a realistic mix: most answer on the first number, some
+on an alternate, some busy / unanswered / refused) through the api, dialer and webhook handlers
+the way their event sources would (one dial message per dialer invocation, webhook messages five
+at a time), with the simulator gateway and a webhook receiver on 127.0.0.1, and counts what AWS
+bills:
+
+- API Gateway requests; Lambda invocations and GB-seconds (measured handler time x the memory
+  the stack configures, arm64, per-invocation duration rounded up to the millisecond);
+- DynamoDB write and read request units from the actual size of every item written or read
+  (DynamoDB's size rules, as moto computes them; an update bills the larger of the item before
+  and after; transactions count double; writes to the keys-only indexes count);
+- SQS requests (every send, receive and delete, per 64 KB chunk; the event source mapping's one
+  receive and one delete per batch it delivers); Scheduler invocations; Secrets Manager calls;
+- CloudWatch Logs bytes ingested (every line the functions print, EMF metrics included, plus an
+  API Gateway access-log line per request); X-Ray traces at the default sampling rate.
+
+It prints one row per service: units per 1M calls, the list price used (PRICES below: one region,
+on-demand, dated) and $ per 1M calls, and the total.
+
+    .venv/bin/python bench/cost.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"  # what the stack deploys (application log level)
+os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # EMF lines are ingested logs too
+
+from tests.conftest import api_event, call, config_document, create_body, sqs_event  # noqa: E402
+
+# List prices, us-east-1, on-demand, standard classes, beyond free tiers (as published by AWS,
+# read 2026-11-30). Dollars per unit named.
+PRICES_AS_OF = "2026-11-30, us-east-1, on-demand"
+PRICES = {
+    "API Gateway (REST) requests": 3.50 / 1e6,
+    "Lambda requests": 0.20 / 1e6,
+    "Lambda GB-seconds (arm64)": 0.0000133334,
+    "DynamoDB write request units": 0.625 / 1e6,
+    "DynamoDB read request units": 0.125 / 1e6,
+    "SQS requests (64 KB chunks)": 0.40 / 1e6,
+    "Scheduler invocations": 1.00 / 1e6,
+    "CloudWatch Logs ingested (GB)": 0.50,
+    "Secrets Manager API calls": 0.05 / 1e4,
+    "X-Ray traces recorded": 5.00 / 1e6,
+}
+# Not per call, so not in the table: custom metrics ($0.30 per metric a month), alarms, the
+# dashboard, storage (DynamoDB $0.25/GB-month, logs $0.03/GB-month), Secrets ($0.40 each a month).
+
+X_RAY_SAMPLING = 0.05  # the default rule beyond its first request each second
+ACCESS_LOG_LINE_BYTES = 600  # one JSON access-log line per API request (infra/api.py's format)
+MEMORY_MB = {"api": 1024, "dialer": 512, "webhooks": 256}  # infra/constants.py
+CALLS_PER_REQUEST = 500
+WEBHOOK_BATCH = 5  # infra/constants.py WEBHOOK_BATCH_SIZE
+SQS_CHUNK = 64 * 1024
+IDLE_SECONDS = 8  # longer than the simulator's talk time (the delay of an outcome event)
+
+# The mix of calls: (share, contact numbers by their last digit: 0 answers, 7 busy, 8 no answer,
+# 9 the gateway refuses).
+MIX = (
+    (0.55, "0"),
+    (0.15, "80"),
+    (0.10, "7"),
+    (0.10, "87"),
+    (0.05, "8"),
+    (0.05, "9"),
+)
+
+
+class Meter:
+    """Counts billable units from botocore's events on every client the handlers use."""
+
+    def __init__(self) -> None:
+        self.units: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any, service: str) -> None:
+        client.meta.events.register(f"provide-client-params.{service}.*", self._before)
+        client.meta.events.register(f"after-call.{service}.*", self._after)
+
+    def add(self, name: str, amount: float) -> None:
+        with self._lock:
+            self.units[name] += amount
+
+    # --- DynamoDB ---------------------------------------------------------------------------
+    @staticmethod
+    def _item(table: str, key: dict[str, Any]) -> Any:
+        from moto.dynamodb.models import dynamodb_backends
+
+        from outdial.local.embedded_aws import ACCOUNT, REGION
+
+        try:
+            return dynamodb_backends[ACCOUNT][REGION].get_item(table, key)
+        except Exception:
+            return None
+
+    def _writes(self, operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(table, key) of every item a write touches."""
+        if operation in ("PutItem",):
+            return [(params["TableName"], {"pk": params["Item"]["pk"]})]
+        if operation in ("UpdateItem", "DeleteItem"):
+            return [(params["TableName"], params["Key"])]
+        if operation == "BatchWriteItem":
+            return [
+                (table, r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"])
+                for table, requests in params["RequestItems"].items()
+                for r in requests
+            ]
+        if operation == "TransactWriteItems":
+            found = []
+            for entry in params["TransactItems"]:
+                ((_, body),) = entry.items()
+                key = body.get("Key") or {"pk": body["Item"]["pk"]}
+                found.append((body["TableName"], {"pk": key["pk"]}))
+            return found
+        return []
+
+    def _before(self, event_name: str, params: dict[str, Any], **_: Any) -> None:
+        _, service, operation = event_name.split(".")
+        with self._lock:
+            self.calls[f"{service}.{operation}"] += 1
+        if service == "dynamodb":
+            touched = self._writes(operation, params)
+            self._local.before = [
+                (table, {"pk": key["pk"]}, self._item(table, {"pk": key["pk"]}))
+                for table, key in touched
+            ]
+            self._local.params = params
+        elif service == "sqs":
+            self._sqs(operation, params)
+        elif service in ("secretsmanager", "secrets-manager"):
+            self.add("Secrets Manager API calls", 1)
+
+    def _after(self, event_name: str, parsed: dict[str, Any], **_: Any) -> None:
+        _, service, operation = event_name.split(".")
+        if service != "dynamodb":
+            return
+        double = 2 if operation.startswith("Transact") else 1
+        for table, key, before in getattr(self._local, "before", []):
+            after = self._item(table, key)
+            size = max(before.size() if before else 0, after.size() if after else 0)
+            self.add("DynamoDB write request units", double * max(1, math.ceil(size / 1024)))
+            self.add("DynamoDB write request units", _index_writes(before, after))
+        self._local.before = []
+        params = self._local.params
+        if operation == "GetItem":
+            self._read(parsed.get("Item"), params.get("ConsistentRead", False))
+        elif operation == "BatchGetItem":
+            for table, items in parsed.get("Responses", {}).items():
+                consistent = params["RequestItems"][table].get("ConsistentRead", False)
+                for item in items:
+                    self._read(item, consistent)
+        elif operation == "Query":
+            size = sum(_size(i) for i in parsed.get("Items", []))
+            self.add("DynamoDB read request units", max(1, math.ceil(size / 4096)) / 2)
+
+    def _read(self, item: dict[str, Any] | None, consistent: bool) -> None:
+        units = max(1, math.ceil(_size(item) / 4096)) if item else 1
+        self.add("DynamoDB read request units", units if consistent else units / 2)
+
+    # --- SQS ------------------------------------------------------------------------------
+    def _sqs(self, operation: str, params: dict[str, Any]) -> None:
+        if operation == "SendMessageBatch":
+            size = sum(len(e["MessageBody"].encode()) for e in params["Entries"])
+            self.add("SQS requests (64 KB chunks)", max(1, math.ceil(size / SQS_CHUNK)))
+        elif operation == "SendMessage":
+            size = len(params["MessageBody"].encode())
+            self.add("SQS requests (64 KB chunks)", max(1, math.ceil(size / SQS_CHUNK)))
+        else:  # ReceiveMessage, DeleteMessage, ChangeMessageVisibility, ...
+            self.add("SQS requests (64 KB chunks)", 1)
+
+
+def _index_keys(item: Any, keys: tuple[str, str]) -> Any:
+    """The item's key in a keys-only index, or None when the index does not hold it."""
+    if not item or any(k not in item.attrs for k in keys):
+        return None
+    return tuple(item.attrs[k].value for k in keys)
+
+
+def _index_writes(before: Any, after: Any) -> int:
+    """Write units a change costs in the calls table's keys-only indexes (pending dispatch,
+    dialling deadlines): one to add or remove an entry, two to move it, none to leave it."""
+    from outdial.adapters import tables
+
+    writes = 0
+    for keys in (
+        (tables.PENDING_PARTITION_KEY, tables.PENDING_SORT_KEY),
+        (tables.DEADLINE_PARTITION_KEY, tables.DEADLINE_SORT_KEY),
+    ):
+        old, new = _index_keys(before, keys), _index_keys(after, keys)
+        if old != new:
+            writes += 2 if old is not None and new is not None else 1
+    return writes
+
+
+def _size(typed: dict[str, Any] | None) -> int:
+    """An item's size by DynamoDB's rules (moto's implementation), from its typed JSON."""
+    if not typed:
+        return 0
+    from moto.dynamodb.models.dynamo_type import Item
+
+    return int(Item(hash_key=None, range_key=None, attrs=typed).size())  # type: ignore[arg-type]
+
+
+class Lambdas:
+    """Invokes handlers as their event sources would, timing each invocation and keeping
+    everything it prints (CloudWatch Logs ingests it)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.invocations: Counter[str] = Counter()
+        self.log_bytes = 0
+
+    def invoke(self, name: str, handler: Any, event: dict[str, Any]) -> Any:
+        from outdial.local.apigateway import LambdaContext
+        from outdial.observability import logger
+
+        out = io.StringIO()
+        stream = logger.registered_handler  # bound to the real stdout when it was made
+        previous = stream.setStream(out)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(out):  # EMF metrics are printed
+                result = handler(event, LambdaContext(function_name=f"outdial-{name}"))
+        finally:
+            stream.setStream(previous)  # type: ignore[attr-defined]
+        elapsed_ms = math.ceil((time.perf_counter() - started) * 1000)
+        self.invocations[name] += 1
+        self.log_bytes += len(out.getvalue().encode())
+        self.meter.add("Lambda requests", 1)
+        self.meter.add("Lambda GB-seconds (arm64)", elapsed_ms / 1000 * MEMORY_MB[name] / 1024)
+        self.meter.add("X-Ray traces recorded", X_RAY_SAMPLING)
+        return result
+
+
+def _numbers(index: int, digits: str) -> list[str]:
+    return [f"98{index % 10**7:07d}{n}" for n in digits]
+
+
+def calls_of_mix(total: int, mix: tuple[tuple[float, str], ...] = MIX) -> list[dict[str, Any]]:
+    made: list[dict[str, Any]] = []
+    for share, digits in mix:
+        for _ in range(round(share * total)):
+            i = len(made)
+            made.append(
+                call(**{"client-identifier": f"c{i}", "contact-numbers": _numbers(i, digits)})
+            )
+    return made[:total]
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[str]:
+    from tests.fakes.http_peer import HttpPeer, Reply
+
+    with HttpPeer(default=Reply(200)) as peer:
+        yield peer.url_for("/hook")
+
+
+def drain(sqs: Any, url: str, batch: int) -> Iterator[list[str]]:
+    """Receive like an event source mapping: a batch, handed on, then deleted."""
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=batch, VisibilityTimeout=300
+        ).get("Messages", [])
+        if not messages:
+            return
+        yield [m["Body"] for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+
+
+def run(calls: int, mix: tuple[tuple[float, str], ...] = MIX) -> dict[str, Any]:
+    from moto import mock_aws
+
+    from outdial.adapters import aws
+    from outdial.handlers import api, dialer, webhooks
+    from outdial.local.embedded_aws import make_dynamodb_writes_atomic, provision, use
+    from outdial.logic.configure import apply_config, check_config
+    from outdial.settings import get_settings
+
+    make_dynamodb_writes_atomic()
+    meter = Meter()
+    lambdas = Lambdas(meter)
+    with mock_aws(), receiver() as hook_url:
+        aws.reset_clients()
+        use(provision())
+        document = config_document()
+        document["accounts"][0]["balance"] = 10**9
+        document["accounts"][0]["webhook-url"] = hook_url
+        document["flows"][0]["max-attempts"] = 1
+        document["flows"][0]["required-keys"] = []
+        document["flows"][0]["dids"] = [
+            {"number": f"+9180300000{n:02d}", "enabled": True} for n in range(1, 5)
+        ]
+        document["gateways"][0]["ring-seconds"] = 0
+        apply_config(check_config(document, local=True))
+        for service in ("dynamodb", "sqs", "scheduler", "secretsmanager"):
+            meter.attach(aws.client(service), service)
+        settings = get_settings()
+        sqs = aws.client("sqs")
+
+        made = calls_of_mix(calls, mix)
+        for start in range(0, len(made), CALLS_PER_REQUEST):
+            body = create_body(made[start : start + CALLS_PER_REQUEST])
+            result = lambdas.invoke("api", api.handler, api_event("POST", "/outbound/create", body))
+            assert json.loads(result["body"])["api-response-code"] == 200, result["body"][:300]
+            meter.add("API Gateway (REST) requests", 1)
+            lambdas.log_bytes += ACCESS_LOG_LINE_BYTES
+        # The dial queue (one message a dialer invocation) and the webhook queue until every
+        # call has ended and been reported (outcome events come back delayed by the simulator's
+        # talk time, so an empty queue is waited on a while)
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < IDLE_SECONDS:
+            moved = 0
+            for bodies in drain(sqs, settings.dial_queue_url, 1):
+                lambdas.invoke("dialer", dialer.handler, sqs_event(bodies))
+                moved += 1
+            for bodies in drain(sqs, settings.webhook_queue_url, WEBHOOK_BATCH):
+                lambdas.invoke("webhooks", webhooks.handler, sqs_event(bodies))
+                moved += 1
+            if moved:
+                idle_since = time.monotonic()
+            else:
+                time.sleep(0.5)
+        # (The idle polls above are counted as SQS requests, as an event source's would be.)
+        ended = Counter(
+            item["status"]["S"]
+            for item in _scan(aws.client("dynamodb"), settings.calls_table)
+            if item["pk"]["S"].startswith("CALL#")
+        )
+    meter.add("CloudWatch Logs ingested (GB)", lambdas.log_bytes / 2**30)
+    return {"meter": meter, "lambdas": lambdas, "ended": ended}
+
+
+def _scan(client: Any, table: str) -> Iterator[dict[str, Any]]:
+    request: dict[str, Any] = {"TableName": table}
+    while True:
+        page = client.scan(**request)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def table(calls: int, meter: Meter) -> tuple[list[dict[str, Any]], float]:
+    rows, total = [], 0.0
+    scale = 1e6 / calls
+    for name, price in PRICES.items():
+        units = meter.units.get(name, 0.0) * scale
+        dollars = units * price
+        total += dollars
+        rows.append(
+            {
+                "service": name,
+                "units_per_1M_calls": round(units, 3 if units < 10 else 0),
+                "list_price_usd": price,
+                "usd_per_1M_calls": round(dollars, 2),
+            }
+        )
+    return rows, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument(
+        "--answered-only",
+        action="store_true",
+        help="every call answers on its first number (what one answered call costs)",
+    )
+    args = parser.parse_args()
+    measured = run(args.calls, ((1.0, "0"),) if args.answered_only else MIX)
+    meter, lambdas, ended = measured["meter"], measured["lambdas"], measured["ended"]
+    rows, total = table(args.calls, meter)
+    answered = ended.get("COMPLETED", 0)
+    print(f"outdial: AWS cost per 1M calls ({args.calls} calls measured; prices {PRICES_AS_OF})")
+    print(f"{'service':<32} {'units / 1M calls':>18} {'list price $':>14} {'$ / 1M calls':>13}")
+    for row in rows:
+        print(
+            f"{row['service']:<32} {row['units_per_1M_calls']:>18,} "
+            f"{row['list_price_usd']:>14.10g} {row['usd_per_1M_calls']:>13,.2f}"
+        )
+    print(f"{'total':<32} {'':>18} {'':>14} {total:>13,.2f}")
+    print(
+        json.dumps(
+            {
+                "calls": args.calls,
+                "ended": dict(ended),
+                "wru_per_call": round(meter.units["DynamoDB write request units"] / args.calls, 2),
+                "wru_per_answered_call_of_the_mix": round(
+                    meter.units["DynamoDB write request units"] / max(answered, 1), 2
+                ),
+                "rru_per_call": round(meter.units["DynamoDB read request units"] / args.calls, 2),
+                "invocations": dict(lambdas.invocations),
+                "log_bytes_per_call": round(lambdas.log_bytes / args.calls),
+                "aws_requests_per_call": {
+                    k: round(v / args.calls, 2) for k, v in sorted(meter.calls.items())
+                },
+                "usd_per_1M_calls": round(total, 2),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

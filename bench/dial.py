@@ -3,7 +3,7 @@
 Accepts 500 calls due now, then drives the dial queue through the dialer's Lambda handler the
 way the event source mapping would, and prints: legs dialled per second (placing legs, and to
 the end with every outcome applied), gateway requests per leg (must be exactly 1.0), AWS
-requests per leg by operation.
+requests per leg by operation (placing, and applying the outcomes).
 
     .venv/bin/python bench/dial.py [--calls 500]
 """
@@ -73,6 +73,7 @@ def main() -> None:
         dial_requests = Counter(counter.counts)
         harness.settle()
         total = time.perf_counter() - started
+        settle_requests = Counter(counter.counts) - dial_requests
         monkeypatch.undo()
 
     per_leg = {op: round(n / legs, 2) for op, n in sorted(dial_requests.items())}
@@ -87,6 +88,9 @@ def main() -> None:
                 "legs_per_second_placing": round(legs / dialled, 1),
                 "legs_per_second_to_outcome": round(legs / total, 1),
                 "aws_requests_per_leg_while_placing": per_leg,
+                "aws_requests_per_leg_applying_outcomes": {
+                    op: round(n / legs, 2) for op, n in sorted(settle_requests.items())
+                },
             },
             indent=2,
         )

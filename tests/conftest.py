@@ -83,10 +83,19 @@ def _session_aws() -> Iterator[dict[str, Any]]:
     with our resources provisioned in it once; ``aws`` empties it for each test."""
     from moto import mock_aws
 
-    from outdial.local.embedded_aws import make_dynamodb_writes_atomic, make_transactions_cheap
+    from outdial.local.embedded_aws import (
+        make_dynamodb_answers_fast,
+        make_dynamodb_items_cheap,
+        make_dynamodb_writes_atomic,
+        make_sqs_clock_cheap,
+        make_transactions_cheap,
+    )
 
     make_dynamodb_writes_atomic()
     make_transactions_cheap()
+    make_dynamodb_answers_fast()
+    make_dynamodb_items_cheap()
+    make_sqs_clock_cheap()
     mock = mock_aws()
     mock.start()
     reset_process_state()

@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from outdial.adapters import aws
+from outdial.adapters.balances import BALANCE_SHARDS
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.tables import create_table_kwargs
 from outdial.cli import main
@@ -114,7 +115,8 @@ def test_aws_region_wins_over_the_default_region(
     dynamodb.create_table(**create_table_kwargs("outdial-config"))
     # When the configuration is applied, Then it lands in eu-west-3
     assert main(["config", "apply", str(config_file), "--local"]) == 0
-    assert dynamodb.scan(TableName="outdial-config")["Count"] == 4
+    # (an account, two flows, a gateway, and the account's balance shards)
+    assert dynamodb.scan(TableName="outdial-config")["Count"] == 4 + BALANCE_SHARDS
 
 
 def _stack_answer(outputs: dict[str, str]) -> dict[str, Any]:

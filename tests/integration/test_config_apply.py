@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.balances import BALANCE_SHARDS, shard_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.cli import main
 from outdial.models.config import hash_secret
@@ -31,9 +33,13 @@ def test_apply_writes_accounts_flows_gateways(
 ) -> None:
     # When a valid file is applied
     assert main(["config", "apply", "--local", str(write(tmp_path, config_document()))]) == 0
-    # Then every entry is in the config table
-    keys = sorted(item["pk"]["S"] for item in table_items())
-    assert keys == ["ACCOUNT#acme", "FLOW#AB12cd34", "FLOW#ZZ99yy88", "GATEWAY#sim"]
+    # Then every entry is in the config table, the account's balance spread over its shards
+    items = {item["pk"]["S"]: item for item in table_items()}
+    shards = [shard_pk("acme", shard) for shard in range(BALANCE_SHARDS)]
+    assert sorted(items) == sorted(
+        ["ACCOUNT#acme", *shards, "FLOW#AB12cd34", "FLOW#ZZ99yy88", "GATEWAY#sim"]
+    )
+    assert [Decimal(items[pk]["balance"]["N"]) for pk in shards] == [100] * BALANCE_SHARDS
     view = ConfigStore().get_flow_view(FLOW_ID)
     assert view is not None and view.gateway is not None
     assert view.account.account_id == "acme" and view.gateway.gateway_id == "sim"

@@ -82,9 +82,18 @@ def test_a_conflicting_refund_is_retried_and_lands_once() -> None:
 )
 def test_contended_single_writes_are_retried(code: str) -> None:
     with Faults(aws.client("dynamodb"), first(5, "UpdateItem", lambda: aws_error(code))) as f:
-        assert Balances().add("acme", Decimal(-3)) == 997
+        CallsStore().refund("acme", Decimal(3), "CALL#c1")
     assert len(f.injected) == 5
-    assert ConfigStore().get_balance("acme") == 997
+    assert ConfigStore().get_balance("acme") == 1003
+
+
+@pytest.mark.parametrize("amount", [-3, 3])
+def test_a_contended_balance_add_is_retried_and_lands_once(amount: int) -> None:
+    throttled = first(5, "TransactWriteItems", lambda: aws_error("ThrottlingException"))
+    with Faults(aws.client("dynamodb"), throttled) as f:
+        assert Balances().add("acme", Decimal(amount)) == 1000 + amount
+    assert len(f.injected) == 5
+    assert ConfigStore().get_balance("acme") == 1000 + amount
 
 
 def test_a_lost_condition_is_not_retried() -> None:

@@ -171,14 +171,9 @@ class TestCheck12Checksum:
         # Given a body accepted earlier whose calls would no longer pass (the balance ran out)
         event = api_event("POST", "/outbound/create", create_body())
         assert_code(invoke(event), Code.SUCCESS)
-        from outdial.adapters.config_store import ConfigStore
+        from outdial.adapters.balances import Balances
 
-        ConfigStore().client.update_item(
-            TableName=ConfigStore().table,
-            Key={"pk": {"S": "ACCOUNT#acme"}},
-            UpdateExpression="SET balance = :zero",
-            ExpressionAttributeValues={":zero": {"N": "0"}},
-        )
+        Balances().add("acme", -(Balances().show("acme") or 0))
         # Then the repeat is still recognised as a repeat, not 212
         assert_code(invoke(event), Code.CHECKSUM_REPEATED)
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from outdial.adapters import aws
+from outdial.adapters.config_store import ConfigStore
 from outdial.models.codes import Code
 from outdial.settings import get_settings
 from tests.conftest import FLOW_ID, OTHER_FLOW_ID, SECURITY_ID, api_event, call, invoke
@@ -169,10 +170,7 @@ raw_bodies = st.one_of(
 
 
 def _balance() -> str:
-    item = aws.client("dynamodb").get_item(
-        TableName=get_settings().config_table, Key={"pk": {"S": "ACCOUNT#acme"}}
-    )["Item"]
-    return str(item["balance"]["N"])
+    return str(ConfigStore().get_balance("acme"))
 
 
 def _written() -> int:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.config_store import ConfigStore
 from outdial.models.codes import Code
 from outdial.settings import get_settings
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
@@ -25,10 +26,9 @@ def post(body: Any = None, *, raw: bytes | None = None) -> tuple[int, dict[str, 
 
 
 def balance() -> Decimal:
-    item = aws.client("dynamodb").get_item(
-        TableName=get_settings().config_table, Key={"pk": {"S": "ACCOUNT#acme"}}
-    )["Item"]
-    return Decimal(item["balance"]["N"])
+    found = ConfigStore().get_balance("acme")
+    assert found is not None
+    return found
 
 
 def calls_table_items() -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.balances import Balances
 from outdial.adapters.dial_queue import DialQueue
 from outdial.adapters.errors import EnqueueError
 from outdial.adapters.scheduler import Scheduler
@@ -59,12 +60,9 @@ def post(body: dict[str, Any], key: str | None, **headers: str) -> tuple[int, di
 
 
 def set_balance(amount: int) -> None:
-    aws.client("dynamodb").update_item(
-        TableName=get_settings().config_table,
-        Key={"pk": {"S": "ACCOUNT#acme"}},
-        UpdateExpression="SET balance = :amount",
-        ExpressionAttributeValues={":amount": {"N": str(amount)}},
-    )
+    """Bring the account's balance to ``amount`` (by adding the difference)."""
+    balances = Balances()
+    balances.add("acme", amount - (balances.show("acme") or 0))
 
 
 def expire_leases() -> None:

@@ -53,7 +53,7 @@ class TestConfigApplyKeepsRunningBalances:
         assert "warning: $.accounts[0].balance" in err and "995" in err
         assert shown(capsys) == 995
         # And giving the reservation back ends where the money really is: 1000, not 1001
-        CallsStore().refund("acme", Decimal(5))
+        CallsStore().refund("acme", Decimal(5), "CALL#c1")
         assert shown(capsys) == 1000
 
     def test_other_settings_of_an_existing_account_are_applied(

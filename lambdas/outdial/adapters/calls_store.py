@@ -197,7 +197,7 @@ class CallsStore(ChecksumClaims):
                             "ExpressionAttributeValues": to_values(placeholders | condition_values),
                         }
                     },
-                    refund_item(self.config_table, account_id, refund),
+                    refund_item(self.config_table, account_id, refund, pk),
                 ]
             )
         except ClientError as exc:

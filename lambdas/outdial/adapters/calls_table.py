@@ -3,23 +3,20 @@ and the one query both sparse indexes are read with."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from outdial.adapters import aws
-from outdial.adapters.config_store import account_pk
+from outdial.adapters.balances import BalanceTooLow, refund_item
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import PARTITION_KEY, key
+from outdial.adapters.tables import PARTITION_KEY
 from outdial.settings import get_settings
+
+__all__ = ["BalanceTooLow", "CallsTable", "refund_item"]
 
 # On a checksum claim: the Idempotency-Key record of the request that made it, if it had one.
 IDEMPOTENCY_ATTRIBUTE = "idempotency"
-
-
-class BalanceTooLow(AdapterError):
-    """The account's balance cannot cover the reservation; nothing was written."""
 
 
 def call_pk(phonon_uuid: str) -> str:
@@ -83,15 +80,3 @@ class CallsTable:
         except ClientError as exc:
             raise AdapterError(f"querying {index}: {exc}") from exc
         return [item[PARTITION_KEY]["S"] for item in result.get("Items", [])]
-
-
-def refund_item(config_table: str, account_id: str, amount: Decimal) -> dict[str, Any]:
-    """The transaction item that gives ``amount`` back to the account's balance."""
-    return {
-        "Update": {
-            "TableName": config_table,
-            "Key": key(account_pk(account_id)),
-            "UpdateExpression": "SET balance = balance + :amount",
-            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-        }
-    }

@@ -13,13 +13,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from outdial.adapters.balances import Balances
 from outdial.adapters.calls_table import (
     IDEMPOTENCY_ATTRIBUTE,
-    BalanceTooLow,
     CallsTable,
     refund_item,
 )
-from outdial.adapters.config_store import account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import (
     PENDING_INDEX,
@@ -36,10 +35,12 @@ from outdial.adapters.tables import (
 class ChecksumClaims(CallsTable):
     """``ChecksumStore`` on DynamoDB: claims, their pending marks, reservations and refunds."""
 
-    def refund(self, account_id: str, amount: Decimal) -> None:
-        """Give a reservation back."""
+    def refund(self, account_id: str, amount: Decimal, spread_key: str) -> None:
+        """Give a reservation back (to the balance shard of ``spread_key``)."""
         try:
-            self.client.update_item(**refund_item(self.config_table, account_id, amount)["Update"])
+            self.client.update_item(
+                **refund_item(self.config_table, account_id, amount, spread_key)["Update"]
+            )
         except ClientError as exc:
             raise AdapterError(f"refunding balance: {exc}") from exc
 
@@ -89,29 +90,21 @@ class ChecksumClaims(CallsTable):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        reserve = {
-            "Update": {
-                "TableName": self.config_table,
-                "Key": key(account_pk(account_id)),
-                "UpdateExpression": "SET balance = balance - :amount",
-                "ConditionExpression": "balance >= :amount",
-                "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-            }
-        }
         try:
-            self.client.transact_write_items(
-                TransactItems=[claim, reserve], ClientRequestToken=response["request-id"][:36]
+            Balances(self.client, self.config_table).reserve(
+                account_id,
+                amount,
+                spread_key=response["request-id"],
+                token=response["request-id"],
+                with_items=[claim],
             )
         except ClientError as exc:
             reasons = exc.response.get("CancellationReasons", [])
-            codes = [r.get("Code") for r in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:
+            if reasons[:1] and reasons[0].get("Code") == "ConditionalCheckFailed":
                 old = reasons[0].get("Item")
                 if old:
                     return json.loads(from_item(old)["response"])
                 return self.get_checksum(checksum, now_epoch) or {}
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                raise BalanceTooLow(f"{account_id} cannot cover {amount}") from None
             raise AdapterError(f"reserving and claiming {checksum}: {exc}") from exc
         return None
 
@@ -195,7 +188,7 @@ class ChecksumClaims(CallsTable):
                             "ExpressionAttributeValues": {":rid": {"S": request_id}},
                         }
                     },
-                    refund_item(self.config_table, account_id, amount),
+                    refund_item(self.config_table, account_id, amount, request_id),
                 ]
             )
         except ClientError as exc:

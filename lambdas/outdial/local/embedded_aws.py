@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from outdial.adapters import aws
@@ -188,6 +192,117 @@ def make_transactions_cheap() -> None:
     DynamoDBBackend.transact_write_items = functools.wraps(original)(transact)  # type: ignore[method-assign]
 
 
+# The item operations, whose answers moto builds in DynamoDB's JSON wire form already.
+_ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactGetItems",
+    }
+)
+
+
+def make_dynamodb_answers_fast() -> None:
+    """Answer moto's DynamoDB item operations with one ``json.dumps`` instead of its serializer.
+
+    moto serializes an answer by walking botocore's output shape member by member; an item's
+    attribute values are a recursive shape, so a call item with its legs takes milliseconds and
+    a ``BatchGetItem`` of 100 calls most of a second, which made moto, not outdial, the cost of
+    every test and of ``outdial serve``. Those answers are already DynamoDB's wire form, so they
+    are dumped as they are: absent members (None) left out and binary values base64-encoded, as
+    the serializer does. Idempotent.
+    """
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+    if getattr(original, "_outdial_fast", False):
+        return
+
+    def execute(self: Any, context: Any) -> Any:
+        operation = context.operation_model
+        if operation.name not in _ITEM_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        version = operation.service_model.metadata.get("jsonVersion", "1.0")
+        body = json.dumps(_present(self.result), default=_wire, separators=(",", ":"))
+        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
+
+    execute._outdial_fast = True  # type: ignore[attr-defined]
+    DynamoResult.execute_result = functools.wraps(original)(execute)  # type: ignore[method-assign]
+
+
+def _present(value: Any) -> Any:
+    """``value`` without the None members of its maps (the serializer leaves them out)."""
+    if isinstance(value, dict):
+        return {k: _present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_present(v) for v in value]
+    return value
+
+
+def _wire(value: Any) -> Any:
+    """What ``json`` cannot write itself: binary values (base64) and timestamps (epoch)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot answer with {type(value).__name__}")
+
+
+def make_dynamodb_items_cheap() -> None:
+    """Let moto build an item checking its size once, not once per attribute.
+
+    moto checks DynamoDB's 400 KB item limit on every attribute it sets, each time re-measuring
+    every attribute already set (maps recursively): building a call item with its legs cost
+    quadratic time in its attributes. This builds the item as moto does and measures it once,
+    refusing it as moto would. Idempotent.
+    """
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    original = Item.__init__
+    if getattr(original, "_outdial_cheap", False):
+        return
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > 405000:
+            raise ItemSizeTooLarge  # moto's own limit (DynamoDB's 400 KB and a margin)
+        self.attrs = LimitedSizeDict(values)
+
+    init._outdial_cheap = True  # type: ignore[attr-defined]
+    Item.__init__ = functools.wraps(original)(init)  # type: ignore[method-assign]
+
+
+def make_sqs_clock_cheap() -> None:
+    """Give moto's SQS a cheap clock for its per-message visibility checks.
+
+    moto decides whether each message of a queue is visible by building two naive datetimes per
+    message, and it counts a queue's messages on every send (reading the queue's attributes), so
+    each send costs time in proportion to the queue's length: a queue of a thousand webhooks
+    made a send take milliseconds. ``time.time()`` is the same instant in milliseconds for a
+    fraction of the cost. Idempotent.
+    """
+    from moto.sqs import models
+
+    original = models.unix_time_millis
+    if getattr(original, "_outdial_cheap", False):
+        return
+
+    def unix_time_millis(dt: datetime | None = None) -> float:
+        return time.time() * 1000.0 if dt is None else float(original(dt))
+
+    unix_time_millis._outdial_cheap = True  # type: ignore[attr-defined]
+    models.unix_time_millis = unix_time_millis
+
+
 class EmbeddedAws:
     """moto in this process (``mock_aws``), also served on 127.0.0.1 for other processes.
 
@@ -208,6 +323,9 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         make_dynamodb_writes_atomic()
         make_transactions_cheap()
+        make_dynamodb_answers_fast()
+        make_dynamodb_items_cheap()
+        make_sqs_clock_cheap()
         os.environ.update(fake_credentials())
         os.environ.pop("AWS_ENDPOINT_URL", None)  # in-process calls must stay in-process
         self._mock.start()

@@ -133,18 +133,22 @@ def make_dynamodb_writes_atomic() -> None:
     iterating a table another thread is changing). Idempotent.
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
-    for name in _ATOMIC_WRITES:
-        original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_outdial_atomic", False):
-            continue
+    # The handler too: it turns the backend's live items into its answer after the backend
+    # returns, and a write resizing an item meanwhile made that fail ("dictionary changed size").
+    for owner in (DynamoDBBackend, DynamoHandler):
+        for name in _ATOMIC_WRITES:
+            original = getattr(owner, name)
+            if getattr(original, "_outdial_atomic", False):
+                continue
 
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _dynamodb_lock:
-                return _original(self, *args, **kwargs)
+            def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with _dynamodb_lock:
+                    return _original(self, *args, **kwargs)
 
-        locked._outdial_atomic = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+            locked._outdial_atomic = True  # type: ignore[attr-defined]
+            setattr(owner, name, functools.wraps(original)(locked))
 
 
 def make_transactions_cheap() -> None:

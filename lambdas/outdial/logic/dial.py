@@ -396,7 +396,13 @@ class Dialer:
             condition="#state = :claimed",
             condition_values={":claimed": CLAIMED},
         )
-        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
+        logger.info(
+            "leg placed",
+            to=mask(number),
+            did=did,
+            placement=placement or "accepted",
+            placed_at=_iso(now),
+        )
 
     def _advance_ended(self, leg_id: str) -> None:
         """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message

@@ -619,14 +619,12 @@ class Dialer:
             "placed": bool(leg.get("placed")),
             **({"skip-reason": leg["reason"]} if leg.get("outcome") == SKIPPED else {}),
         }
-        call = self.calls.update(call_pk(phonon_uuid), {f"legs.{leg_id}": record})
+        # The leg's record on the call rides on the write that moves the call on (one write a
+        # leg's end, not two); the call is read first to decide that move.
+        call = self.calls.get_call(phonon_uuid)
         if call is None:
             return
-        self._notify_leg(call, leg)
         status = CallStatus(call["status"])
-        if status.terminal:
-            self._notify_once(call)
-            return
         # The call's current leg is the one its attempt and number index name (both move before
         # the next leg is claimed), not the last one recorded: a dialer may have died between
         # claiming a leg and recording it on the call.
@@ -639,8 +637,10 @@ class Dialer:
             )
             != position
         ):
-            logger.info("outcome of a leg that is no longer current; call unchanged")
+            self._record_only(leg, record)
             return
+        call = call | {"legs": (call.get("legs") or {}) | {leg_id: record}}
+        recorded = {f"legs.{leg_id}": record}
         view = self._flow_view(call["flow-id"])
         placed_before = any(
             other.get("placed") for key, other in (call.get("legs") or {}).items() if key != leg_id
@@ -676,16 +676,36 @@ class Dialer:
             take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
             moved = self.calls.update(
                 call_pk(phonon_uuid),
-                {"number-index": decision.number_index} | deadline_keys(phonon_uuid, take_by),
+                {"number-index": decision.number_index}
+                | deadline_keys(phonon_uuid, take_by)
+                | recorded,
                 condition=condition,
                 condition_values=current,
             )
-            if moved is not None:
-                self._dial_current_leg(moved)
+            if moved is None:
+                self._record_only(leg, record)
+                return
+            self._notify_leg(moved, leg)
+            self._dial_current_leg(moved)
         elif isinstance(decision, RetryLater):
-            self._retry_later(call, decision, view, condition, current)
+            if self._retry_later(call, decision, view, condition, current, recorded):
+                self._notify_leg(call, leg)
+            else:
+                self._record_only(leg, record)
         elif isinstance(decision, Finish):
-            self._finish(call, decision, leg, condition, current)
+            self._finish(call, decision, leg, condition, current, record)
+
+    def _record_only(self, leg: dict[str, Any], record: dict[str, Any]) -> None:
+        """Record an ended leg on a call it does not move on (ended, or moved on by another
+        leg or a cancel meanwhile), and report the call if it has ended."""
+        call = self.calls.update(call_pk(leg["phonon-uuid"]), {f"legs.{leg['leg-id']}": record})
+        if call is None:
+            return
+        self._notify_leg(call, leg)
+        if CallStatus(call["status"]).terminal:
+            self._notify_once(call)
+            return
+        logger.info("outcome of a leg that is no longer current; call unchanged")
 
     def _retry_later(
         self,
@@ -694,7 +714,10 @@ class Dialer:
         view: FlowView | None,
         condition: str,
         current: dict[str, Any],
-    ) -> None:
+        recorded: dict[str, Any],
+    ) -> bool:
+        """Schedule the call's next attempt; False when the call was no longer this leg's to
+        move."""
         phonon_uuid = call["phonon-uuid"]
         at = decision.at
         if view is not None:  # not before the flow's calling window opens for the first number
@@ -702,7 +725,7 @@ class Dialer:
             at = opening(view.flow.calling_window, number, view.account.zone, at) or at
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
         schedule = self._wake(call, at, f"retry-{phonon_uuid}-{decision.attempt}")
-        self.calls.update(
+        moved = self.calls.update(
             call_pk(phonon_uuid),
             {
                 "status": CallStatus.SCHEDULED.value,
@@ -711,12 +734,16 @@ class Dialer:
                 "due-at": _iso(at),
                 "next-dial-at": _iso(at),
                 "schedule": schedule,
-            },
+            }
+            | recorded,
             condition=condition,
             condition_values=current,
             remove=DEADLINE_KEYS,
         )
+        if moved is None:
+            return False
         logger.info("attempt connected nowhere; next attempt scheduled", at=_iso(at))
+        return True
 
     def _finish(
         self,
@@ -725,9 +752,11 @@ class Dialer:
         leg: dict[str, Any],
         condition: str,
         current: dict[str, Any],
+        record: dict[str, Any],
     ) -> None:
         phonon_uuid = call["phonon-uuid"]
         values: dict[str, Any] = {"status": decision.status.value, "ended-at": _iso(self.clock())}
+        values[f"legs.{leg['leg-id']}"] = record  # the ended leg's record, in the same write
         if decision.status is CallStatus.FAILED:
             code = {NO_MASK: Code.NO_MASK_AVAILABLE, SKIP_DNC: Code.NUMBER_ON_DNC}.get(
                 str(leg.get("reason")), Code.FAILURE_FROM_GATEWAY
@@ -755,10 +784,9 @@ class Dialer:
             )
         if not done:
             # Someone ended it first; or our own write landed and only its answer was lost (a
-            # retry then finds the condition gone). Either way the ended call is reported.
-            ended = self.calls.get_call(phonon_uuid)
-            if ended is not None and CallStatus(ended["status"]).terminal:
-                self._notify_once(ended)
+            # retry then finds the condition gone). Either way the leg is recorded and the
+            # ended call reported.
+            self._record_only(leg, record)
             return
         name = {
             CallStatus.COMPLETED: "CallsCompleted",
@@ -767,7 +795,9 @@ class Dialer:
         }[decision.status]
         count(name, 1)
         logger.info("call ended", status=decision.status.value)
-        self._notify_once(call | values)
+        ended = call | {k: v for k, v in values.items() if not k.startswith("legs.")}
+        self._notify_leg(ended, leg)
+        self._notify_once(ended)
 
     def _notify_leg(self, call: dict[str, Any], leg: dict[str, Any]) -> None:
         """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""

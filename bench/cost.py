@@ -6,8 +6,15 @@ the way their event sources would (one dial message per dialer invocation, webho
 at a time), with the simulator gateway and a webhook receiver on 127.0.0.1, and counts what AWS
 bills:
 
-- API Gateway requests; Lambda invocations and GB-seconds (measured handler time x the memory
-  the stack configures, arm64, per-invocation duration rounded up to the millisecond);
+- API Gateway requests; Lambda invocations and GB-seconds: each invocation's billed duration
+  (rounded up to the millisecond) x the memory the stack configures (arm64), the duration being
+  what it would take on Lambda: the handler's own CPU time (process CPU time during the
+  invocation, less the CPU time spent inside AWS requests, where moto does AWS's work
+  in-process), scaled by the share of a vCPU the memory buys (1,769 MB = 1 vCPU), plus a
+  modelled network round trip for each AWS request on the invocation's critical path (requests
+  sent together count once) and for each gateway placement and webhook delivery (ROUND_TRIPS
+  below). Wall time on this shared machine would bill moto's work and other processes'
+  contention as handler time;
 - DynamoDB write and read request units from the actual size of every item written or read
   (DynamoDB's size rules, as moto computes them; an update bills the larger of the item before
   and after; transactions count double; writes to the keys-only indexes count);
@@ -41,10 +48,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # infra's CDK
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"  # what the stack deploys (application log level)
 os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # EMF lines are ingested logs too
 
+from infra import constants as c  # noqa: E402
 from tests.conftest import api_event, call, config_document, create_body, sqs_event  # noqa: E402
 
 # List prices, us-east-1, on-demand, standard classes, beyond free tiers (as published by AWS,
@@ -65,11 +74,28 @@ PRICES = {
 # Not per call, so not in the table: custom metrics ($0.30 per metric a month), alarms, the
 # dashboard, storage (DynamoDB $0.25/GB-month, logs $0.03/GB-month), Secrets ($0.40 each a month).
 
+# Modelled round trips, in-region, as a handler waits for them (read 2026-11-30). DynamoDB:
+# "single-digit millisecond" reads and writes (AWS's DynamoDB product page), 5 ms; SQS
+# SendMessageBatch / DeleteMessageBatch: ~10 ms (AWS's SQS docs quote tens of ms for standard
+# queues; 10 ms is what in-region clients commonly see); EventBridge Scheduler CreateSchedule:
+# 30-60 ms (measured on AWS when schedules were per second); Secrets Manager GetSecretValue,
+# 20 ms. Outside AWS: a carrier's create-call API ~250 ms, a customer's webhook endpoint ~100 ms
+# (assumptions; moto and the loopback peers answer in well under a millisecond).
+ROUND_TRIPS = {
+    "dynamodb": 0.005,
+    "sqs": 0.010,
+    "scheduler": 0.040,
+    "secrets-manager": 0.020,
+    "gateway placement": 0.250,
+    "webhook delivery": 0.100,
+}
+FULL_VCPU_MB = 1769  # Lambda allocates CPU in proportion to memory: one vCPU at 1,769 MB
+
 X_RAY_SAMPLING = 0.05  # the default rule beyond its first request each second
 ACCESS_LOG_LINE_BYTES = 600  # one JSON access-log line per API request (infra/api.py's format)
-MEMORY_MB = {"api": 1024, "dialer": 512, "webhooks": 256}  # infra/constants.py
+MEMORY_MB = {"api": c.API_MEMORY_MB, "dialer": c.DIALER_MEMORY_MB, "webhooks": c.WEBHOOKS_MEMORY_MB}
 CALLS_PER_REQUEST = 500
-WEBHOOK_BATCH = 5  # infra/constants.py WEBHOOK_BATCH_SIZE
+WEBHOOK_BATCH = c.WEBHOOK_BATCH_SIZE
 SQS_CHUNK = 64 * 1024
 IDLE_SECONDS = 8  # longer than the simulator's talk time (the delay of an outcome event)
 
@@ -91,12 +117,41 @@ class Meter:
     def __init__(self) -> None:
         self.units: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.aws_cpu = 0.0
+        self.writes_by_item: Counter[str] = Counter()  # WRU by operation and item kind
+        self.requests: list[tuple[float, float, str]] = []
         self._local = threading.local()
         self._lock = threading.Lock()
 
     def attach(self, client: Any, service: str) -> None:
         client.meta.events.register(f"provide-client-params.{service}.*", self._before)
         client.meta.events.register(f"after-call.{service}.*", self._after)
+        # Innermost (after the billing hooks above): the request as moto answers it.
+        client.meta.events.register(f"before-call.{service}.*", self._started)
+        client.meta.events.register_last(f"after-call.{service}.*", self._ended)
+        client.meta.events.register_last(f"after-call-error.{service}.*", self._ended)
+
+    # --- time inside AWS requests ---------------------------------------------------------
+    def _started(self, event_name: str, **_: Any) -> None:
+        self._local.started = (time.perf_counter(), time.thread_time(), event_name.split(".")[1])
+
+    def _ended(self, **_: Any) -> None:
+        started = getattr(self._local, "started", None)
+        if started is None:
+            return
+        self._local.started = None
+        wall, cpu, service = started
+        with self._lock:
+            self.aws_cpu += time.thread_time() - cpu
+            self.requests.append((wall, time.perf_counter(), service))
+
+    def take_requests(self) -> tuple[float, list[tuple[float, float, str]]]:
+        """CPU seconds spent inside AWS requests, and the requests' (start, end, service), since
+        the last take."""
+        with self._lock:
+            taken = self.aws_cpu, self.requests
+            self.aws_cpu, self.requests = 0.0, []
+        return taken
 
     def add(self, name: str, amount: float) -> None:
         with self._lock:
@@ -159,8 +214,11 @@ class Meter:
         for table, key, before in getattr(self._local, "before", []):
             after = self._item(table, key)
             size = max(before.size() if before else 0, after.size() if after else 0)
-            self.add("DynamoDB write request units", double * max(1, math.ceil(size / 1024)))
-            self.add("DynamoDB write request units", _index_writes(before, after))
+            units = double * max(1, math.ceil(size / 1024)) + _index_writes(before, after)
+            self.add("DynamoDB write request units", units)
+            kind = str(key["pk"].get("S", "?") if isinstance(key["pk"], dict) else key["pk"])
+            with self._lock:
+                self.writes_by_item[f"{operation} {kind.split('#')[0]}"] += units
         self._local.before = []
         params = self._local.params
         if operation == "GetItem":
@@ -230,6 +288,12 @@ class Lambdas:
         self.meter = meter
         self.invocations: Counter[str] = Counter()
         self.log_bytes = 0
+        self.log_copy: Any = None  # a file that gets every line the functions print
+        self.billed_ms: Counter[str] = Counter()
+        self.own_cpu: Counter[str] = Counter()
+        self.waits: Counter[str] = Counter()
+        # Requests outside AWS the handlers made (gateway placements, webhook deliveries).
+        self.outside_waits: Counter[str] = Counter()
 
     def invoke(self, name: str, handler: Any, event: dict[str, Any]) -> Any:
         from outdial.local.apigateway import LambdaContext
@@ -238,19 +302,66 @@ class Lambdas:
         out = io.StringIO()
         stream = logger.registered_handler  # bound to the real stdout when it was made
         previous = stream.setStream(out)  # type: ignore[attr-defined]
-        started = time.perf_counter()
+        logger.thread_safe_clear_keys()  # each function runs in its own process on Lambda
+        self.meter.take_requests()
+        outside = self.outside_waits.copy()
+        cpu_started = time.process_time()
         try:
             with contextlib.redirect_stdout(out):  # EMF metrics are printed
                 result = handler(event, LambdaContext(function_name=f"outdial-{name}"))
         finally:
             stream.setStream(previous)  # type: ignore[attr-defined]
-        elapsed_ms = math.ceil((time.perf_counter() - started) * 1000)
+        cpu = time.process_time() - cpu_started
+        aws_cpu, requests = self.meter.take_requests()
+        own_cpu = max(0.0, cpu - aws_cpu)
+        waits = critical_wait(requests) + sum(
+            ROUND_TRIPS[kind] * (count - outside[kind])
+            for kind, count in self.outside_waits.items()
+        )
+        seconds = own_cpu * max(1.0, FULL_VCPU_MB / MEMORY_MB[name]) + waits
+        billed_ms = math.ceil(seconds * 1000)
         self.invocations[name] += 1
+        self.billed_ms[name] += billed_ms
+        self.own_cpu[name] += own_cpu
+        self.waits[name] += waits
         self.log_bytes += len(out.getvalue().encode())
+        if self.log_copy is not None:
+            self.log_copy.write(out.getvalue())
         self.meter.add("Lambda requests", 1)
-        self.meter.add("Lambda GB-seconds (arm64)", elapsed_ms / 1000 * MEMORY_MB[name] / 1024)
+        self.meter.add("Lambda GB-seconds (arm64)", billed_ms / 1000 * MEMORY_MB[name] / 1024)
         self.meter.add("X-Ray traces recorded", X_RAY_SAMPLING)
         return result
+
+
+def critical_wait(requests: list[tuple[float, float, str]]) -> float:
+    """The modelled network wait of an invocation's AWS requests: the heaviest chain of requests
+    each sent after the previous one was answered (requests sent together overlap), each
+    weighing its service's round trip."""
+    ordered = sorted(requests, key=lambda r: r[1])
+    best: list[float] = []  # the heaviest chain ending with each request
+    for start, _, service in ordered:
+        before = [w for (_, end, _), w in zip(ordered, best, strict=False) if end <= start]
+        best.append(ROUND_TRIPS[service] + max(before, default=0.0))
+    return max(best, default=0.0)
+
+
+def count_outside_requests(counts: Counter[str]) -> None:
+    """Count the gateway placements and webhook deliveries the handlers make (each waits a
+    round trip on a real network)."""
+    from outdial.adapters.gateways.simulator import SimulatorGatewayAdapter
+    from outdial.adapters.webhooks import WebhookClient
+
+    def counted(kind: str, method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[kind] += 1
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    SimulatorGatewayAdapter.place = counted(  # type: ignore[method-assign]
+        "gateway placement", SimulatorGatewayAdapter.place
+    )
+    WebhookClient.deliver = counted("webhook delivery", WebhookClient.deliver)  # type: ignore[method-assign]
 
 
 def _numbers(index: int, digits: str) -> list[str]:
@@ -293,18 +404,23 @@ def drain(sqs: Any, url: str, batch: int) -> Iterator[list[str]]:
         )
 
 
-def run(calls: int, mix: tuple[tuple[float, str], ...] = MIX) -> dict[str, Any]:
+def run(
+    calls: int, mix: tuple[tuple[float, str], ...] = MIX, log_copy: Any = None
+) -> dict[str, Any]:
     from moto import mock_aws
 
-    from outdial.adapters import aws
+    from outdial.adapters import aws, egress
     from outdial.handlers import api, dialer, webhooks
     from outdial.local.embedded_aws import make_dynamodb_writes_atomic, provision, use
     from outdial.logic.configure import apply_config, check_config
     from outdial.settings import get_settings
 
+    egress.set_local_mode(True)  # the webhook receiver is on 127.0.0.1, as under `outdial serve`
     make_dynamodb_writes_atomic()
     meter = Meter()
     lambdas = Lambdas(meter)
+    lambdas.log_copy = log_copy
+    count_outside_requests(lambdas.outside_waits)
     with mock_aws(), receiver() as hook_url:
         aws.reset_clients()
         use(provision())
@@ -392,8 +508,11 @@ def main() -> None:
         action="store_true",
         help="every call answers on its first number (what one answered call costs)",
     )
+    parser.add_argument("--logs", type=Path, help="write every line the functions print here")
     args = parser.parse_args()
-    measured = run(args.calls, ((1.0, "0"),) if args.answered_only else MIX)
+    with contextlib.ExitStack() as stack:
+        log_copy = stack.enter_context(args.logs.open("w")) if args.logs else None
+        measured = run(args.calls, ((1.0, "0"),) if args.answered_only else MIX, log_copy)
     meter, lambdas, ended = measured["meter"], measured["lambdas"], measured["ended"]
     rows, total = table(args.calls, meter)
     answered = ended.get("COMPLETED", 0)
@@ -414,8 +533,24 @@ def main() -> None:
                 "wru_per_answered_call_of_the_mix": round(
                     meter.units["DynamoDB write request units"] / max(answered, 1), 2
                 ),
+                "wru_per_call_by_write": {
+                    k: round(v / args.calls, 2) for k, v in meter.writes_by_item.most_common()
+                },
                 "rru_per_call": round(meter.units["DynamoDB read request units"] / args.calls, 2),
                 "invocations": dict(lambdas.invocations),
+                "billed_ms_per_invocation": {
+                    name: round(lambdas.billed_ms[name] / n, 1)
+                    for name, n in lambdas.invocations.items()
+                },
+                "own_cpu_ms_per_invocation": {
+                    name: round(1000 * lambdas.own_cpu[name] / n, 1)
+                    for name, n in lambdas.invocations.items()
+                },
+                "modelled_wait_ms_per_invocation": {
+                    name: round(1000 * lambdas.waits[name] / n, 1)
+                    for name, n in lambdas.invocations.items()
+                },
+                "gateway_placements_and_webhook_deliveries": dict(lambdas.outside_waits),
                 "log_bytes_per_call": round(lambdas.log_bytes / args.calls),
                 "aws_requests_per_call": {
                     k: round(v / args.calls, 2) for k, v in sorted(meter.calls.items())

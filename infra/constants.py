@@ -133,7 +133,18 @@ DLQ_RETENTION = Duration.days(14)  # SQS's maximum: time for an operator to look
 #   Its timeout stays under API Gateway REST's 29 s integration limit, with room for a cold
 #   start's init (which API Gateway counts, Lambda's timeout does not): a longer one would write
 #   work whose client has already been told 504.
-# dialer: I/O-bound (a conditional write, one gateway request, a few updates per leg); 512 MB.
+# Lambda bills GB-seconds and gives CPU in proportion to memory (1,769 MB = 1 vCPU), so below a
+# vCPU a function's CPU work costs the same GB-seconds at any memory, while its waits (AWS
+# requests, a carrier's API, a customer's endpoint) cost in proportion to it: an I/O-bound
+# function should have the least memory whose CPU share keeps its latency acceptable
+# (bench/cost.py measures each function's own CPU time and models its waits).
+# dialer: I/O-bound: per invocation ~10 ms of its own CPU at a full vCPU (bench/cost.py) beside
+#   ~300 ms of waiting (its DynamoDB requests, a carrier's create-call request per leg). At
+#   256 MB (0.14 vCPU) that is ~70 + 300 ms, billed 0.09 GB-s; at 512 MB ~35 + 300 ms, 0.16
+#   GB-s: 45 % more for 10 % less latency. The price is the cold start: importing the handler
+#   takes ~0.6 s of CPU, ~4 s at 256 MB (~2 s at 512 MB), which delays a cold dialer's first
+#   group by as much (the lag alarm is at 30 s). 128 MB would leave too little headroom above the
+#   runtime's ~100 MB resident set.
 #   Its timeout covers a whole dial group against a slow gateway: each call's gateway request is
 #   bounded by the gateway's default connect + read timeouts, plus a margin for DynamoDB.
 # webhooks: I/O-bound: one signed POST per message, cut off at 10 s of wall clock whatever the
@@ -145,7 +156,7 @@ API_MEMORY_MB = 1024
 API_TIMEOUT = Duration.seconds(25)
 # A request holding an Idempotency-Key longer than this died (twice the api's timeout).
 IDEMPOTENCY_LEASE_SECONDS = 2 * int(API_TIMEOUT.to_seconds())
-DIALER_MEMORY_MB = 512
+DIALER_MEMORY_MB = 256
 DIALER_TIMEOUT = Duration.seconds(DIALER_TIMEOUT_SECONDS)
 WEBHOOKS_MEMORY_MB = 256
 WEBHOOKS_TIMEOUT = Duration.seconds(WEBHOOKS_TIMEOUT_SECONDS)

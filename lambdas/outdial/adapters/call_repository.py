@@ -34,7 +34,7 @@ from outdial.adapters.moves import (
     status_condition,
 )
 from outdial.adapters.tables import key, to_values
-from outdial.models.calls import WAITING, Attempt, Call, CallStatus, Ending
+from outdial.models.calls import WAITING, Attempt, Call, CallStatus, EndedLeg, Ending
 from outdial.models.legs import LegRecord
 
 
@@ -115,16 +115,25 @@ class DynamoCallRepository(LegMoves):
         return _call(self.store.update(call_pk(phonon_uuid), values))
 
     def advance_to(
-        self, phonon_uuid: str, position: tuple[int, int], number_index: int, take_by: datetime
+        self,
+        phonon_uuid: str,
+        position: tuple[int, int],
+        number_index: int,
+        take_by: datetime,
+        *,
+        ended: EndedLeg | None = None,
     ) -> Call | None:
         """The next number of the same attempt, if the call still dials the leg at
-        ``position`` (attempt, number index); None when it moved on."""
+        ``position`` (attempt, number index); None when it moved on. ``ended``, the leg that
+        ended, is recorded on the call by the same write."""
         # Not a move of the machine: the call stays DIALING.
         condition, values = self._at(position, one_of("status", [CallStatus.DIALING.value]))
         return _call(
             self.store.update(
                 call_pk(phonon_uuid),
-                {"number-index": number_index} | deadline_keys(phonon_uuid, take_by),
+                {"number-index": number_index}
+                | deadline_keys(phonon_uuid, take_by)
+                | _ended_values(ended),
                 condition=condition,
                 condition_values=values,
             )
@@ -138,13 +147,15 @@ class DynamoCallRepository(LegMoves):
         number_index: int,
         at: datetime,
         schedule: str | None,
+        *,
+        ended: EndedLeg | None = None,
     ) -> bool:
         """Back to SCHEDULED for attempt ``attempt`` at ``at``, if the call still dials the leg
-        at ``position``."""
+        at ``position``; ``ended`` is recorded on the call by the same write."""
         return self._wait(
             phonon_uuid,
             position,
-            {"attempt": attempt, "number-index": number_index},
+            {"attempt": attempt, "number-index": number_index} | _ended_values(ended),
             at,
             schedule,
             "schedule_retry",
@@ -185,17 +196,23 @@ class DynamoCallRepository(LegMoves):
         return moved is not None
 
     def finish(
-        self, call: Call, position: tuple[int, int], ending: Ending, refund: Decimal | None
+        self,
+        call: Call,
+        position: tuple[int, int],
+        ending: Ending,
+        refund: Decimal | None,
+        *,
+        ended: EndedLeg | None = None,
     ) -> bool:
         """End the call as ``ending`` says, if it still dials the leg at ``position``; with a
-        ``refund`` the account gets it back in the same transaction. False if someone else
-        ended or moved the call."""
+        ``refund`` the account gets it back in the same transaction, and ``ended`` is recorded
+        on the call by the same write. False if someone else ended or moved the call."""
         if not ending.status.terminal:
             raise ValueError(f"{ending.status} is not a terminal status")
         condition, condition_values = self._at(
             position, status_condition(ending.status, MOVES["finish"][0])
         )
-        fields = ending_values(ending)
+        fields = ending_values(ending) | _ended_values(ended)
         if refund is None:
             done = self.store.update(
                 call_pk(call.phonon_uuid),
@@ -266,6 +283,14 @@ class DynamoCallRepository(LegMoves):
             f"{condition} AND #attempt = :attempt AND #index = :index",
             values | {":attempt": attempt, ":index": index},
         )
+
+
+def _ended_values(ended: EndedLeg | None) -> dict[str, Any]:
+    """The values that record an ended leg on its call (none without one)."""
+    if ended is None:
+        return {}
+    leg_id, record = ended
+    return {f"legs.{leg_id}": attempt_to_item(record)}
 
 
 def _call(item: dict[str, Any] | None) -> Call | None:

@@ -178,8 +178,13 @@ class CallsStore(ChecksumClaims):
         balance is settled exactly once whatever crashes or repeats. False when the condition
         failed (someone else ended the call).
         """
-        names = {f"#v{i}": name for i, name in enumerate(values)}
-        sets = ", ".join(f"#v{i} = :v{i}" for i in range(len(values)))
+        names: dict[str, str] = {}
+        paths = []
+        for i, name in enumerate(values):  # a dotted name sets inside a map, as in update()
+            parts = {f"#v{i}_{j}": part for j, part in enumerate(name.split("."))}
+            names |= parts
+            paths.append(".".join(parts))
+        sets = ", ".join(f"{path} = :v{i}" for i, path in enumerate(paths))
         placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
         for alias, real in _CONDITION_NAMES.items():
             if alias in condition:

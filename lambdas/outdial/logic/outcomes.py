@@ -20,7 +20,7 @@ from outdial.contract import SKIP_DNC, Metric
 from outdial.logic.placing import DEADLINE, NO_MASK, SKIPPED, TAKE_DEADLINE_SECONDS, iso
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import REFUSED, DialNext, Finish, LegResult, RetryLater, decide
-from outdial.models.calls import Attempt, Call, CallStatus, Ending
+from outdial.models.calls import Attempt, Call, CallStatus, EndedLeg, Ending
 from outdial.models.codes import Code
 from outdial.models.config import DEFAULT_RETRY_ON, FlowView
 from outdial.models.legs import LegEnding, LegEvent, LegOutcome, LegRecord, LegState
@@ -46,7 +46,13 @@ class ApplyingOutcomes:
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
         def _dial_current_leg(self, call: Call) -> None: ...
-        def _retry_later(self, call: Call, decision: RetryLater, view: FlowView | None) -> None: ...
+        def _retry_later(
+            self,
+            call: Call,
+            decision: RetryLater,
+            view: FlowView | None,
+            ended: EndedLeg | None = None,
+        ) -> bool: ...
 
     def apply_event(self, event: LegEvent) -> None:
         """A gateway's report of how a leg ended (duplicates and late ones change nothing); only
@@ -142,6 +148,43 @@ class ApplyingOutcomes:
             placed=leg.placed,
             skip_reason=leg.reason if leg.outcome == SKIPPED else None,
         )
+        # The leg's record on the call rides on the write that moves the call on (one write a
+        # leg's end, not two); the call is read first to decide that move.
+        call = self.calls.get(leg.phonon_uuid)
+        if call is None:
+            return
+        # The call's current leg is the one its attempt and number index name (both move before
+        # the next leg is claimed), not the last one recorded: a dialer may have died between
+        # claiming a leg and recording it on the call.
+        position = leg.position
+        if call.status is not CallStatus.DIALING or call.position != position:
+            self._record_only(leg, record)
+            return
+        call = replace(call, legs={**call.legs, leg.leg_id: record})
+        ended: EndedLeg = (leg.leg_id, record)
+        view = self._flow_view(call.flow_id)
+        decision = decide(self._leg_result(call, leg, view))
+        if isinstance(decision, DialNext):
+            take_by = self.clock() + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+            moved = self.calls.advance_to(
+                call.phonon_uuid, position, decision.number_index, take_by, ended=ended
+            )
+            if moved is None:
+                self._record_only(leg, record)
+                return
+            self._notify_leg(moved, leg)
+            self._dial_current_leg(moved)
+        elif isinstance(decision, RetryLater):
+            if self._retry_later(call, decision, view, ended):
+                self._notify_leg(call, leg)
+            else:
+                self._record_only(leg, record)
+        elif isinstance(decision, Finish):
+            self._finish(call, decision, leg, position, ended)
+
+    def _record_only(self, leg: LegRecord, record: Attempt) -> None:
+        """Record an ended leg on a call it does not move on (ended, or moved on by another
+        leg or a cancel meanwhile), and report the call if it has ended."""
         call = self.calls.record_leg(leg.phonon_uuid, leg.leg_id, record)
         if call is None:
             return
@@ -149,26 +192,7 @@ class ApplyingOutcomes:
         if call.status.terminal:
             self._notify_once(call)
             return
-        # The call's current leg is the one its attempt and number index name (both move before
-        # the next leg is claimed), not the last one recorded: a dialer may have died between
-        # claiming a leg and recording it on the call.
-        position = leg.position
-        if call.status is not CallStatus.DIALING or call.position != position:
-            logger.info("outcome of a leg that is no longer current; call unchanged")
-            return
-        view = self._flow_view(call.flow_id)
-        decision = decide(self._leg_result(call, leg, view))
-        if isinstance(decision, DialNext):
-            take_by = self.clock() + timedelta(seconds=TAKE_DEADLINE_SECONDS)
-            moved = self.calls.advance_to(
-                call.phonon_uuid, position, decision.number_index, take_by
-            )
-            if moved is not None:
-                self._dial_current_leg(moved)
-        elif isinstance(decision, RetryLater):
-            self._retry_later(call, decision, view)
-        elif isinstance(decision, Finish):
-            self._finish(call, decision, leg, position)
+        logger.info("outcome of a leg that is no longer current; call unchanged")
 
     def _leg_result(self, call: Call, leg: LegRecord, view: FlowView | None) -> LegResult:
         """The state machine's view of the call just after its leg ``leg`` ended."""
@@ -188,7 +212,12 @@ class ApplyingOutcomes:
         )
 
     def _finish(
-        self, call: Call, decision: Finish, leg: LegRecord, position: tuple[int, int]
+        self,
+        call: Call,
+        decision: Finish,
+        leg: LegRecord,
+        position: tuple[int, int],
+        ended: EndedLeg,
     ) -> None:
         ending = Ending(decision.status, self.clock())
         if decision.status is CallStatus.FAILED:
@@ -200,16 +229,17 @@ class ApplyingOutcomes:
                 ending, connected_number=leg.number, duration_seconds=leg.duration_seconds
             )
             refund = None  # the reservation becomes the charge: nothing to move
-        if not self.calls.finish(call, position, ending, refund):
+        if not self.calls.finish(call, position, ending, refund, ended=ended):
             # Someone ended it first; or our own write landed and only its answer was lost (a
-            # retry then finds the condition gone). Either way the ended call is reported.
-            ended = self.calls.get(call.phonon_uuid)
-            if ended is not None and ended.status.terminal:
-                self._notify_once(ended)
+            # retry then finds the condition gone). Either way the leg is recorded and the
+            # ended call reported.
+            self._record_only(leg, ended[1])
             return
         count(_ENDED_METRIC[decision.status], 1)
         logger.info("call ended", status=decision.status.value)
-        self._notify_once(replace(call, status=decision.status))
+        finished = replace(call, status=decision.status)
+        self._notify_leg(finished, leg)
+        self._notify_once(finished)
 
     def _notify_leg(self, call: Call, leg: LegRecord) -> None:
         """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""

@@ -259,7 +259,13 @@ class PlacingLegs:
         self.calls.mark_placed(
             leg_id, placed_at=now, deadline=due, gateway_ref=ref, placement=placement
         )
-        logger.info("leg placed", to=mask(number), did=did, placement=placement or "accepted")
+        logger.info(
+            "leg placed",
+            to=mask(number),
+            did=did,
+            placement=placement or "accepted",
+            placed_at=now.isoformat(),
+        )
 
     def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
         """Whether this dialer may place a leg someone claimed before: one set aside to wait

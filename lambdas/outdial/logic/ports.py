@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from outdial.models.calls import Attempt, Call, CallStatus, Ending
+from outdial.models.calls import Attempt, Call, CallStatus, EndedLeg, Ending
 from outdial.models.legs import LegEnding, LegRecord
 
 Position = tuple[int, int]
@@ -44,7 +44,13 @@ class CallRepository(Protocol):
         deadline: datetime | None = None,
     ) -> Call | None: ...
     def advance_to(
-        self, phonon_uuid: str, position: Position, number_index: int, take_by: datetime
+        self,
+        phonon_uuid: str,
+        position: Position,
+        number_index: int,
+        take_by: datetime,
+        *,
+        ended: EndedLeg | None = None,
     ) -> Call | None: ...
     def schedule_retry(
         self,
@@ -54,12 +60,20 @@ class CallRepository(Protocol):
         number_index: int,
         at: datetime,
         schedule: str | None,
+        *,
+        ended: EndedLeg | None = None,
     ) -> bool: ...
     def defer(
         self, phonon_uuid: str, position: Position, until: datetime, schedule: str | None
     ) -> bool: ...
     def finish(
-        self, call: Call, position: Position, ending: Ending, refund: Decimal | None
+        self,
+        call: Call,
+        position: Position,
+        ending: Ending,
+        refund: Decimal | None,
+        *,
+        ended: EndedLeg | None = None,
     ) -> bool: ...
     def cancel(self, phonon_uuid: str, account_id: str, refund: Decimal, at: datetime) -> bool: ...
     def withdraw(self, phonon_uuid: str) -> None: ...

@@ -15,7 +15,7 @@ from outdial.logic.placing import iso
 from outdial.logic.policy import Wait, opening
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import RetryLater
-from outdial.models.calls import Call
+from outdial.models.calls import Call, EndedLeg
 from outdial.models.config import FlowView
 from outdial.observability import count, logger
 
@@ -72,9 +72,16 @@ class Waiting:
         delay = min(max(1, wait), MAX_DELAY_SECONDS)
         self.queue.send([DialMessage((phonon_uuid,), delay_seconds=delay)])
 
-    def _retry_later(self, call: Call, decision: RetryLater, view: FlowView | None) -> None:
+    def _retry_later(
+        self,
+        call: Call,
+        decision: RetryLater,
+        view: FlowView | None,
+        ended: EndedLeg | None = None,
+    ) -> bool:
         """Every number of this attempt tried: the next attempt waits for its time (and the
-        flow's calling window for its first number)."""
+        flow's calling window for its first number); ``ended`` is recorded by the same write.
+        False when the call was no longer that leg's to move."""
         phonon_uuid = call.phonon_uuid
         at = decision.at
         if view is not None:  # not before the flow's calling window opens for the first number
@@ -82,7 +89,15 @@ class Waiting:
             at = opening(view.flow.calling_window, number, view.account.zone, at) or at
         # The wake-up first: a call left SCHEDULED with nothing to wake it would never dial.
         schedule = self._wake(call, at, f"retry-{phonon_uuid}-{decision.attempt}")
-        self.calls.schedule_retry(
-            phonon_uuid, call.position, decision.attempt, decision.number_index, at, schedule
-        )
+        if not self.calls.schedule_retry(
+            phonon_uuid,
+            call.position,
+            decision.attempt,
+            decision.number_index,
+            at,
+            schedule,
+            ended=ended,
+        ):
+            return False
         logger.info("attempt connected nowhere; next attempt scheduled", at=iso(at))
+        return True

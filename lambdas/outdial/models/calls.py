@@ -79,6 +79,11 @@ class Attempt:
     skip_reason: str | None = None  # why the policy skipped it (SPEC §9)
 
 
+# A leg that ended, by its id, and its record on the call: it rides on the write that moves the
+# call on (one write a leg's end, not two).
+EndedLeg = tuple[str, Attempt]
+
+
 @dataclass(frozen=True)
 class Call:
     """A call as the dialer sees it: who placed it, where it stands, which leg it dials

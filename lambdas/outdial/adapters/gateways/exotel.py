@@ -94,7 +94,7 @@ class ExotelGatewayAdapter(CarrierAdapter[ExotelGateway]):
             data = answer.json()
             call = data.get("Call") if isinstance(data, dict) else None
             sid = call.get("Sid") if isinstance(call, dict) else None
-            logger.info("exotel accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
+            logger.debug("exotel accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
             return str(sid) if sid else None
         raise self._client.placing_failed(answer, leg, rate_limited=answer.status == 429)
 

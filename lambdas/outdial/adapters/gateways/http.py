@@ -243,7 +243,9 @@ class HttpGatewayAdapter:
             else:
                 status = response.status
                 if 200 <= status < 300:
-                    logger.info("gateway accepted leg", status=status, attempts=attempt, **log_keys)
+                    logger.debug(
+                        "gateway accepted leg", status=status, attempts=attempt, **log_keys
+                    )
                     return attempt
                 last = f"HTTP {status}"
                 if status == 401 and not refreshed and attempt < self._retry.max_attempts:

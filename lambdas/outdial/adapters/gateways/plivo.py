@@ -185,7 +185,7 @@ class PlivoGatewayAdapter(CarrierAdapter[PlivoGateway]):
             ref = data.get("request_uuid") if isinstance(data, dict) else None
             if isinstance(ref, list):  # several destinations answer with a list
                 ref = ref[0] if ref else None
-            logger.info("plivo accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
+            logger.debug("plivo accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
             return str(ref) if ref else None
         raise self._client.placing_failed(answer, leg, rate_limited=answer.status == 429)
 

@@ -76,15 +76,15 @@ class SimulatorGatewayAdapter:
             "to": mask(leg.to_number),
         }
         if outcome is None:
-            logger.info("simulator refused leg", **keys)
+            logger.debug("simulator refused leg", **keys)
             raise GatewayRefused(f"simulator refuses numbers ending in 9 (leg {leg.leg_id})")
         digit = leg.to_number[-1:]
         if digit == _SILENT_DIGIT:
-            logger.info("simulator placed leg; it will never report", **keys)
+            logger.debug("simulator placed leg; it will never report", **keys)
             return None
         event = self._event(leg, outcome, self._clock())
         delay = (event.ended_at - event.started_at).total_seconds()
-        logger.info(
+        logger.debug(  # the dialer logs each placement at INFO ("leg placed")
             "simulator placed leg",
             outcome=outcome.value,
             delay_seconds=delay,

@@ -148,7 +148,7 @@ class TwilioGatewayAdapter(CarrierAdapter[TwilioGateway]):
         body = answer.json()
         if 200 <= answer.status < 300:
             sid = body.get("sid") if isinstance(body, dict) else None
-            logger.info("twilio accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
+            logger.debug("twilio accepted leg", gateway_id=self.gateway_id, leg_id=leg.leg_id)
             return str(sid) if sid else None
         code = body.get("code") if isinstance(body, dict) else None
         limited = answer.status == 429 or code == RATE_LIMIT_CODE

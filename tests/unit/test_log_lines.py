@@ -1,0 +1,46 @@
+"""Log lines: what CloudWatch Logs ingests for each event, without what every line repeats."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from outdial.local.apigateway import LambdaContext
+from outdial.observability import logger
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(out)  # type: ignore[attr-defined]
+    yield out
+    handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def _logged(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_line_keeps_what_tells_events_apart_and_drops_what_repeats(lines: io.StringIO) -> None:
+    # Given a handler invoked with its Lambda context, logging an event with its own keys
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.info("leg placed", to="+9198*****0")
+
+    handler({}, LambdaContext(function_name="outdial-dialer"))
+    handler({}, LambdaContext(function_name="outdial-dialer"))
+    # Then each line has its level, message, time, request id and own keys
+    first, second = _logged(lines)
+    for line in (first, second):
+        assert line["level"] == "INFO" and line["message"] == "leg placed"
+        assert line["to"] == "+9198*****0" and line["timestamp"] and line["function_request_id"]
+        # and none of what the log group already says
+        assert not {"function_name", "function_arn", "function_memory_size", "service"} & set(line)
+        assert "location" not in line
+    # And a warm invocation's line does not say it is not cold
+    assert "cold_start" not in second

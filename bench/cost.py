@@ -349,7 +349,7 @@ def count_outside_requests(counts: Counter[str]) -> None:
     """Count the gateway placements and webhook deliveries the handlers make (each waits a
     round trip on a real network)."""
     from outdial.adapters.gateways.simulator import SimulatorGatewayAdapter
-    from outdial.adapters.webhooks import WebhookClient
+    from outdial.adapters.webhook_client import WebhookClient
 
     def counted(kind: str, method: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:

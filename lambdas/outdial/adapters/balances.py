@@ -47,10 +47,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import batch_get, key
-from outdial.settings import get_settings
+from outdial.adapters.tables import ConfigTableAdapter, batch_get, key
 
 BALANCE_ATTRIBUTE = "balance"
 # How many items an account's balance is spread over (see the module's docstring for why 10).
@@ -149,20 +147,8 @@ def _reasons(exc: ClientError) -> list[str | None]:
     return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
 
 
-class Balances:
+class Balances(ConfigTableAdapter):
     """Opening, reserving from, adding to and reading an account's balance."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self._client = client
-        self._table = table
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    @property
-    def table(self) -> str:
-        return self._table or get_settings().config_table
 
     def write_account(self, account_id: str, doc: str, opening: Decimal) -> Decimal | None:
         """Write the account's configuration document; when the account is new, open its

@@ -9,10 +9,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
-from outdial.adapters import aws
 from outdial.adapters.balances import Balances, account_pk
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import batch_write, key, to_item
+from outdial.adapters.tables import ConfigTableAdapter, batch_write, key, to_item
 from outdial.models.config import (
     AnyGateway,
     ConfigFile,
@@ -21,7 +20,6 @@ from outdial.models.config import (
     GatewayConfig,
     hash_secret,
 )
-from outdial.settings import get_settings
 
 _GATEWAY: TypeAdapter[AnyGateway] = TypeAdapter(GatewayConfig)
 
@@ -46,20 +44,8 @@ def gateway_pk(gateway_id: str) -> str:
     return f"GATEWAY#{gateway_id}"
 
 
-class ConfigStore:
+class ConfigStore(ConfigTableAdapter):
     """Reads flow views for requests; writes a whole configuration file."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self._client = client
-        self._table = table
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    @property
-    def table(self) -> str:
-        return self._table or get_settings().config_table
 
     def get_flow_view(self, flow_id: str) -> FlowView | None:
         """The flow with its account and gateway, or None when no such flow is configured."""

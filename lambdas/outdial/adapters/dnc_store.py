@@ -8,30 +8,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import batch_get_parallel, batch_write, from_item, key
-from outdial.settings import get_settings
+from outdial.adapters.tables import (
+    ConfigTableAdapter,
+    batch_get_parallel,
+    batch_write,
+    from_item,
+    key,
+)
 
 
 def dnc_pk(account_id: str, number: str) -> str:
     return f"DNC#{account_id}#{number}"
 
 
-class DncStore:
+class DncStore(ConfigTableAdapter):
     """Adds, removes and looks up E.164 numbers on an account's do-not-call list."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self._client = client
-        self._table = table
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    @property
-    def table(self) -> str:
-        return self._table or get_settings().config_table
 
     def get(self, account_id: str, number: str) -> dict[str, Any] | None:
         """The number's entry (``number``, ``added-at``), read strongly consistent, or None."""

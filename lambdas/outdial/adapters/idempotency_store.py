@@ -9,9 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import TTL_ATTRIBUTE, from_item, key, to_item
+from outdial.adapters.tables import TTL_ATTRIBUTE, CallsTableAdapter, from_item, key, to_item
 from outdial.settings import get_settings
 
 PROCESSING, DONE = "PROCESSING", "DONE"
@@ -63,21 +62,9 @@ class Begun:
     previous: KeyRecord | None = None
 
 
-class IdempotencyStore:
+class IdempotencyStore(CallsTableAdapter):
     """Conditional writes on one record per (flow, key), so of two requests racing with one key
     exactly one holds it."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self._client = client
-        self._table = table
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    @property
-    def table(self) -> str:
-        return self._table or get_settings().calls_table
 
     def get(self, pk: str) -> KeyRecord | None:
         try:

@@ -13,10 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.tables import TTL_ATTRIBUTE, key
-from outdial.settings import get_settings
+from outdial.adapters.tables import TTL_ATTRIBUTE, CallsTableAdapter, key
 
 SLOT_RETENTION_SECONDS = 600
 
@@ -25,20 +23,8 @@ def pace_pk(gateway_id: str, second: int) -> str:
     return f"PACE#{gateway_id}#{second}"
 
 
-class PaceStore:
+class PaceStore(CallsTableAdapter):
     """The slot counters, in the calls table."""
-
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
-        self._client = client
-        self._table = table
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    @property
-    def table(self) -> str:
-        return self._table or get_settings().calls_table
 
     def _add(self, gateway_id: str, second: int, counter: str, limit: int | None) -> int | None:
         request: dict[str, Any] = {

@@ -261,3 +261,12 @@ class CallsTableAdapter:
     @property
     def table(self) -> str:
         return self._table or get_settings().calls_table
+
+
+class ConfigTableAdapter(CallsTableAdapter):
+    """Base of the adapters that keep their items in the config table: the same, with the config
+    table's name from the settings unless one is given."""
+
+    @property
+    def table(self) -> str:
+        return self._table or get_settings().config_table

@@ -138,12 +138,25 @@ def resources(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return aws
 
 
+# Each configuration document's outcome in moto, by the document's JSON: applying one costs
+# dozens of requests, putting its outcome back a copy.
+_applied: dict[str, Any] = {}
+
+
 @pytest.fixture
 def configured(resources: Any, config_doc: dict[str, Any]) -> Any:
-    """``resources`` with ``config_doc`` applied."""
+    """``resources`` with ``config_doc`` applied (the first time through ``apply_config``;
+    after that, for the same document and resources, by putting back what it wrote)."""
     from outdial.logic.configure import apply_config, check_config
+    from tests.fakes.embedded import restore_config_state, save_config_state
 
-    apply_config(check_config(config_doc, local=True))
+    document = json.dumps(config_doc, sort_keys=True)
+    state = _applied.get(document)
+    if state is not None and state.resources is resources:
+        restore_config_state(state)
+    else:
+        apply_config(check_config(config_doc, local=True))
+        _applied[document] = save_config_state(resources)
     return resources
 
 

@@ -39,14 +39,15 @@ def _queues(resources: Resources) -> set[str]:
     }
 
 
+def _intact(resources: Resources) -> bool:
+    return _tables(resources) <= set(_backend("dynamodb").tables) and _queues(resources) <= set(
+        _backend("sqs").queues
+    )
+
+
 def ensure(resources: Resources | None) -> Resources:
     """``resources`` if they are all still there, else a fresh provisioning."""
-    intact = resources is not None and (
-        _tables(resources) <= set(_backend("dynamodb").tables)
-        and _queues(resources) <= set(_backend("sqs").queues)
-    )
-    if intact:
-        assert resources is not None
+    if resources is not None and _intact(resources):
         return resources
     return provision()
 

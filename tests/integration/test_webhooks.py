@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.calls_store import CallsStore
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.gateways.secrets import FlowSecrets
 from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
@@ -155,7 +155,7 @@ class TestDelivered:
         # Then the body is one flat object: the <call> of the status API plus event-id and type
         [request] = receiver.requests
         body = request.json()
-        stored = CallsStore().get_call(item["phonon-uuid"])
+        stored = CallReads().call(item["phonon-uuid"])
         assert stored is not None
         assert body == {"event-id": event_id, "event-type": "call.ended", **render_call(stored)}
         assert body["status"] == "COMPLETED"

@@ -21,7 +21,7 @@ from typing import Any
 try:  # `packaging` comes with pytest; pip always vendors a copy
     from packaging import markers, utils
     from packaging import requirements as reqs
-except ImportError:  # pragma: no cover - depends on the environment, not on our code
+except ImportError:  # an environment without `packaging`: pip's vendored copy
     from pip._vendor.packaging import markers, utils  # type: ignore[no-redef]
     from pip._vendor.packaging import requirements as reqs  # type: ignore[no-redef]
 

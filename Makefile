@@ -66,7 +66,7 @@ deploy: $(STAMP) node_modules/.installed doctor ## outdial doctor, then cdk depl
 	PATH=$(CURDIR)/$(BIN):$$PATH npx --no-install cdk deploy --no-notices --outputs-file cdk.out/outputs.json
 
 lock: $(STAMP) ## re-resolve the Lambda asset's pinned wheels (requirements-lambda.lock) after a pin changes
-	$(BIN)/python -m infra.asset
+	$(BIN)/python -m infra.wheels
 
 bench: $(STAMP) ## acceptance and dialer benchmarks on moto (they print figures)
 	$(BIN)/python bench/create.py

@@ -98,7 +98,7 @@ STACK_IMPORT = (
     "Tracer(service='floor', patch_modules=('botocore',))"
 )
 # The Lambda Python runtime brings these, with their bytecode; the asset ships the rest, with
-# theirs (infra/asset.py).
+# theirs (infra/bytecode.py).
 RUNTIME_PACKAGES = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six"})
 
 

@@ -15,10 +15,10 @@ import pytest
 from outdial.signatures import OUTDIAL_SIGNATURE_HEADER, verify
 from tests.conftest import FLOW_ID, SECURITY_ID, config_document
 from tests.e2e.conftest import Served, http, start_serve, stop_serve
+from tests.e2e.waiting import HEADERS, call_of, wait_for_end
 from tests.fakes import HttpPeer, Reply
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +61,6 @@ def create(served: Served, *numbers: str, start: datetime | None = None) -> str:
     return str(answer["call-details"][0]["phonon-uuid"])
 
 
-def call_of(served: Served, phonon_uuid: str) -> dict[str, Any]:
-    status, body = http_get(f"{served.url}/outbound/calls/{phonon_uuid}")
-    assert status == 200, body
-    return body["call"]  # type: ignore[no-any-return]
-
-
 def http_get(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
     import urllib.request
 
@@ -76,16 +70,6 @@ def http_get(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def wait_for_end(served: Served, phonon_uuid: str, timeout: float = 40) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        view = call_of(served, phonon_uuid)
-        if view["status"] in ("COMPLETED", "NOT_CONNECTED", "FAILED", "CANCELLED"):
-            return view
-        time.sleep(0.3)
-    raise AssertionError(f"call {phonon_uuid} did not end: {call_of(served, phonon_uuid)}")
 
 
 def webhook_for(receiver: HttpPeer, phonon_uuid: str, timeout: float = 20) -> Any:

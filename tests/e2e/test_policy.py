@@ -15,10 +15,9 @@ import pytest
 
 from tests.conftest import FLOW_ID, OTHER_FLOW_ID, OTHER_SECURITY_ID, SECURITY_ID, config_document
 from tests.e2e.conftest import Served, http, start_serve, stop_serve
-from tests.e2e.test_dialling import wait_for_end
+from tests.e2e.waiting import HEADERS, call_of, wait_for_end
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"x-flow-id": FLOW_ID, "x-security-id": SECURITY_ID}
 NEW_YORK = ZoneInfo("America/New_York")
 
 
@@ -58,12 +57,6 @@ def a_call(*numbers: str, start: datetime | None = None, **extra: Any) -> dict[s
         "keys": [{"name": "$flow.key.name", "value": "Ravi"}],
         **extra,
     }
-
-
-def call_of(served: Served, phonon_uuid: str) -> dict[str, Any]:
-    status, body = http("GET", f"{served.url}/outbound/calls/{phonon_uuid}", headers=HEADERS)
-    assert status == 200, body
-    return body["call"]  # type: ignore[no-any-return]
 
 
 def test_a_call_due_after_hours_waits_for_the_window(policed: Served) -> None:

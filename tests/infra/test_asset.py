@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from infra import asset
+from infra import asset, bytecode, wheels
 from infra import constants as c
 from tests.infra.conftest import Synthesized
 
@@ -23,7 +23,7 @@ def bundle(synthesized: Synthesized) -> Path:
 
 
 def test_runtime_requirements_are_pyprojects_without_boto3() -> None:
-    requirements = asset.runtime_requirements()
+    requirements = wheels.runtime_requirements()
     names = {r.split("[")[0].split("=")[0] for r in requirements}
     assert names == {"aws-lambda-powertools", "pydantic", "phonenumbers", "urllib3", "tzdata"}
     assert all("==" in r for r in requirements)  # pinned, so the bundle is reproducible
@@ -132,9 +132,9 @@ def test_phonenumbers_ships_its_metadata_and_time_zones_not_places_or_carriers(
 def test_the_lock_pins_what_pyproject_pins_each_with_its_hash() -> None:
     # Given the lock the asset is installed from
     text = c.LAMBDA_LOCK.read_text()
-    pins = asset.locked_pins()
+    pins = wheels.locked_pins()
     # Then each runtime requirement is locked at its pyproject version, hash and all
-    for requirement in asset.runtime_requirements():
+    for requirement in wheels.runtime_requirements():
         name, version = requirement.split("[")[0].split("==")[0], requirement.split("==")[1]
         assert pins[name] == version, requirement
     assert text.count("--hash=sha256:") == len(pins)
@@ -147,7 +147,7 @@ def test_the_bundle_holds_exactly_the_locked_distributions(bundle: Path) -> None
     for info in bundle.glob("*.dist-info"):
         metadata = HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
         shipped[canonicalize_name(metadata["Name"])] = metadata["Version"]
-    assert shipped == asset.locked_pins()
+    assert shipped == wheels.locked_pins()
 
 
 def test_the_lock_is_part_of_the_asset_hash(tmp_path: Path) -> None:
@@ -178,13 +178,13 @@ def test_a_pyodide_of_another_python_is_refused(
     (tmp_path / "m.py").write_text("X = 1\n")
     # Then compiling for them fails, naming both versions
     with pytest.raises(RuntimeError, match=r"Python 3\.12, the functions run 3\.13"):
-        asset.compile_bytecode(tmp_path, "/var/task")
+        bytecode.compile_bytecode(tmp_path, "/var/task")
 
 
 def test_a_module_that_does_not_compile_fails_the_build(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def f(:\n")
     with pytest.raises(RuntimeError, match="did not compile"):
-        asset.compile_bytecode(tmp_path, "/var/task")
+        bytecode.compile_bytecode(tmp_path, "/var/task")
 
 
 def test_asset_hash_follows_pins_and_sources(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_prune_keeps_what_shipped_packages_need(tmp_path: Path) -> None:
     _dist(tmp_path, "tomli", "1.0", [], module="tomli", marker='python_version < "3.11"')
 
     # When pruning what only the runtime's packages need
-    removed = asset.prune_runtime_provided(tmp_path, ["app==1.0"])
+    removed = wheels.prune_runtime_provided(tmp_path, ["app==1.0"])
 
     # Then botocore and what only it needs are gone; jmespath and the app's own deps stay
     assert removed == ["botocore", "tomli", "urllib3"]

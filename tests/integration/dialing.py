@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import event_message
 from outdial.adapters.gateways import Leg, LegEvent, SimulatorGatewayAdapter
 from outdial.handlers import dialer as dialer_handler
@@ -120,7 +119,3 @@ def status_of(phonon_uuid: str) -> dict[str, Any]:
     status, body = invoke(api_event("GET", f"/outbound/calls/{phonon_uuid}", headers=HEADERS))
     assert status == 200, body
     return body["call"]  # type: ignore[no-any-return]
-
-
-def balance() -> Any:
-    return ConfigStore().get_balance("acme")

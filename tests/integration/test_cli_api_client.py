@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from outdial.cli import calls
+from outdial.cli import calls_submit
 from outdial.cli.api_client import ApiClient, Unreachable
 from tests.fakes.http_peer import HttpPeer, Reply
 
@@ -84,11 +84,13 @@ def submit_one_row(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) ->
     source = tmp_path / "c.csv"
     source.write_text("client-identifier,start-time,contact-numbers\na,2026-12-01,9812345670\n")
     monkeypatch.setenv("OUTDIAL_SECURITY_ID", "s" * 64)
-    monkeypatch.setattr(calls, "ApiClient", functools.partial(ApiClient, sleep=lambda _s: None))
+    monkeypatch.setattr(
+        calls_submit, "ApiClient", functools.partial(ApiClient, sleep=lambda _s: None)
+    )
     args = argparse.Namespace(
         file=source, flow="AB12cd34", url=url, output=None, api_version="1.0", concurrency=1
     )
-    return calls.run_submit(args)
+    return calls_submit.run_submit(args)
 
 
 def only_result(tmp_path: Path) -> dict[str, str]:

@@ -16,11 +16,11 @@ from outdial.adapters.dial_queue import dial_message
 from outdial.settings import get_settings
 from tests import factories
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
+from tests.integration.accounts import balance
 from tests.integration.dialing import (
     HEADERS,
     Harness,
     accept,
-    balance,
     status_of,
     webhook_messages,
 )

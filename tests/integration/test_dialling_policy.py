@@ -27,11 +27,11 @@ from tests.conftest import (
     create_body,
     invoke,
 )
+from tests.integration.accounts import balance
 from tests.integration.dialing import (
     HEADERS,
     Harness,
     accept,
-    balance,
     status_of,
     webhook_messages,
 )

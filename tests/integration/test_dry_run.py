@@ -12,9 +12,9 @@ from outdial.adapters import aws
 from outdial.models.codes import Code
 from outdial.settings import get_settings
 from tests.conftest import api_event, call, create_body
+from tests.integration.accounts import FULL_BALANCE, balance, set_balance
+from tests.integration.create_requests import post
 from tests.integration.stored import dial_messages, in_hours, scan, schedules
-from tests.integration.test_idempotency import post, set_balance
-from tests.integration.test_sweeper import FULL_BALANCE, balance
 
 pytestmark = pytest.mark.usefixtures("configured")
 DRY = {"Outdial-Dry-Run": "true"}

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.balances import Balances
 from outdial.adapters.dial_queue import DialQueue
 from outdial.adapters.errors import EnqueueError
 from outdial.adapters.scheduler import Scheduler
@@ -30,39 +29,12 @@ from tests.conftest import (
     create_body,
     invoke,
 )
+from tests.integration.accounts import FULL_BALANCE, balance, set_balance
+from tests.integration.create_requests import post
 from tests.integration.stored import in_hours, rows
-from tests.integration.test_sweeper import (
-    FULL_BALANCE,
-    Killed,
-    age_pending,
-    balance,
-    dies,
-    past_grace,
-    run_sweeper,
-)
+from tests.integration.sweeping import Killed, age_pending, dies, past_grace, run_sweeper
 
 pytestmark = pytest.mark.usefixtures("configured")
-
-
-def post(body: dict[str, Any], key: str | None, **headers: str) -> tuple[int, dict[str, Any], Any]:
-    """POST a create with ``key`` as Idempotency-Key; (HTTP status, body, response headers)."""
-    from outdial.handlers import api
-    from outdial.local.apigateway import LambdaContext
-
-    extra = dict(headers)
-    if key is not None:
-        extra["Idempotency-Key"] = key
-    result = api.handler(
-        api_event("POST", "/outbound/create", body, headers=extra), LambdaContext()
-    )
-    headers = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
-    return result["statusCode"], json.loads(result["body"]), headers | (result.get("headers") or {})
-
-
-def set_balance(amount: int) -> None:
-    """Bring the account's balance to ``amount`` (by adding the difference)."""
-    balances = Balances()
-    balances.add("acme", amount - (balances.show("acme") or 0))
 
 
 def expire_leases() -> None:

@@ -23,7 +23,8 @@ from outdial.models.phone import mask
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke
 from tests.fakes import HttpPeer, Reply, xray_recording
 from tests.integration.dialing import Harness
-from tests.integration.test_webhooks import event_of, handle, log_lines, receive
+from tests.integration.webhook_queue import event_of, handle, receive
+from tests.log_capture import log_lines
 
 BUSY, ANSWERS = "+919812345677", "+919812345671"  # the simulator: last digit 7 is BUSY
 KEY_VALUE = "Priya-Ramanathan-4417"

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from outdial.adapters.dial_queue import dial_message
 from outdial.adapters.gateways import LegEvent, LegOutcome
 from outdial.logic.reconcile import reconcile
-from tests.integration.dialing import Harness, webhook_messages
-from tests.integration.test_dialer_lifecycle import accept, balance, status_of
+from tests.integration.accounts import balance
+from tests.integration.dialing import Harness, accept, status_of, webhook_messages
 
 pytestmark = pytest.mark.usefixtures("configured")
 

@@ -17,6 +17,7 @@ from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import dial_message
 from outdial.logic.reschedule import Rescheduler
+from outdial.models.calls import CallStatus
 from outdial.models.codes import Code
 from outdial.models.requests import RescheduleBody
 from outdial.settings import get_settings
@@ -245,7 +246,7 @@ class TestRaceWithTheDialer:
         finally:
             events.unregister("before-parameter-build.dynamodb.UpdateItem", reschedule_first)
         # Then the reschedule won: the call waits for its new time, and no leg was placed
-        assert answers and answers[0]["status"] == "SCHEDULED"
+        assert answers and answers[0].status is CallStatus.SCHEDULED
         assert harness.placed == []
         assert stored(phonon_uuid)["status"] == "SCHEDULED"
         assert not any(k.startswith("LEG#") for k in _keys())

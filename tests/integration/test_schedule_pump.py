@@ -7,10 +7,7 @@ Due one-time schedules put their input on the target queue exactly once; future 
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,8 +16,8 @@ import pytest
 from outdial.adapters import aws
 from outdial.adapters.scheduler import Scheduler
 from outdial.local.schedule_pump import SchedulePump, due_at
-from outdial.observability import logger
 from outdial.settings import get_settings
+from tests.log_capture import log_lines
 
 pytestmark = pytest.mark.usefixtures("resources")
 
@@ -85,23 +82,6 @@ def dial_bodies() -> list[str]:
         if not batch:
             return bodies
         bodies += [m["Body"] for m in batch]
-
-
-@contextmanager
-def log_lines() -> Iterator[list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
-    collect = Collect()
-    collect.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(collect)
-    try:
-        yield lines
-    finally:
-        logging.getLogger(logger.name).removeHandler(collect)
 
 
 class TestFiring:

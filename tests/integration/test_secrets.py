@@ -18,20 +18,11 @@ from outdial.adapters.gateways.secrets import (
     GatewaySecrets,
     SecretNotFound,
 )
+from tests.clock import Clock
 
 SECRET_ID = "outdial/gateways/gw"
 FLOW_ID = "AB12cd34"
 SECURITY_ID = "S" * 32 + "e" * 32
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ def sm(aws: Any) -> Any:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1000.0)
 
 
 def put_gateway_secret(sm: Any, token: str = "tok-1", event_secret: str = "evs-1") -> None:

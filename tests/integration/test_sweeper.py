@@ -14,62 +14,18 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from outdial.adapters import aws
 from outdial.adapters.calls_store import CallsStore
-from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.scheduler import Scheduler
-from outdial.contract import PENDING_PARTITION_KEY, PENDING_SORT_KEY
-from outdial.local.apigateway import LambdaContext
+from outdial.contract import PENDING_SORT_KEY
 from outdial.logic.sweep import SweepIncomplete
 from outdial.models.codes import Code
-from outdial.settings import get_settings
 from tests.conftest import api_event, call, create_body, invoke
+from tests.integration.accounts import FULL_BALANCE, balance
 from tests.integration.stored import dial_messages, in_hours, rows, scan, schedules
+from tests.integration.sweeping import Killed, age_pending, dies, past_grace, pending, run_sweeper
 
 pytestmark = pytest.mark.usefixtures("configured")
-
-FULL_BALANCE = 1000  # the test account's balance; each call costs 1
-
-
-class Killed(BaseException):
-    """The invocation dies here (a timeout, out of memory): no ``except Exception`` runs."""
-
-
-def dies(*_: Any, **__: Any) -> None:
-    raise Killed
-
-
-def run_sweeper() -> dict[str, int]:
-    from outdial.handlers import sweeper
-
-    return sweeper.handler({"source": "aws.events"}, LambdaContext(function_name="sweeper"))
-
-
-def pending() -> list[dict[str, Any]]:
-    return [row for row in rows("CHECKSUM#") if PENDING_PARTITION_KEY in row]
-
-
-def age_pending(seconds: int) -> None:
-    """Pretend every pending request was claimed ``seconds`` ago."""
-    client = aws.client("dynamodb")
-    for row in pending():
-        client.update_item(
-            TableName=get_settings().calls_table,
-            Key={"pk": {"S": row["pk"]}},
-            UpdateExpression="SET #claimed = :at",
-            ExpressionAttributeNames={"#claimed": PENDING_SORT_KEY},
-            ExpressionAttributeValues={
-                ":at": {"N": str(int(datetime.now(UTC).timestamp()) - seconds)}
-            },
-        )
-
-
-def past_grace() -> int:
-    return get_settings().dispatch_grace_seconds + 1
-
-
-def balance() -> Any:
-    return ConfigStore().get_balance("acme")
 
 
 def killed_request(body: dict[str, Any]) -> dict[str, Any]:

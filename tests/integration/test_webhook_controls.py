@@ -22,6 +22,7 @@ from outdial.handlers import webhooks
 from outdial.logic.notify import NotifyServices
 from outdial.settings import get_settings
 from outdial.signatures import InvalidSignature, verify
+from tests.clock import Clock
 from tests.conftest import (
     FLOW_ID,
     OTHER_FLOW_ID,
@@ -34,9 +35,8 @@ from tests.conftest import (
 )
 from tests.fakes import HttpPeer, Recorded, Reply
 from tests.integration.dialing import Harness
-from tests.integration.test_webhooks import (
+from tests.integration.webhook_queue import (
     DEADLINE,
-    Clock,
     completed_call,
     dlq,
     enqueue,

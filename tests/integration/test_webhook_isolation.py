@@ -16,10 +16,10 @@ from outdial.adapters.webhook_client import DELIVERY_DEADLINE_SECONDS, Delivery,
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.handlers import webhooks
 from outdial.logic.notify import NotifyServices
+from tests.clock import Clock
 from tests.conftest import FLOW_ID, SECURITY_ID
 from tests.fakes import DrippingReceiver, HttpPeer, Reply
-from tests.integration.test_webhooks import (
-    Clock,
+from tests.integration.webhook_queue import (
     completed_call,
     enqueue,
     event_of,

@@ -8,46 +8,41 @@ item reported failed); one that never will (4xx), or a message 24 h old, goes to
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.calls_store import CallsStore
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.gateways.secrets import FlowSecrets
 from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.handlers import webhooks
 from outdial.local.apigateway import LambdaContext
-from outdial.local.queue_poller import QueuePoller, lambda_record
+from outdial.local.queue_poller import QueuePoller
 from outdial.logic.call_view import render_call
 from outdial.logic.notify import NotifyServices
 from outdial.models.calls import CallStatus
-from outdial.models.legs import LegOutcome
-from outdial.observability import logger
 from outdial.settings import get_settings
 from outdial.signatures import InvalidSignature, verify
-from tests import factories
+from tests.clock import Clock
 from tests.conftest import FLOW_ID, SECURITY_ID
 from tests.fakes import HttpPeer, Recorded, Reply
+from tests.integration.webhook_queue import (
+    DEADLINE,
+    completed_call,
+    dlq,
+    enqueue,
+    event_of,
+    handle,
+    receive,
+)
+from tests.log_capture import log_lines
 
 DAY = 24 * 3600
-DEADLINE = 0.5  # the client's wall-clock limit per delivery, shortened for the tests
-
-
-class Clock:
-    """The handler's wall clock, moved by the test."""
-
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingSqs:
@@ -114,79 +109,6 @@ def hooked(
     yield resources
 
 
-def completed_call(status: CallStatus = CallStatus.COMPLETED) -> dict[str, Any]:
-    """A call as the dialer leaves it after its first leg ended (answered for COMPLETED)."""
-    outcome = LegOutcome.ANSWERED if status is CallStatus.COMPLETED else LegOutcome.NO_ANSWER
-    item = factories.ended(factories.call(), status, outcome)
-    factories.stored(item)
-    return item
-
-
-def enqueue(phonon_uuid: str, event_id: str | None = None) -> str:
-    event_id = event_id or f"{phonon_uuid}:COMPLETED"
-    WebhookQueue().send(phonon_uuid, event_id)
-    return event_id
-
-
-def receive(url: str | None = None) -> list[dict[str, Any]]:
-    return list(
-        aws.client("sqs")
-        .receive_message(
-            QueueUrl=url or get_settings().webhook_queue_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=60,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        .get("Messages", [])
-    )
-
-
-def queue_arn() -> str:
-    return str(
-        aws.client("sqs").get_queue_attributes(
-            QueueUrl=get_settings().webhook_queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-    )
-
-
-def event_of(messages: list[dict[str, Any]], **attributes: str) -> dict[str, Any]:
-    """Lambda's event for ``messages``, with record attributes overridden."""
-    records = [lambda_record(m, queue_arn()) for m in messages]
-    for record in records:
-        record["attributes"].update(attributes)
-    return {"Records": records}
-
-
-def handle(event: dict[str, Any], context: Any = None) -> list[str]:
-    """Run the handler; the message ids it reports as failed."""
-    response = webhooks.handler(event, context or LambdaContext())
-    return [f["itemIdentifier"] for f in response["batchItemFailures"]]
-
-
-def dlq() -> list[dict[str, Any]]:
-    return receive(get_settings().webhook_dlq_url)
-
-
-@contextmanager
-def log_lines() -> Iterator[list[dict[str, Any]]]:
-    """The JSON log lines the handler writes meanwhile, formatted as they are emitted (the
-    per-record keys only exist while the record is handled)."""
-    lines: list[dict[str, Any]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
-    collect = Collect()
-    collect.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(collect)
-    try:
-        yield lines
-    finally:
-        logging.getLogger(logger.name).removeHandler(collect)
-
-
 def emf(output: str, name: str) -> list[dict[str, Any]]:
     """The EMF metric documents on stdout that carry metric ``name``."""
     documents = []
@@ -233,7 +155,7 @@ class TestDelivered:
         # Then the body is one flat object: the <call> of the status API plus event-id and type
         [request] = receiver.requests
         body = request.json()
-        stored = CallsStore().get_call(item["phonon-uuid"])
+        stored = CallReads().call(item["phonon-uuid"])
         assert stored is not None
         assert body == {"event-id": event_id, "event-type": "call.ended", **render_call(stored)}
         assert body["status"] == "COMPLETED"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +18,7 @@ from outdial.adapters.webhook_queue import WebhookMessage
 from outdial.contract import WEBHOOK_MAX_AGE_SECONDS as MAX_AGE_SECONDS
 from outdial.logic.delivery_policy import backoff_seconds
 from outdial.logic.notify import Notified, NotifyServices, notify, webhook_body
+from outdial.models.calls import Call, CallStatus
 from outdial.signatures import verify
 
 NOW = 1_800_000_000
@@ -24,26 +27,30 @@ URL = "https://hooks.example.com/outdial?token=abc"
 MESSAGE = WebhookMessage(phonon_uuid="p-1", event_id="p-1:COMPLETED")
 
 
-def call_item() -> dict[str, Any]:
-    return {
-        "phonon-uuid": "p-1",
-        "client-identifier": "order-ü",
-        "request-id": "r-1",
-        "flow-id": FLOW_ID,
-        "api-version": "1.0",
-        "status": "NOT_CONNECTED",
-        "start-time": "2026-12-01T10:30:00+05:30",
-        "contact-numbers": ["+919812345670"],
-        "legs": {},
-    }
+def a_call() -> Call:
+    return Call(
+        phonon_uuid="p-1",
+        client_identifier="order-ü",
+        request_id="r-1",
+        flow_id=FLOW_ID,
+        account_id="acme",
+        api_version="1.0",
+        status=CallStatus.NOT_CONNECTED,
+        start_time="2026-12-01T10:30:00+05:30",
+        due_at=datetime.fromisoformat("2026-12-01T10:30:00+05:30"),
+        contact_numbers=("+919812345670",),
+        attempt=1,
+        number_index=0,
+        cost=Decimal(1),
+    )
 
 
 class Calls:
-    def __init__(self, item: dict[str, Any] | None) -> None:
-        self.item = item
+    def __init__(self, call: Call | None) -> None:
+        self.stored = call
 
-    def get_call(self, phonon_uuid: str) -> dict[str, Any] | None:
-        return self.item if self.item and self.item["phonon-uuid"] == phonon_uuid else None
+    def call(self, phonon_uuid: str) -> Call | None:
+        return self.stored if self.stored and self.stored.phonon_uuid == phonon_uuid else None
 
 
 class Config:
@@ -141,7 +148,7 @@ class Backoffs:
 
 def services(
     *,
-    item: dict[str, Any] | None = None,
+    call: Call | None = None,
     url: str | None = URL,
     flow_exists: bool = True,
     secrets: Secrets | None = None,
@@ -150,7 +157,7 @@ def services(
     now: float = NOW + 0.9,
 ) -> NotifyServices:
     return NotifyServices(
-        calls=Calls(item if item is not None else call_item()),  # type: ignore[arg-type]
+        calls=Calls(call if call is not None else a_call()),  # type: ignore[arg-type]
         config=Config(url, flow_exists),  # type: ignore[arg-type]
         secrets=secrets or Secrets(),  # type: ignore[arg-type]
         account_secrets=account_keys or AccountKeys(),  # type: ignore[arg-type]
@@ -171,10 +178,10 @@ class TestNotify:
         [(url, body, signature, event_id)] = receiver.attempts
         assert (url, event_id) == (URL, MESSAGE.event_id)
         assert signature.startswith(f"t={NOW},v1=")
-        assert body == webhook_body(call_item(), MESSAGE.event_id)
+        assert body == webhook_body(a_call(), MESSAGE.event_id)
 
     def test_the_body_is_compact_ascii_json_with_event_id(self) -> None:
-        body = webhook_body(call_item(), "e-1")
+        body = webhook_body(a_call(), "e-1")
         assert body.isascii() and b": " not in body and b", " not in body
         decoded = json.loads(body)
         assert decoded["event-id"] == "e-1" and decoded["client-identifier"] == "order-ü"

@@ -6,13 +6,14 @@ through these functions.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from outdial.adapters.calls_table import leg_pk
 from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUTE
-from outdial.models.calls import Attempt, Call, CallStatus, Ending
+from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, Ending
 from outdial.models.legs import LegEnding, LegRecord, LegState
 
 
@@ -40,6 +41,28 @@ def call_from_item(item: dict[str, Any]) -> Call:
         legs={
             leg_id: attempt_from_item(record) for leg_id, record in (item.get("legs") or {}).items()
         },
+        client_identifier=item.get("client-identifier", ""),
+        api_version=item.get("api-version", ""),
+        start_time=item.get("start-time", ""),
+        next_dial_at=item.get("next-dial-at") or item.get("due-at"),
+        created_at=item.get("created-at"),
+        ended_at=item.get("ended-at"),
+        connected_number=item.get("connected-number"),
+        duration_seconds=_int(item.get("duration-seconds")),
+        error_code=_int(item.get("error-code")),
+        error_message=item.get("error-message"),
+        schedule=item.get("schedule"),
+    )
+
+
+def request_from_item(item: dict[str, Any]) -> CallRequest:
+    """A stored create request (its answer is kept as JSON text)."""
+    return CallRequest(
+        request_id=item["request-id"],
+        flow_id=item["flow-id"],
+        created_at=item.get("created-at"),
+        call_details=json.loads(item["call-details"]),
+        call_ids=tuple(item["call-ids"]),
     )
 
 

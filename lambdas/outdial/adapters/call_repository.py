@@ -80,20 +80,22 @@ class DynamoCallRepository(LegMoves):
         read_token: str | None,
         status: CallStatus,
         values: dict[str, Any],
-    ) -> dict[str, Any] | None:
+    ) -> Call | None:
         """A waiting call, not rescheduled since it was read (with ``read_token``), waits anew
-        (``status`` with ``values``: its new times, dispatch token and schedule); the call's
-        item for its view, or None when it no longer waits."""
+        (``status`` with ``values``: its new times, dispatch token and schedule); the moved
+        call, or None when it no longer waits."""
         if status not in WAITING:
             raise ValueError(f"a rescheduled call waits; {status} does not")
         # Not a move of the machine: a waiting call stays waiting.
         condition, condition_values = one_of("status", (s.value for s in WAITING))
         same = "#dispatch = :read" if read_token else "attribute_not_exists(#dispatch)"
-        return self.store.update(
-            call_pk(phonon_uuid),
-            {"status": status.value, **values},
-            condition=f"{condition} AND {same}",
-            condition_values=condition_values | ({":read": read_token} if read_token else {}),
+        return _call(
+            self.store.update(
+                call_pk(phonon_uuid),
+                {"status": status.value, **values},
+                condition=f"{condition} AND {same}",
+                condition_values=condition_values | ({":read": read_token} if read_token else {}),
+            )
         )
 
     def record_leg(

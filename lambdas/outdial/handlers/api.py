@@ -24,7 +24,8 @@ from outdial.handlers.http import (
     respond,
     source_ip,
 )
-from outdial.handlers.openapi import openapi_document, swagger_page
+from outdial.handlers.openapi import openapi_document
+from outdial.handlers.swagger import swagger_page
 from outdial.logic.accept_calls import Outcome, Services
 from outdial.logic.authorize import authorize
 from outdial.logic.call_view import render_call

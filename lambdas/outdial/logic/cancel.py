@@ -3,19 +3,16 @@ yet, its reservation refunded in the same step, and report it like every ended c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
-from outdial.adapters.calls_store import call_pk
 from outdial.adapters.scheduler import Scheduler
 from outdial.adapters.webhook_queue import WebhookQueue, call_ended_event_id
 from outdial.logic.call_view import render_call
 from outdial.logic.ports import CallRepository
 from outdial.logic.queries import Queries
-from outdial.models.calls import WAITING, CallStatus
+from outdial.models.calls import WAITING, Call, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
 
@@ -27,30 +24,30 @@ class Cancellations:
     scheduler: Scheduler = field(default_factory=Scheduler)
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
 
-    def cancel(self, flow_id: str, phonon_uuid: str, now: datetime | None = None) -> dict[str, Any]:
+    def cancel(self, flow_id: str, phonon_uuid: str, now: datetime | None = None) -> Call:
         """Cancel a call that is not dialling yet; its reservation is refunded in the same step.
 
         The race with a dialer is settled by the status condition: whichever write lands first
         wins, the other finds the call no longer waiting.
         """
-        item = self.queries.own_call(flow_id, phonon_uuid)
+        call = self.queries.own_call(flow_id, phonon_uuid)
         at = now or datetime.now(UTC)
-        refund = Decimal(str(item.get("cost", 0)))
-        if not self.repository.cancel(phonon_uuid, item["account-id"], refund, at):
+        if not self.repository.cancel(phonon_uuid, call.account_id, call.cost, at):
             current = self.queries.own_call(flow_id, phonon_uuid)
             raise ContractError(
                 Code.CANCEL_TOO_LATE,
-                f"the call is {current['status']}; only SCHEDULED or QUEUED calls can be cancelled",
+                f"the call is {current.status.value}; only SCHEDULED or QUEUED calls can be "
+                "cancelled",
                 call=render_call(current),
             )
-        item |= {"status": CallStatus.CANCELLED.value, "ended-at": at.isoformat()}
+        cancelled = replace(call, status=CallStatus.CANCELLED, ended_at=at.isoformat())
         logger.info("call cancelled", phonon_uuid=phonon_uuid)
-        self._drop_schedule_if_unneeded(item.get("schedule"))
+        self._drop_schedule_if_unneeded(call.schedule)
         # Every terminal status is reported, this one too (the dialer never sees this call).
         self.webhooks.send(
             phonon_uuid, call_ended_event_id(phonon_uuid, CallStatus.CANCELLED.value)
         )
-        return item
+        return cancelled
 
     def _drop_schedule_if_unneeded(self, name: str | None) -> None:
         """Delete the call's schedule once no call it would wake is still waiting."""
@@ -59,10 +56,6 @@ class Cancellations:
         call_ids = self.scheduler.call_ids(name)
         if call_ids is None:
             return
-        waiting = [
-            c
-            for c in self.queries.calls.get_many([call_pk(i) for i in call_ids])
-            if c["status"] in WAITING
-        ]
+        waiting = [c for c in self.queries.reads.calls(call_ids) if c.status in WAITING]
         if not waiting:
             self.scheduler.delete(name)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore, leg_pk
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
@@ -26,6 +26,8 @@ from outdial.adapters.webhook_client import Delivery, WebhookClient
 from outdial.adapters.webhook_queue import CALL_ENDED, LEG_ENDED, WebhookMessage
 from outdial.adapters.webhook_secrets import AccountSecrets, shared_account_secrets
 from outdial.logic.call_view import render_call, render_leg
+from outdial.logic.ports import CallReader
+from outdial.models.calls import Call
 from outdial.observability import logger
 from outdial.signatures import sign, sign_rotating, sign_standard
 
@@ -45,7 +47,7 @@ class Notified(StrEnum):
 class NotifyServices:
     """The adapters ``notify`` uses; every one replaceable in tests."""
 
-    calls: CallsStore = field(default_factory=CallsStore)
+    calls: CallReader = field(default_factory=CallReads)
     config: ConfigStore = field(default_factory=ConfigStore)
     secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
     account_secrets: AccountSecrets = field(default_factory=shared_account_secrets)
@@ -55,7 +57,7 @@ class NotifyServices:
 
 
 def webhook_body(
-    item: dict[str, Any],
+    call: Call,
     event_id: str,
     event_type: str = CALL_ENDED,
     leg: dict[str, Any] | None = None,
@@ -66,7 +68,7 @@ def webhook_body(
     ASCII-only (``ensure_ascii``) so no receiver's charset handling can change the bytes it
     verifies.
     """
-    payload = {"event-id": event_id, "event-type": event_type, **render_call(item)}
+    payload = {"event-id": event_id, "event-type": event_type, **render_call(call)}
     if leg is not None:
         payload["leg"] = leg
     return json.dumps(payload, separators=(",", ":")).encode()
@@ -80,11 +82,11 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     security-id. Faults reading DynamoDB or Secrets Manager raise ``AdapterError``; a flow secret
     that does not exist is ``RETRY`` (it is written by ``config apply``, which may yet run).
     """
-    item = services.calls.get_call(message.phonon_uuid)
-    if item is None:
+    call = services.calls.call(message.phonon_uuid)
+    if call is None:
         logger.warning("webhook dropped: no such call")
         return Notified.NO_CALL
-    flow_id = str(item["flow-id"])
+    flow_id = call.flow_id
     view = services.config.get_flow_view(flow_id)
     if view is None:
         logger.warning("webhook dropped: the call's flow is no longer configured", flow_id=flow_id)
@@ -94,13 +96,13 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
         return Notified.NO_WEBHOOK
     leg = None
     if message.event_type == LEG_ENDED:
-        leg_item = services.calls.get(leg_pk(str(message.leg_id)))
-        if leg_item is None:
+        record = services.calls.leg(str(message.leg_id))
+        if record is None:
             logger.warning("webhook dropped: no such leg")
             return Notified.NO_CALL
-        leg = render_leg(leg_item)
+        leg = render_leg(record)
     url = str(view.account.webhook_url)
-    body = webhook_body(item, message.event_id, message.event_type, leg)
+    body = webhook_body(call, message.event_id, message.event_type, leg)
     account_id = view.account.account_id
     held = _backoff_of(services, account_id)
     if held is not None and held.until > services.clock():

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from outdial.models.calls import Attempt, Call, CallStatus, EndedLeg, Ending
+from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, EndedLeg, Ending
 from outdial.models.legs import LegEnding, LegRecord
 
 Position = tuple[int, int]
@@ -33,7 +33,7 @@ class CallRepository(Protocol):
         read_token: str | None,
         status: CallStatus,
         values: dict[str, Any],
-    ) -> dict[str, Any] | None: ...
+    ) -> Call | None: ...
     def record_leg(
         self,
         phonon_uuid: str,
@@ -129,3 +129,13 @@ class BalanceStore(Protocol):
 
     def add(self, account_id: str, amount: Decimal) -> Decimal: ...
     def show(self, account_id: str) -> Decimal | None: ...
+
+
+class CallReader(Protocol):
+    """Calls, create requests and legs, typed, for what the API and the webhooks show of them;
+    None (or left out) when there is no such one."""
+
+    def call(self, phonon_uuid: str) -> Call | None: ...
+    def calls(self, phonon_uuids: list[str]) -> list[Call]: ...
+    def request(self, request_id: str) -> CallRequest | None: ...
+    def leg(self, leg_id: str) -> LegRecord | None: ...

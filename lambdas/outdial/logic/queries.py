@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
+from outdial.adapters.call_reads import CallReads
 from outdial.logic.call_view import render_call
+from outdial.logic.ports import CallReader
 from outdial.logic.validation import MAX_CALLS, is_uuid
+from outdial.models.calls import Call
 from outdial.models.codes import Code, ContractError
 
 
@@ -24,14 +25,16 @@ def requested_uuids(phonon_uuids: list[Any]) -> list[str]:
 
 @dataclass
 class Queries:
-    calls: CallsStore = field(default_factory=CallsStore)
+    """A flow's calls and create requests as the API shows them."""
 
-    def own_call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
+    reads: CallReader = field(default_factory=CallReads)
+
+    def own_call(self, flow_id: str, phonon_uuid: str) -> Call:
         """The flow's call ``phonon_uuid`` (213 when unknown or another flow's)."""
-        item = self.calls.get_call(phonon_uuid) if is_uuid(phonon_uuid) else None
-        if item is None or item.get("flow-id") != flow_id:
+        call = self.reads.call(phonon_uuid) if is_uuid(phonon_uuid) else None
+        if call is None or call.flow_id != flow_id:
             raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
-        return item
+        return call
 
     def pull(self, flow_id: str, phonon_uuids: list[Any], last_only: bool) -> list[dict[str, Any]]:
         """The pull API: one ``<call>`` per known uuid of this flow, in the order asked."""
@@ -48,27 +51,25 @@ class Queries:
             )
         return data
 
-    def own_calls(self, flow_id: str, phonon_uuids: list[str]) -> dict[str, dict[str, Any]]:
+    def own_calls(self, flow_id: str, phonon_uuids: list[str]) -> dict[str, Call]:
         """The flow's calls among ``phonon_uuids``, by uuid (others' and unknown ones left out)."""
         return {
-            item["phonon-uuid"]: item
-            for item in self.calls.get_many([call_pk(u) for u in phonon_uuids])
-            if item.get("flow-id") == flow_id
+            call.phonon_uuid: call
+            for call in self.reads.calls(phonon_uuids)
+            if call.flow_id == flow_id
         }
 
     def call(self, flow_id: str, phonon_uuid: str) -> dict[str, Any]:
         return render_call(self.own_call(flow_id, phonon_uuid))
 
     def request(self, flow_id: str, request_id: str) -> dict[str, Any]:
-        item = self.calls.get(request_pk(request_id)) if is_uuid(request_id) else None
-        if item is None or item.get("flow-id") != flow_id:
+        request = self.reads.request(request_id) if is_uuid(request_id) else None
+        if request is None or request.flow_id != flow_id:
             raise ContractError(Code.NO_DATA_AVAILABLE, f"no request {request_id} for this flow")
-        calls = {
-            c["phonon-uuid"]: c for c in self.calls.get_many([call_pk(i) for i in item["call-ids"]])
-        }
+        calls = {call.phonon_uuid: call for call in self.reads.calls(list(request.call_ids))}
         return {
             "request-id": request_id,
-            "created-at": item.get("created-at"),
-            "call-details": json.loads(item["call-details"]),
-            "calls": [render_call(calls[i]) for i in item["call-ids"] if i in calls],
+            "created-at": request.created_at,
+            "call-details": request.call_details,
+            "calls": [render_call(calls[i]) for i in request.call_ids if i in calls],
         }

@@ -12,17 +12,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.call_repository import DynamoCallRepository
-from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.scheduler import Scheduler
 from outdial.logic.call_view import render_call
 from outdial.logic.policy import opening
-from outdial.logic.ports import CallRepository
+from outdial.logic.ports import CallReader, CallRepository
 from outdial.logic.validation import CallRules, parse_start_time, require
-from outdial.models.calls import WAITING, CallStatus
+from outdial.models.calls import WAITING, Call, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.models.config import FlowView
 from outdial.models.requests import RescheduleBody
@@ -42,7 +41,7 @@ def _name(phonon_uuid: str, token: str) -> str:
 @dataclass
 class Rescheduler:
     calls: CallRepository = field(default_factory=DynamoCallRepository)
-    views: CallsStore = field(default_factory=CallsStore)  # the call's item, for its view
+    reads: CallReader = field(default_factory=CallReads)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
 
@@ -52,9 +51,9 @@ class Rescheduler:
         phonon_uuid: str,
         body: RescheduleBody,
         now: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> Call:
         """Move the flow's call to the body's start-time (210 without one, 400 when bad): the
-        moved call item, or 606 with the call when it is dialling or ended."""
+        moved call, or 606 with the call when it is dialling or ended."""
         now = now or datetime.now(UTC)
         require({"start-time": body.start_time})
         start_time = body.start_time
@@ -67,32 +66,31 @@ class Rescheduler:
             phone_whitelist=None,
         )
         start, due, immediate = parse_start_time(start_time, rules)
-        item: dict[str, Any] | None = None
+        call: Call | None = None
         for _ in range(_ATTEMPTS):
-            item = self.views.get_call(phonon_uuid)
-            if item is None or item.get("flow-id") != view.flow.flow_id:
+            call = self.reads.call(phonon_uuid)
+            if call is None or call.flow_id != view.flow.flow_id:
                 raise ContractError(Code.NO_DATA_AVAILABLE, f"no call {phonon_uuid} for this flow")
-            if CallStatus(item["status"]) not in WAITING:
-                raise _too_late(item)
+            if call.status not in WAITING:
+                raise _too_late(call)
             # Not before the flow's calling window opens for the number dialled next (SPEC §9).
-            number = item["contact-numbers"][int(item.get("number-index") or 0)]
-            opens = opening(view.flow.calling_window, number, account.zone, due)
+            opens = opening(view.flow.calling_window, call.number, account.zone, due)
             due_at = opens if opens is not None and opens > due else due
-            moved = self._move(item, start, due_at, immediate and due_at == due, now)
+            moved = self._move(call, start, due_at, immediate and due_at == due, now)
             if moved is not None:
                 return moved
-        assert item is not None
-        raise _too_late(item)
+        assert call is not None
+        raise _too_late(call)
 
     def _move(
         self,
-        item: dict[str, Any],
+        call: Call,
         start: datetime,
         due: datetime,
         immediate: bool,
         now: datetime,
-    ) -> dict[str, Any] | None:
-        phonon_uuid = item["phonon-uuid"]
+    ) -> Call | None:
+        phonon_uuid = call.phonon_uuid
         token = uuid.uuid4().hex[:12]
         lead = (due - now).total_seconds()
         schedule = None
@@ -105,7 +103,7 @@ class Rescheduler:
         due_iso = due.astimezone(UTC).isoformat()
         moved = self.calls.reschedule(
             phonon_uuid,
-            item.get("dispatch-id"),
+            call.dispatch_id,
             CallStatus.QUEUED if immediate else CallStatus.SCHEDULED,
             {
                 "start-time": start.isoformat(),
@@ -123,7 +121,7 @@ class Rescheduler:
             logger.info("reschedule lost the race", phonon_uuid=phonon_uuid)
             return None
         logger.info("call rescheduled", phonon_uuid=phonon_uuid, due_at=due_iso)
-        self._drop_own_schedule(item.get("schedule"), phonon_uuid)
+        self._drop_own_schedule(call.schedule, phonon_uuid)
         return moved
 
     def _forget(self, schedule: str) -> None:
@@ -144,9 +142,9 @@ class Rescheduler:
             logger.exception("could not delete the old schedule", schedule=name)
 
 
-def _too_late(item: dict[str, Any]) -> ContractError:
+def _too_late(call: Call) -> ContractError:
     return ContractError(
         Code.RESCHEDULE_TOO_LATE,
-        f"the call is {item['status']}; only SCHEDULED or QUEUED calls can be rescheduled",
-        call=render_call(item),
+        f"the call is {call.status.value}; only SCHEDULED or QUEUED calls can be rescheduled",
+        call=render_call(call),
     )

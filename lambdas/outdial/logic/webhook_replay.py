@@ -8,7 +8,6 @@ from typing import Any
 
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue, call_ended_event_id
 from outdial.logic.queries import Queries, requested_uuids
-from outdial.models.calls import CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.observability import logger
 
@@ -22,20 +21,14 @@ class WebhookReplay:
         """Queue the ended calls' events again; how many. 213 when none of them has ended."""
         wanted = requested_uuids(phonon_uuids)
         calls = self.queries.own_calls(flow_id, wanted)
-        ended = [
-            calls[u] for u in dict.fromkeys(wanted) if u in calls and _ended(calls[u]["status"])
-        ]
+        ended = [calls[u] for u in dict.fromkeys(wanted) if u in calls and calls[u].status.terminal]
         if not ended:
             raise ContractError(Code.NO_DATA_AVAILABLE, "none of the phonon-uuids has ended")
         self.webhooks.send_many(
             [
-                WebhookMessage(c["phonon-uuid"], call_ended_event_id(c["phonon-uuid"], c["status"]))
+                WebhookMessage(c.phonon_uuid, call_ended_event_id(c.phonon_uuid, c.status.value))
                 for c in ended
             ]
         )
         logger.info("webhooks queued again", flow_id=flow_id, queued=len(ended))
         return len(ended)
-
-
-def _ended(status: str) -> bool:
-    return CallStatus(status).terminal

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 
 class CallStatus(StrEnum):
@@ -104,6 +104,18 @@ class Call:
     notified: bool = False  # its end was reported
     overdue_at: int | None = None  # while in the dialing-deadlines index: when it is overdue
     legs: Mapping[str, Attempt] = field(default_factory=dict)
+    # What its view (the ``<call>`` of SPEC §3) shows beside the above, as stored.
+    client_identifier: str = ""
+    api_version: str = ""
+    start_time: str = ""  # the start-time asked for, ISO 8601
+    next_dial_at: str | None = None  # when the leg it waits for is due
+    created_at: str | None = None
+    ended_at: str | None = None
+    connected_number: str | None = None  # the number that answered a COMPLETED call
+    duration_seconds: int | None = None
+    error_code: int | None = None  # why a FAILED call failed
+    error_message: str | None = None
+    schedule: str | None = None  # the schedule that wakes it, if one does
 
     @property
     def position(self) -> tuple[int, int]:
@@ -114,6 +126,18 @@ class Call:
     def number(self) -> str:
         """The number the call dials now."""
         return self.contact_numbers[self.number_index]
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A create request as stored: its flow, when it came, the answer it was given (one
+    ``call-details`` entry per call asked for) and the ids of the calls it made, in order."""
+
+    request_id: str
+    flow_id: str
+    created_at: str | None
+    call_details: list[dict[str, Any]]
+    call_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)

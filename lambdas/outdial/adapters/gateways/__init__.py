@@ -14,7 +14,7 @@ from outdial.adapters.gateways.base import (
     LegEvent,
     LegOutcome,
 )
-from outdial.adapters.gateways.carrier import (
+from outdial.adapters.gateways.callback import (
     Callback,
     CallbackMalformed,
     CallbackRefused,

@@ -20,16 +20,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from outdial.adapters.gateways.base import Leg, LegEvent, LegOutcome
-from outdial.adapters.gateways.carrier import (
+from outdial.adapters.gateways.callback import (
     LEG_PARAMETER,
     Callback,
     CallbackMalformed,
     CallbackRefused,
-    CarrierAdapter,
-    CarrierAnswer,
     OutcomeNotConfirmed,
-    flow_variables,
 )
+from outdial.adapters.gateways.carrier import CarrierAdapter, flow_variables
+from outdial.adapters.gateways.carrier_client import CarrierAnswer
 from outdial.models.config import ExotelGateway
 from outdial.observability import logger
 

@@ -21,15 +21,14 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 import urllib3
 
 from outdial.adapters.gateways.base import Leg, LegEvent, LegOutcome
-from outdial.adapters.gateways.carrier import (
+from outdial.adapters.gateways.callback import (
     LEG_PARAMETER,
     Callback,
     CallbackMalformed,
     CallbackRefused,
-    CarrierAdapter,
-    CarrierAnswer,
-    flow_url_with_keys,
 )
+from outdial.adapters.gateways.carrier import CarrierAdapter, flow_url_with_keys
+from outdial.adapters.gateways.carrier_client import CarrierAnswer
 from outdial.adapters.gateways.secrets import GatewaySecrets
 from outdial.models.config import PlivoGateway
 from outdial.observability import logger

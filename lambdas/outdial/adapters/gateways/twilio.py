@@ -22,15 +22,14 @@ from typing import Any
 from urllib.parse import ParseResult, urlencode, urlparse
 
 from outdial.adapters.gateways.base import Leg, LegEvent, LegOutcome
-from outdial.adapters.gateways.carrier import (
+from outdial.adapters.gateways.callback import (
     LEG_PARAMETER,
     Callback,
     CallbackMalformed,
     CallbackRefused,
-    CarrierAdapter,
-    CarrierAnswer,
-    flow_url_with_keys,
 )
+from outdial.adapters.gateways.carrier import CarrierAdapter, flow_url_with_keys
+from outdial.adapters.gateways.carrier_client import CarrierAnswer
 from outdial.models.config import TwilioGateway
 from outdial.observability import logger
 

@@ -15,6 +15,10 @@ from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUT
 from outdial.models.calls import Attempt, Call, CallStatus, Ending
 from outdial.models.legs import LegEnding, LegRecord, LegState
 
+# When a leg's outcome is due, on its item until it ends (not in the dialing-deadlines index: a
+# leg item has no shard).
+LEG_DEADLINE = "deadline-at"
+
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
@@ -98,6 +102,7 @@ def leg_from_item(item: dict[str, Any]) -> LegRecord:
         ended_at=item.get("ended-at"),
         duration_seconds=int(item.get("duration-seconds") or 0),
         notified=bool(item.get("notified")),
+        deadline_at=_int(item.get(LEG_DEADLINE)),
     )
 
 
@@ -114,6 +119,7 @@ def claim_item(leg: LegRecord) -> dict[str, Any]:
         "gateway-id": leg.gateway_id,
         "state": leg.state.value,
         "claimed-epoch": leg.claimed_epoch,
+        LEG_DEADLINE: leg.deadline_at,
         TTL_ATTRIBUTE: leg.claimed_epoch + LEG_RETENTION_DAYS * 24 * 3600,
     }
 

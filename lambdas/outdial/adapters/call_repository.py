@@ -68,17 +68,17 @@ class DynamoCallRepository(LegMoves):
     # --- calls ------------------------------------------------------------------------------
 
     def start_dialing(
-        self, call: Call, at: datetime, take_by: datetime, *, leg: LegEntry | None = None
+        self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
     ) -> Call | None:
         """A waiting call, not rescheduled since it was read, becomes DIALING (due in the
         dialing-deadlines index at ``take_by``), with ``leg``, the leg it is about to dial,
-        recorded as its current one by the same write; None when it no longer waits (taken,
+        recorded on it by the same write; None when it no longer waits (taken,
         cancelled, rescheduled)."""
         condition, values = self._waiting(CallStatus.DIALING, call.dispatch_id)
         return _call(
             self.store.update(
                 call_pk(call.phonon_uuid),
-                {"status": CallStatus.DIALING.value, "dialing-at": _iso(at)}
+                {"status": CallStatus.DIALING.value}
                 | deadline_keys(call.phonon_uuid, take_by)
                 | _current_values(leg),
                 condition=condition,
@@ -114,14 +114,11 @@ class DynamoCallRepository(LegMoves):
         leg_id: str,
         record: Attempt,
         *,
-        current: bool = False,
         deadline: datetime | None = None,
     ) -> Call | None:
-        """Write a leg's summary into the call (and make it the current leg, due in the
-        dialing-deadlines index at ``deadline``); returns the call."""
+        """Write a leg's summary into the call (and, with a ``deadline``, make the call due in
+        the dialing-deadlines index then); returns the call."""
         values: dict[str, Any] = {f"legs.{leg_id}": attempt_to_item(record)}
-        if current:
-            values["current-leg"] = leg_id
         if deadline is not None:
             values |= deadline_keys(phonon_uuid, deadline)
         return _call(self.store.update(call_pk(phonon_uuid), values))
@@ -138,7 +135,7 @@ class DynamoCallRepository(LegMoves):
     ) -> Call | None:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on. ``ended``, the leg that
-        ended, and ``leg``, the next one about to be dialled (as the current one), are recorded
+        ended, and ``leg``, the next one about to be dialled, are recorded
         on the call by the same write."""
         # Not a move of the machine: the call stays DIALING.
         condition, values = self._dialling(position)
@@ -346,11 +343,11 @@ def _ended_values(ended: EndedLeg | None) -> dict[str, Any]:
 
 
 def _current_values(leg: LegEntry | None) -> dict[str, Any]:
-    """The values that record a leg about to be dialled on its call, as its current leg."""
+    """The values that record a leg about to be dialled on its call."""
     if leg is None:
         return {}
     leg_id, record = leg
-    return {f"legs.{leg_id}": attempt_to_item(record), "current-leg": leg_id}
+    return {f"legs.{leg_id}": attempt_to_item(record)}
 
 
 def _call(item: dict[str, Any] | None) -> Call | None:

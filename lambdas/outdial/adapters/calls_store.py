@@ -229,7 +229,6 @@ def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
 # Attribute names conditions may use through these aliases.
 _CONDITION_NAMES = {
     "#status": "status",
-    "#leg": "current-leg",
     "#attempt": "attempt",
     "#index": "number-index",
     "#state": "state",

@@ -195,7 +195,7 @@ class PlacingLegs:
             return None
         view = self._flow_view(call.flow_id)
         leg = leg_entry(call, view, now)
-        moved = self.calls.start_dialing(call, now, take_deadline(view, now), leg=leg)
+        moved = self.calls.start_dialing(call, take_deadline(view, now), leg=leg)
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -244,7 +244,7 @@ class PlacingLegs:
                 did=did,
                 started_at=None if skip else iso(now),
             )
-            self.calls.record_leg(phonon_uuid, leg_id, record, current=True, deadline=due)
+            self.calls.record_leg(phonon_uuid, leg_id, record, deadline=due)
         if skip is not None:
             logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
             self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)

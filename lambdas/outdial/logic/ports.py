@@ -27,7 +27,7 @@ class CallRepository(Protocol):
 
     # calls
     def start_dialing(
-        self, call: Call, at: datetime, take_by: datetime, *, leg: LegEntry | None = None
+        self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
     ) -> Call | None: ...
     def reschedule(
         self,
@@ -42,7 +42,6 @@ class CallRepository(Protocol):
         leg_id: str,
         record: Attempt,
         *,
-        current: bool = False,
         deadline: datetime | None = None,
     ) -> Call | None: ...
     def advance_to(

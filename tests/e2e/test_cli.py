@@ -46,6 +46,16 @@ def outdial(
     )
 
 
+# `outdial` as a terminal runs it, where Ctrl-C interrupts: a test run started in the background
+# by a shell without job control inherits SIGINT ignored, and so would the command.
+AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'outdial'; runpy.run_module('outdial.cli', run_name='__main__')",
+]
+
+
 def fetch(url: str) -> tuple[int, str, str]:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.status, response.headers["Content-Type"], response.read().decode()
@@ -221,7 +231,7 @@ def test_an_interrupted_submit_run_again_creates_no_call_twice(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     with Gate(example.url, passes=1) as gate:
         process = subprocess.Popen(
-            [sys.executable, "-m", "outdial.cli", "calls", "submit", str(source),
+            [*AT_A_TERMINAL, "calls", "submit", str(source),
              "--flow", FLOW_ID, "--url", gate.url, "--concurrency", "1"],
             cwd=ROOT,
             env=environment | {"OUTDIAL_SECURITY_ID": SECURITY_ID},

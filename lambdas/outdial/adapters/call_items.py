@@ -13,7 +13,7 @@ from typing import Any
 
 from outdial.adapters.calls_table import leg_pk
 from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUTE
-from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, Ending
+from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, Ending, Wait
 from outdial.models.legs import LegEnding, LegRecord, LegState
 
 # When a leg's outcome is due, on its item until it ends (not in the dialing-deadlines index: a
@@ -156,6 +156,19 @@ def ending_values(ending: Ending) -> dict[str, Any]:
         values["connected-number"] = ending.connected_number
         values["duration-seconds"] = ending.duration_seconds or 0
     return values
+
+
+def wait_values(wait: Wait) -> dict[str, Any]:
+    """What a reschedule writes: the call's new status, times, dispatch token and schedule."""
+    due = _iso(wait.due_at)
+    return {
+        "status": wait.status.value,
+        "start-time": wait.start_time.isoformat(),
+        "due-at": due,
+        "next-dial-at": due,
+        "dispatch-id": wait.dispatch_id,
+        "schedule": wait.schedule,
+    }
 
 
 def leg_ending_values(ending: LegEnding) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from outdial.adapters.call_items import (
     call_from_item,
     ending_values,
     leg_from_item,
+    wait_values,
 )
 from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
 from outdial.adapters.errors import AdapterError
@@ -42,6 +43,7 @@ from outdial.models.calls import (
     EndedLeg,
     Ending,
     LegEntry,
+    Wait,
 )
 from outdial.models.legs import LegRecord
 
@@ -86,25 +88,19 @@ class DynamoCallRepository(LegMoves):
             )
         )
 
-    def reschedule(
-        self,
-        phonon_uuid: str,
-        read_token: str | None,
-        status: CallStatus,
-        values: dict[str, Any],
-    ) -> Call | None:
+    def reschedule(self, phonon_uuid: str, read_token: str | None, wait: Wait) -> Call | None:
         """A waiting call, not rescheduled since it was read (with ``read_token``), waits anew
-        (``status`` with ``values``: its new times, dispatch token and schedule); the moved
-        call, or None when it no longer waits."""
-        if status not in WAITING:
-            raise ValueError(f"a rescheduled call waits; {status} does not")
+        as ``wait`` says (its status, new times, dispatch token and schedule); the moved call,
+        or None when it no longer waits."""
+        if wait.status not in WAITING:
+            raise ValueError(f"a rescheduled call waits; {wait.status} does not")
         # Not a move of the machine: a waiting call stays waiting.
         condition, condition_values = one_of("status", (s.value for s in WAITING))
         same = "#dispatch = :read" if read_token else "attribute_not_exists(#dispatch)"
         return _call(
             self.store.update(
                 call_pk(phonon_uuid),
-                {"status": status.value, **values},
+                wait_values(wait),
                 condition=f"{condition} AND {same}",
                 condition_values=condition_values | ({":read": read_token} if read_token else {}),
             )

@@ -13,7 +13,15 @@ from typing import Any
 
 from outdial.adapters.calls_table import leg_pk
 from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUTE
-from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, Ending, Wait
+from outdial.models.calls import (
+    Attempt,
+    Call,
+    CallRequest,
+    CallStatus,
+    Ending,
+    LegEntry,
+    Wait,
+)
 from outdial.models.legs import LegEnding, LegRecord, LegState
 
 # When a leg's outcome is due, on its item until it ends (not in the dialing-deadlines index: a
@@ -104,6 +112,14 @@ def attempt_to_item(attempt: Attempt) -> dict[str, Any]:
     return {name: value for name, value in record.items() if value is not None}
 
 
+def leg_entry_values(entry: LegEntry | None) -> dict[str, Any]:
+    """What records a leg (about to be dialled, or ended) on its call: nothing without one."""
+    if entry is None:
+        return {}
+    leg_id, record = entry
+    return {f"legs.{leg_id}": attempt_to_item(record)}
+
+
 def leg_from_item(item: dict[str, Any]) -> LegRecord:
     """A stored leg."""
     return LegRecord(
@@ -158,17 +174,18 @@ def ending_values(ending: Ending) -> dict[str, Any]:
     return values
 
 
+def due_values(at: datetime, schedule: str | None) -> dict[str, Any]:
+    """When a waiting call is due next, and the schedule that wakes it (None: a message)."""
+    return {"due-at": _iso(at), "next-dial-at": _iso(at), "schedule": schedule}
+
+
 def wait_values(wait: Wait) -> dict[str, Any]:
     """What a reschedule writes: the call's new status, times, dispatch token and schedule."""
-    due = _iso(wait.due_at)
     return {
         "status": wait.status.value,
         "start-time": wait.start_time.isoformat(),
-        "due-at": due,
-        "next-dial-at": due,
         "dispatch-id": wait.dispatch_id,
-        "schedule": wait.schedule,
-    }
+    } | due_values(wait.due_at, wait.schedule)
 
 
 def leg_ending_values(ending: LegEnding) -> dict[str, Any]:

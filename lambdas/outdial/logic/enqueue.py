@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
 from outdial.adapters.config_store import ConfigStore
@@ -34,7 +35,7 @@ from outdial.adapters.scheduler import (
 )
 from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.logic.policy import Policy
-from outdial.logic.ports import CallRepository, ChecksumStore
+from outdial.logic.ports import CallReader, CallRepository, ChecksumStore
 from outdial.logic.validation import ValidCall
 from outdial.models.calls import CallStatus
 from outdial.models.codes import Code, ContractError
@@ -51,6 +52,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     checksums: ChecksumStore = field(default_factory=CallsStore)
     repository: CallRepository = field(default_factory=DynamoCallRepository)
+    reads: CallReader = field(default_factory=CallReads)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     policy: Policy = field(default_factory=Policy)
@@ -201,12 +203,11 @@ def roll_back(
 
     Dial messages already sent for deleted calls are dropped by the dialer.
     """
-    pks = [call_pk(phonon_uuid) for phonon_uuid in call_ids]
     for phonon_uuid in call_ids:
         services.repository.withdraw(phonon_uuid)
     services.calls.delete_items([request_pk(request_id)])
-    kept = services.calls.get_many(pks)
-    dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
+    kept = services.reads.calls(call_ids)
+    dialling = [c.phonon_uuid for c in kept if c.status != CallStatus.CANCELLED]
     if dialling:
         raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")
     refund = amount / len(call_ids) * (len(call_ids) - len(kept)) if call_ids else amount

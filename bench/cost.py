@@ -411,7 +411,8 @@ def run(
 
     from outdial.adapters import aws, egress
     from outdial.handlers import api, dialer, webhooks
-    from outdial.local.embedded_aws import make_dynamodb_writes_atomic, provision, use
+    from outdial.local.embedded_aws import provision, use
+    from outdial.local.moto_patches import make_dynamodb_writes_atomic
     from outdial.logic.configure import apply_config, check_config
     from outdial.settings import get_settings
 

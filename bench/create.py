@@ -288,7 +288,8 @@ def main() -> None:
     from moto import mock_aws
 
     from outdial.adapters import aws
-    from outdial.local.embedded_aws import make_dynamodb_writes_atomic, provision, use
+    from outdial.local.embedded_aws import provision, use
+    from outdial.local.moto_patches import make_dynamodb_writes_atomic
     from outdial.logic.configure import apply_config, check_config
     from outdial.process import reset_process_state
 

@@ -83,7 +83,7 @@ def _session_aws() -> Iterator[dict[str, Any]]:
     with our resources provisioned in it once; ``aws`` empties it for each test."""
     from moto import mock_aws
 
-    from outdial.local.embedded_aws import (
+    from outdial.local.moto_patches import (
         make_dynamodb_answers_fast,
         make_dynamodb_items_cheap,
         make_dynamodb_writes_atomic,

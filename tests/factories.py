@@ -1,21 +1,24 @@
 """Test data built by the code that builds it in production, so tests cannot drift from it.
 
-Calls are the items acceptance writes (``enqueue.call_item``), legs the items a dialer claims
-(``placing.claimed_leg``, stored as ``call_items.claim_item``), events the ``LegEvent`` a gateway reports. Each writer helper
+Calls are the items acceptance writes (``enqueue.accepted_call``, stored as
+``call_items.new_call_item``), legs the items a dialer claims (``placing.claimed_leg``, stored
+as ``call_items.claim_item``), events the ``LegEvent`` a gateway reports. Each writer helper
 stores what it builds in the calls table (the ``configured`` fixture must be active).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.call_items import call_from_item, claim_item
+from outdial.adapters.call_items import call_from_item, claim_item, new_call_item
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.config_store import ConfigStore
-from outdial.logic.enqueue import call_item
+from outdial.contract import CALL_RETENTION_DAYS
+from outdial.logic.enqueue import accepted_call
 from outdial.logic.placing import claimed_leg, iso, leg_id_of
 from outdial.logic.validation import ValidCall
 from outdial.models.calls import CallStatus
@@ -24,6 +27,7 @@ from tests.conftest import FLOW_ID
 
 NUMBERS = ("+919812345670", "+919812345671")
 DID = "+918030000001"
+RETENTION = timedelta(days=CALL_RETENTION_DAYS)
 
 
 def call(
@@ -46,7 +50,8 @@ def call(
         immediate=True,
         keys=(("$flow.key.name", "Asha"),),
     )
-    item = call_item(str(uuid.uuid4()), accepted, str(uuid.uuid4()), view, "1.0", Decimal(1), now)
+    accepted_as = accepted_call(str(uuid.uuid4()), accepted, str(uuid.uuid4()), view, "1.0", now)
+    item = new_call_item(replace(accepted_as, cost=Decimal(1)), RETENTION)
     return item | {"status": status.value, **values}
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.balance_shards import BALANCE_SHARDS
 from outdial.adapters.balances import (
-    BALANCE_SHARDS,
     Balances,
     BalanceTooLow,
     account_pk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,16 @@ from outdial.adapters.call_items import call_from_item
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.moves import LEG_MOVES, MOVES, leg_condition, status_condition
-from outdial.models.calls import TERMINAL, WAITING, Call, CallStatus, Ending, can_move, sources_of
+from outdial.models.calls import (
+    TERMINAL,
+    WAITING,
+    Call,
+    CallStatus,
+    Ending,
+    Wait,
+    can_move,
+    sources_of,
+)
 from outdial.models.legs import LEG_ALLOWED, LegEnding, LegState, leg_sources_of
 from tests import factories
 
@@ -52,9 +61,7 @@ CALLS: dict[str, tuple[CallStatus, Move]] = {
     ),
     "reschedule": (
         CallStatus.SCHEDULED,
-        lambda r, c: r.reschedule(
-            c.phonon_uuid, None, CallStatus.SCHEDULED, {"due-at": NOW.isoformat()}
-        ),
+        lambda r, c: r.reschedule(c.phonon_uuid, None, Wait(CallStatus.SCHEDULED, NOW, NOW, "new")),
     ),
     **{
         f"finish_{status.value}": (
@@ -139,12 +146,32 @@ def test_a_wake_up_superseded_by_a_reschedule_cannot_start_the_call() -> None:
     item = in_status(CallStatus.SCHEDULED)
     repository = DynamoCallRepository()
     moved = repository.reschedule(
-        item.phonon_uuid, None, CallStatus.SCHEDULED, {"dispatch-id": "new"}
+        item.phonon_uuid, None, Wait(CallStatus.SCHEDULED, NOW, NOW, "new")
     )
     assert moved is not None
     # When a dialer starts it with what it read, Then nothing moves
     assert repository.start_dialing(item, NOW) is None
     assert repository.start_dialing(replace(item, dispatch_id="new"), NOW) is not None
+
+
+def test_a_rescheduled_call_waits_as_the_move_says() -> None:
+    item = in_status(CallStatus.SCHEDULED)
+    repository = DynamoCallRepository()
+    later = NOW + timedelta(hours=2)
+    wait = Wait(CallStatus.QUEUED, NOW, later, "token", "move-schedule")
+    assert repository.reschedule(item.phonon_uuid, None, wait) is not None
+    call = repository.get(item.phonon_uuid)
+    assert call is not None
+    assert (call.status, call.dispatch_id, call.schedule) == (
+        CallStatus.QUEUED,
+        "token",
+        "move-schedule",
+    )
+    assert call.due_at == later
+    assert call.next_dial_at == later.isoformat()
+    assert call.start_time == NOW.isoformat()
+    with pytest.raises(ValueError):
+        repository.reschedule(item.phonon_uuid, "token", replace(wait, status=CallStatus.DIALING))
 
 
 @pytest.mark.parametrize("source", list(CallStatus))

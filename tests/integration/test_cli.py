@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from outdial.adapters import aws
-from outdial.adapters.balances import BALANCE_SHARDS
+from outdial.adapters.balance_shards import BALANCE_SHARDS
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.tables import create_table_kwargs
 from outdial.cli import main

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.balances import BALANCE_SHARDS, shard_pk
+from outdial.adapters.balance_shards import BALANCE_SHARDS
+from outdial.adapters.balances import shard_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.cli import main
 from outdial.models.config import hash_secret

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.dial_queue import dial_message
 from outdial.adapters.gateways.secrets import shared_gateway_secrets
 from outdial.handlers import dialer as dialer_handler
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
+from outdial.logic.placing import claimed_leg
 from outdial.logic.reconcile import reconcile
 from outdial.settings import get_settings
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER, sign
@@ -168,6 +170,24 @@ def test_bad_or_stale_signatures_are_refused(
         event_for("x-a1-n0", "BUSY"), secret=secret, at=int(time.time()) - age
     )
     assert (status, body["api-response-code"]) == (401, code)
+
+
+def test_an_event_for_a_leg_another_gateway_placed_is_refused(gateway: HttpPeer) -> None:
+    # Given a leg of a waiting call claimed through another gateway
+    phonon_uuid = accept("9812345670")
+    repository = DynamoCallRepository()
+    call = repository.get(phonon_uuid)
+    assert call is not None
+    leg = claimed_leg(call, "+918030000001", datetime.now(UTC), gateway_id="other-gw")
+    assert repository.claim_leg(leg)
+    # When this gateway, signing with its own secret, says the leg was answered
+    status, body = post_event(event_for(leg.leg_id, "ANSWERED", 42))
+    # Then it is answered as a bad signature is, and nothing reaches the dialer
+    assert (status, body["api-response-code"]) == (401, 202)
+    sqs = aws.client("sqs")
+    queued = sqs.receive_message(QueueUrl=get_settings().dial_queue_url, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"]).get("event") for m in queued["Messages"]] == [None]
+    assert call_view(phonon_uuid)["status"] == "QUEUED"
 
 
 @pytest.mark.parametrize("gateway_id", ["nope", "sim", "x" * 3000, "%ED%A0%80"])

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outdial.adapters.balances import BALANCE_SHARDS, plan_take, shard_of, split_evenly
+from outdial.adapters.balance_shards import BALANCE_SHARDS, plan_take, shard_of, split_evenly
 
 money = st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
 

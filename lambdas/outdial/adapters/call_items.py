@@ -7,13 +7,24 @@ through these functions.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.calls_table import leg_pk
+from outdial.adapters.calls_table import call_pk, leg_pk, request_pk
+from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
 from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUTE
-from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, Ending
+from outdial.models.calls import (
+    Attempt,
+    Call,
+    CallRequest,
+    CallStatus,
+    Ending,
+    LegEntry,
+    Wait,
+)
 from outdial.models.legs import LegEnding, LegRecord, LegState
 
 # When a leg's outcome is due, on its item until it ends (not in the dialing-deadlines index: a
@@ -56,6 +67,71 @@ def call_from_item(item: dict[str, Any]) -> Call:
         error_code=_int(item.get("error-code")),
         error_message=item.get("error-message"),
         schedule=item.get("schedule"),
+    )
+
+
+def new_call_item(call: Call, retention: timedelta) -> dict[str, Any]:
+    """The item an accepted call is written as (kept ``retention`` after it is due)."""
+    return {
+        "pk": call_pk(call.phonon_uuid),
+        "phonon-uuid": call.phonon_uuid,
+        "request-id": call.request_id,
+        "flow-id": call.flow_id,
+        "account-id": call.account_id,
+        "api-version": call.api_version,
+        "client-identifier": call.client_identifier,
+        "start-time": call.start_time,
+        "due-at": call.due_at.isoformat(),  # also its next-dial-at until a dialer moves it
+        "contact-numbers": list(call.contact_numbers),
+        "keys": [{"name": name, "value": value} for name, value in call.keys],
+        "status": call.status.value,
+        "cost": call.cost,
+        "attempt": call.attempt,
+        "number-index": call.number_index,
+        "legs": {leg_id: attempt_to_item(record) for leg_id, record in call.legs.items()},
+        "created-at": call.created_at,
+        "expires-at": int((call.due_at + retention).timestamp()),
+        "schedule": call.schedule,
+    }
+
+
+def request_to_item(request: CallRequest, retention: timedelta) -> dict[str, Any]:
+    """The item a create request is written as (its answer kept as JSON text), kept
+    ``retention`` after it came."""
+    created = datetime.fromisoformat(str(request.created_at))
+    return {
+        "pk": request_pk(request.request_id),
+        "request-id": request.request_id,
+        "flow-id": request.flow_id,
+        "call-ids": list(request.call_ids),
+        "call-details": json.dumps(request.call_details),
+        "created-at": request.created_at,
+        "expires-at": int((created + retention).timestamp()),
+    }
+
+
+@dataclass(frozen=True)
+class AcceptedItems:
+    """The items of an accepted request, built before anything is reserved: its calls, then
+    the request."""
+
+    items: tuple[dict[str, Any], ...]
+
+    def oversized(self) -> tuple[str, int] | None:
+        """The first item DynamoDB would not take, as (``call`` or ``request``, its size)."""
+        for item in self.items:
+            size = item_bytes(item)
+            if size > MAX_ITEM_BYTES:
+                return item["pk"].split("#")[0].lower(), size
+        return None
+
+
+def accepted_items(
+    calls: Sequence[Call], request: CallRequest, retention: timedelta
+) -> AcceptedItems:
+    """The items of ``calls`` and their ``request``, each kept ``retention``."""
+    return AcceptedItems(
+        (*(new_call_item(call, retention) for call in calls), request_to_item(request, retention))
     )
 
 
@@ -102,6 +178,14 @@ def attempt_to_item(attempt: Attempt) -> dict[str, Any]:
         "skip-reason": attempt.skip_reason,
     }
     return {name: value for name, value in record.items() if value is not None}
+
+
+def leg_entry_values(entry: LegEntry | None) -> dict[str, Any]:
+    """What records a leg (about to be dialled, or ended) on its call: nothing without one."""
+    if entry is None:
+        return {}
+    leg_id, record = entry
+    return {f"legs.{leg_id}": attempt_to_item(record)}
 
 
 def leg_from_item(item: dict[str, Any]) -> LegRecord:
@@ -156,6 +240,20 @@ def ending_values(ending: Ending) -> dict[str, Any]:
         values["connected-number"] = ending.connected_number
         values["duration-seconds"] = ending.duration_seconds or 0
     return values
+
+
+def due_values(at: datetime, schedule: str | None) -> dict[str, Any]:
+    """When a waiting call is due next, and the schedule that wakes it (None: a message)."""
+    return {"due-at": _iso(at), "next-dial-at": _iso(at), "schedule": schedule}
+
+
+def wait_values(wait: Wait) -> dict[str, Any]:
+    """What a reschedule writes: the call's new status, times, dispatch token and schedule."""
+    return {
+        "status": wait.status.value,
+        "start-time": wait.start_time.isoformat(),
+        "dispatch-id": wait.dispatch_id,
+    } | due_values(wait.due_at, wait.schedule)
 
 
 def leg_ending_values(ending: LegEnding) -> dict[str, Any]:

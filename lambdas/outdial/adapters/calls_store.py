@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from outdial.adapters.call_items import AcceptedItems
 from outdial.adapters.calls_table import (
     IDEMPOTENCY_ATTRIBUTE,
     BalanceTooLow,
@@ -51,6 +52,10 @@ class CallsStore(ChecksumClaims):
         return self._keys_before(
             DEADLINE_INDEX, (DEADLINE_PARTITION_KEY, shard), DEADLINE_SORT_KEY, before, limit
         )
+
+    def put_accepted(self, accepted: AcceptedItems) -> None:
+        """Write an accepted request's calls and request item."""
+        self.put_items(list(accepted.items))
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         """Write plain-dict items (calls, the request) in batches of 25."""

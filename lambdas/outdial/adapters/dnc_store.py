@@ -17,6 +17,8 @@ from outdial.adapters.tables import (
     key,
 )
 
+ADDED_AT = "added-at"
+
 
 def dnc_pk(account_id: str, number: str) -> str:
     return f"DNC#{account_id}#{number}"
@@ -25,24 +27,26 @@ def dnc_pk(account_id: str, number: str) -> str:
 class DncStore(ConfigTableAdapter):
     """Adds, removes and looks up E.164 numbers on an account's do-not-call list."""
 
-    def get(self, account_id: str, number: str) -> dict[str, Any] | None:
-        """The number's entry (``number``, ``added-at``), read strongly consistent, or None."""
+    def listed_since(self, account_id: str, number: str) -> str | None:
+        """When the number was listed (ISO 8601), read strongly consistent; None when it is
+        not on the list."""
         try:
             item = self.client.get_item(
                 TableName=self.table, Key=key(dnc_pk(account_id, number)), ConsistentRead=True
             ).get("Item")
         except ClientError as exc:
             raise AdapterError(f"reading a do-not-call entry: {exc}") from exc
-        return from_item(item) if item else None
+        return str(from_item(item)[ADDED_AT]) if item else None
 
-    def add(self, account_id: str, number: str, now: datetime) -> dict[str, Any]:
-        """List the number (idempotent: a number already listed keeps its ``added-at``)."""
+    def add(self, account_id: str, number: str, now: datetime) -> str:
+        """List the number (idempotent: a number already listed keeps its ``added-at``); when
+        it was listed (ISO 8601)."""
         try:
             result = self.client.update_item(
                 TableName=self.table,
                 Key=key(dnc_pk(account_id, number)),
                 UpdateExpression="SET #number = :number, #added = if_not_exists(#added, :now)",
-                ExpressionAttributeNames={"#number": "number", "#added": "added-at"},
+                ExpressionAttributeNames={"#number": "number", "#added": ADDED_AT},
                 ExpressionAttributeValues={
                     ":number": {"S": number},
                     ":now": {"S": now.isoformat()},
@@ -51,7 +55,7 @@ class DncStore(ConfigTableAdapter):
             )
         except ClientError as exc:
             raise AdapterError(f"adding a do-not-call entry: {exc}") from exc
-        return from_item(result["Attributes"])
+        return str(from_item(result["Attributes"])[ADDED_AT])
 
     def remove(self, account_id: str, number: str) -> bool:
         """Take the number off the list; False when it was not on it."""

@@ -80,6 +80,27 @@ def leg_condition(
     return one_of("state", _narrowed(leg_sources_of(target), only, target))
 
 
+def read_with(token: str | None) -> tuple[str, dict[str, Any]]:
+    """The call still has the dispatch token it was read with (none: never rescheduled)."""
+    if token:
+        return "#dispatch = :dispatch", {":dispatch": token}
+    return "attribute_not_exists(#dispatch)", {}
+
+
+def at_leg(position: tuple[int, int]) -> tuple[str, dict[str, Any]]:
+    """The call's current leg is the one at ``position`` (attempt, number index)."""
+    attempt, index = position
+    return "#attempt = :attempt AND #index = :index", {":attempt": attempt, ":index": index}
+
+
+def every(*conditions: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """All of ``conditions``, and all their values."""
+    values: dict[str, Any] = {}
+    for _, more in conditions:
+        values |= more
+    return " AND ".join(condition for condition, _ in conditions), values
+
+
 def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
     """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
     shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS

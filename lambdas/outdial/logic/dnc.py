@@ -31,8 +31,8 @@ class DncList:
 
     def add(self, view: FlowView, raw: str, now: datetime) -> dict[str, Any]:
         number = normalise(raw, view.account.region)
-        entry = self.store.add(view.account.account_id, number, now)
-        return {"number": number, "on-list": True, "added-at": entry["added-at"]}
+        added_at = self.store.add(view.account.account_id, number, now)
+        return {"number": number, "on-list": True, "added-at": added_at}
 
     def remove(self, view: FlowView, raw: str) -> dict[str, Any]:
         number = normalise(raw, view.account.region)
@@ -41,15 +41,15 @@ class DncList:
 
     def lookup(self, view: FlowView, raw: str) -> dict[str, Any]:
         number = normalise(raw, view.account.region)
-        entry = self.store.get(view.account.account_id, number)
-        if entry is None:
+        added_at = self.store.listed_since(view.account.account_id, number)
+        if added_at is None:
             raise ContractError(
                 Code.NO_DATA_AVAILABLE,
                 "the number is not on the do-not-call list",
                 number=number,
                 **{"on-list": False},
             )
-        return {"number": number, "on-list": True, "added-at": entry["added-at"]}
+        return {"number": number, "on-list": True, "added-at": added_at}
 
     def bulk(self, view: FlowView, body: DncBulkBody, now: datetime) -> int:
         """Add or remove up to 500 numbers, all or none: one invalid number refuses the lot

@@ -10,7 +10,6 @@ after, the request stands and the sweeper finishes it.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from outdial.adapters.call_items import AcceptedItems, accepted_items
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.call_repository import DynamoCallRepository
-from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
+from outdial.adapters.calls_store import CallsStore, request_pk
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue, delayed_messages
 from outdial.adapters.errors import AdapterError, EnqueueError
@@ -32,11 +33,11 @@ from outdial.adapters.scheduler import (
     schedule_name,
     start_minute,
 )
-from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
+from outdial.adapters.tables import MAX_ITEM_BYTES
 from outdial.logic.policy import Policy
-from outdial.logic.ports import CallRepository, ChecksumStore
+from outdial.logic.ports import CallReader, CallRepository, ChecksumStore
 from outdial.logic.validation import ValidCall
-from outdial.models.calls import CallStatus
+from outdial.models.calls import Call, CallRequest, CallStatus
 from outdial.models.codes import Code, ContractError
 from outdial.models.config import FlowView
 from outdial.observability import logger
@@ -51,6 +52,7 @@ class Services:
     calls: CallsStore = field(default_factory=CallsStore)
     checksums: ChecksumStore = field(default_factory=CallsStore)
     repository: CallRepository = field(default_factory=DynamoCallRepository)
+    reads: CallReader = field(default_factory=CallReads)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     policy: Policy = field(default_factory=Policy)
@@ -87,11 +89,11 @@ def plan_enqueue(calls: Sequence[tuple[str, datetime, bool]], now: datetime) -> 
 
 
 def persist_and_schedule(
-    services: Services, items: list[dict[str, Any]], planned: Sequence[PlannedSchedule]
+    services: Services, items: AcceptedItems, planned: Sequence[PlannedSchedule]
 ) -> None:
     """Write the items and create the schedules at the same time: a schedule fires a minute
     ahead at the earliest, long after the items are in (or, if either fails, undone)."""
-    steps = [lambda: services.calls.put_items(items)]
+    steps = [lambda: services.calls.put_accepted(items)]
     if planned:
         steps.append(lambda: services.scheduler.create_all(planned))
     error = first_error(each(lambda step: step(), steps))
@@ -107,7 +109,7 @@ class Prepared:
     request_id: str
     call_ids: list[str]
     plan: EnqueuePlan
-    items: list[dict[str, Any]]
+    items: AcceptedItems
 
 
 def prepare(
@@ -124,29 +126,27 @@ def prepare(
         [(phonon_uuid, call.due_at, call.immediate) for phonon_uuid, call in valid], now
     )
     schedule_of = {c: p.name for p in plan.planned(request_id) for c, _ in p.calls}
-    cost = view.account.cost_per_call
-    items = [
-        call_item(phonon_uuid, call, request_id, view, api_version, cost, now)
-        | {"schedule": schedule_of.get(phonon_uuid)}
+    calls = [
+        accepted_call(
+            phonon_uuid, call, request_id, view, api_version, now, schedule_of.get(phonon_uuid)
+        )
         for phonon_uuid, call in valid
     ]
     call_ids = [phonon_uuid for phonon_uuid, _ in valid]
-    items.append(request_item(request_id, view, response, call_ids, now))
-    check_storable(items)
+    request = CallRequest(
+        request_id, view.flow.flow_id, now.isoformat(), response["call-details"], tuple(call_ids)
+    )
+    items = accepted_items(calls, request, timedelta(days=get_settings().call_retention_days))
+    # Refused before anything is reserved when DynamoDB would not take an item (the per-call
+    # limits on keys keep every call far below it).
+    too_large = items.oversized()
+    if too_large is not None:
+        kind, size = too_large
+        raise ContractError(
+            Code.INVALID_FORMAT,
+            f"{kind} would take {size} bytes to store; at most {MAX_ITEM_BYTES}",
+        )
     return Prepared(request_id, call_ids, plan, items)
-
-
-def check_storable(items: list[dict[str, Any]]) -> None:
-    """Refuse, before anything is reserved, a request one of whose items DynamoDB would not
-    take (the per-call limits on keys keep every call far below it)."""
-    for item in items:
-        size = item_bytes(item)
-        if size > MAX_ITEM_BYTES:
-            raise ContractError(
-                Code.INVALID_FORMAT,
-                f"{item['pk'].split('#')[0].lower()} would take {size} bytes to store; "
-                f"at most {MAX_ITEM_BYTES}",
-            )
 
 
 def dispatch(
@@ -201,12 +201,11 @@ def roll_back(
 
     Dial messages already sent for deleted calls are dropped by the dialer.
     """
-    pks = [call_pk(phonon_uuid) for phonon_uuid in call_ids]
     for phonon_uuid in call_ids:
         services.repository.withdraw(phonon_uuid)
     services.calls.delete_items([request_pk(request_id)])
-    kept = services.calls.get_many(pks)
-    dialling = [c["phonon-uuid"] for c in kept if c["status"] != CallStatus.CANCELLED.value]
+    kept = services.reads.calls(call_ids)
+    dialling = [c.phonon_uuid for c in kept if c.status != CallStatus.CANCELLED]
     if dialling:
         raise RollBackRefused(f"calls already taken by a dialer: {', '.join(dialling)}")
     refund = amount / len(call_ids) * (len(call_ids) - len(kept)) if call_ids else amount
@@ -217,47 +216,31 @@ class RollBackRefused(Exception):
     """A request some of whose calls a dialer already holds cannot be taken back."""
 
 
-def call_item(
+def accepted_call(
     phonon_uuid: str,
     call: ValidCall,
     request_id: str,
     view: FlowView,
     api_version: str,
-    cost: Any,
     now: datetime,
-) -> dict[str, Any]:
-    retention = timedelta(days=get_settings().call_retention_days)
-    return {
-        "pk": call_pk(phonon_uuid),
-        "phonon-uuid": phonon_uuid,
-        "request-id": request_id,
-        "flow-id": view.flow.flow_id,
-        "account-id": view.account.account_id,
-        "api-version": api_version,
-        "client-identifier": call.client_identifier,
-        "start-time": call.start_time.isoformat(),
-        "due-at": call.due_at.isoformat(),  # also its next-dial-at until a dialer moves it
-        "contact-numbers": list(call.contact_numbers),
-        "keys": [{"name": name, "value": value} for name, value in call.keys],
-        "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,
-        "cost": cost,
-        "attempt": 1,
-        "number-index": 0,
-        "legs": {},
-        "created-at": now.isoformat(),
-        "expires-at": int((call.due_at + retention).timestamp()),
-    }
-
-
-def request_item(
-    request_id: str, view: FlowView, response: dict[str, Any], call_ids: list[str], now: datetime
-) -> dict[str, Any]:
-    return {
-        "pk": request_pk(request_id),
-        "request-id": request_id,
-        "flow-id": view.flow.flow_id,
-        "call-ids": call_ids,
-        "call-details": json.dumps(response["call-details"]),
-        "created-at": now.isoformat(),
-        "expires-at": int((now + timedelta(days=get_settings().call_retention_days)).timestamp()),
-    }
+    schedule: str | None = None,
+) -> Call:
+    """A call as acceptance stores it: waiting for its first leg (QUEUED when due now)."""
+    return Call(
+        phonon_uuid=phonon_uuid,
+        request_id=request_id,
+        flow_id=view.flow.flow_id,
+        account_id=view.account.account_id,
+        status=CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED,
+        attempt=1,
+        number_index=0,
+        contact_numbers=call.contact_numbers,
+        due_at=call.due_at,
+        cost=view.account.cost_per_call,
+        keys=call.keys,
+        client_identifier=call.client_identifier,
+        api_version=api_version,
+        start_time=call.start_time.isoformat(),
+        created_at=now.isoformat(),
+        schedule=schedule,
+    )

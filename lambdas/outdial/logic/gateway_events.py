@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from outdial.adapters.calls_store import CallsStore, leg_pk
+from outdial.adapters.call_reads import CallReads
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dial_queue import DialMessage, DialQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
@@ -25,6 +25,7 @@ from outdial.adapters.gateways import (
 from outdial.adapters.gateways.plivo import NONCE_HEADER
 from outdial.adapters.gateways.secrets import GatewaySecrets, shared_gateway_secrets
 from outdial.adapters.nonces import NonceStore
+from outdial.logic.ports import CallReader
 from outdial.models.codes import Code, ContractError
 from outdial.models.config import (
     ExotelGateway,
@@ -48,7 +49,7 @@ class GatewayEvents:
     config: ConfigStore = field(default_factory=ConfigStore)
     queue: DialQueue = field(default_factory=DialQueue)
     secrets: GatewaySecrets = field(default_factory=shared_gateway_secrets)
-    calls: CallsStore = field(default_factory=CallsStore)
+    reads: CallReader = field(default_factory=CallReads)
     nonces: NonceStore = field(default_factory=NonceStore)
 
     def receive(self, gateway_id: str, post: Callback, now: int) -> LegEvent | None:
@@ -78,8 +79,8 @@ class GatewayEvents:
             event = LegEvent.from_json(gateway_id, post.body)
         except ValueError as error:
             raise ContractError(Code.INVALID_FORMAT, str(error)) from None
-        leg = self.calls.get(leg_pk(event.leg_id))
-        if leg is not None and leg.get("gateway-id") not in (None, gateway_id):
+        leg = self.reads.leg(event.leg_id)
+        if leg is not None and leg.gateway_id not in (None, gateway_id):
             # Only the gateway that placed a leg may end it (SPEC §11): another gateway's secret
             # proves nothing about this leg, so it is answered as a bad signature would be.
             logger.info("gateway event refused: the leg was not placed by this gateway")
@@ -96,11 +97,11 @@ class GatewayEvents:
         gateway_id = gateway.gateway_id
         carrier = build_carrier(gateway, secrets=self.secrets, nonces=self.nonces)
         try:
-            leg = self.calls.get(leg_pk(callback.leg_id))
-            if leg is None or leg.get("gateway-id", gateway_id) != gateway_id:
+            leg = self.reads.leg(callback.leg_id)
+            if leg is None or leg.gateway_id not in (None, gateway_id):
                 # Not a leg this gateway placed: whatever it says is not ours to apply.
                 raise CallbackRefused("no such leg on this gateway")
-            event = carrier.receive(callback, leg.get("gateway-ref"))
+            event = carrier.receive(callback, leg.gateway_ref)
         except CallbackRefused as error:
             raise ContractError(Code.INVALID_SECURITY_ID, f"callback: {error}") from None
         except CallbackMalformed as error:

@@ -144,7 +144,7 @@ class Policy:
         """Whether the leg ``leg_id`` to ``number`` may be placed now. When it may and the
         account caps numbers, the leg is counted against the cap before this returns."""
         account = view.account
-        if self.dnc.get(account.account_id, number) is not None:
+        if self.dnc.listed_since(account.account_id, number) is not None:
             return Skip(SKIP_DNC)
         window = view.flow.calling_window
         opens = opening(window, number, account.zone, now)

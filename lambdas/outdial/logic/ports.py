@@ -14,10 +14,10 @@ from outdial.models.calls import (
     Attempt,
     Call,
     CallRequest,
-    CallStatus,
     EndedLeg,
     Ending,
     LegEntry,
+    Wait,
 )
 from outdial.models.legs import LegEnding, LegRecord
 
@@ -37,13 +37,7 @@ class CallRepository(Protocol):
     def start_dialing(
         self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
     ) -> Call | None: ...
-    def reschedule(
-        self,
-        phonon_uuid: str,
-        read_token: str | None,
-        status: CallStatus,
-        values: dict[str, Any],
-    ) -> Call | None: ...
+    def reschedule(self, phonon_uuid: str, read_token: str | None, wait: Wait) -> Call | None: ...
     def record_leg(
         self,
         phonon_uuid: str,

@@ -21,7 +21,7 @@ from outdial.logic.call_view import render_call
 from outdial.logic.policy import opening
 from outdial.logic.ports import CallReader, CallRepository
 from outdial.logic.validation import CallRules, parse_start_time, require
-from outdial.models.calls import WAITING, Call, CallStatus
+from outdial.models.calls import WAITING, Call, CallStatus, Wait
 from outdial.models.codes import Code, ContractError
 from outdial.models.config import FlowView
 from outdial.models.requests import RescheduleBody
@@ -100,18 +100,9 @@ class Rescheduler:
         else:
             delay = max(round(lead), MIN_MESSAGE_DELAY_SECONDS)
             self.queue.send([DialMessage((phonon_uuid,), delay, dispatch=((phonon_uuid, token),))])
-        due_iso = due.astimezone(UTC).isoformat()
+        status = CallStatus.QUEUED if immediate else CallStatus.SCHEDULED
         moved = self.calls.reschedule(
-            phonon_uuid,
-            call.dispatch_id,
-            CallStatus.QUEUED if immediate else CallStatus.SCHEDULED,
-            {
-                "start-time": start.isoformat(),
-                "due-at": due_iso,
-                "next-dial-at": due_iso,
-                "dispatch-id": token,
-                "schedule": schedule,
-            },
+            phonon_uuid, call.dispatch_id, Wait(status, start, due, token, schedule)
         )
         if moved is None:
             # Lost to a dialer, a cancel or another reschedule: our wake-up must not linger
@@ -120,7 +111,7 @@ class Rescheduler:
                 self._forget(schedule)
             logger.info("reschedule lost the race", phonon_uuid=phonon_uuid)
             return None
-        logger.info("call rescheduled", phonon_uuid=phonon_uuid, due_at=due_iso)
+        logger.info("call rescheduled", phonon_uuid=phonon_uuid, due_at=moved.next_dial_at)
         self._drop_own_schedule(call.schedule, phonon_uuid)
         return moved
 

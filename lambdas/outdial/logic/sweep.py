@@ -21,12 +21,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from outdial.adapters.calls_store import call_pk, request_pk
 from outdial.contract import PENDING_PARTITION_KEY, Metric
 from outdial.logic.enqueue import Services, plan_enqueue, roll_back
-from outdial.models.calls import WAITING, CallStatus
+from outdial.models.calls import WAITING, Call, CallStatus
 from outdial.observability import count, logger
 from outdial.settings import get_settings
 
@@ -75,8 +73,8 @@ def settle(checksum: str, now: datetime, services: Services) -> str | None:
     response = json.loads(claim["response"])
     request_id = response["request-id"]
     call_ids = [d["phonon-uuid"] for d in response["call-details"] if "phonon-uuid" in d]
-    request = services.calls.get(request_pk(request_id))
-    calls = services.calls.get_many([call_pk(call_id) for call_id in call_ids])
+    request = services.reads.request(request_id)
+    calls = services.reads.calls(call_ids)
     if request is not None and len(calls) == len(call_ids):
         _forward(request_id, calls, now, services)
         services.checksums.mark_dispatched(checksum, request_id)
@@ -97,19 +95,13 @@ def settle(checksum: str, now: datetime, services: Services) -> str | None:
     return action
 
 
-def _forward(
-    request_id: str, calls: list[dict[str, Any]], now: datetime, services: Services
-) -> None:
+def _forward(request_id: str, calls: list[Call], now: datetime, services: Services) -> None:
     """Enqueue the calls still waiting, as acceptance would have (late ones go straight to the
     queue: their moment has passed)."""
     waiting = [
-        (
-            call["phonon-uuid"],
-            datetime.fromisoformat(call["due-at"]),
-            call["status"] == CallStatus.QUEUED.value,
-        )
+        (call.phonon_uuid, call.due_at, call.status == CallStatus.QUEUED)
         for call in calls
-        if call["status"] in WAITING
+        if call.status in WAITING
     ]
     plan = plan_enqueue(waiting, now)
     services.scheduler.create_all(plan.planned(request_id))

@@ -153,3 +153,16 @@ class Ending:
     error_message: str | None = None
     connected_number: str | None = None
     duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Where a rescheduled call waits anew: ``status`` (SCHEDULED, or QUEUED when due now)
+    from ``start_time`` as asked, due at ``due_at``, woken by the wake-up ``dispatch_id``
+    names (the schedule ``schedule``, or a queue message when None)."""
+
+    status: CallStatus
+    start_time: datetime
+    due_at: datetime
+    dispatch_id: str
+    schedule: str | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from outdial.cli.doctor import BOOTSTRAP_VERSION_PARAMETER
+from outdial.cli.doctor_checks import BOOTSTRAP_VERSION_PARAMETER
 from tests.e2e.conftest import ROOT, Served
 
 pytestmark = pytest.mark.e2e

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +18,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.e2e.conftest import ROOT, Served, embedded_client, start_serve, stop_serve
+from tests.e2e.conftest import (
+    ROOT,
+    Served,
+    cli_environment,
+    embedded_client,
+    outdial,
+    outdial_command,
+    start_serve,
+    stop_serve,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,21 +35,6 @@ EXAMPLE = ROOT / "examples" / "config.json"
 EXAMPLE_CONFIG = json.loads(EXAMPLE.read_text())
 FLOW = EXAMPLE_CONFIG["flows"][0]
 FLOW_ID, SECURITY_ID = FLOW["flow-id"], FLOW["security-id"]
-
-
-def outdial(
-    *args: str, env: dict[str, str] | None = None, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "outdial.cli", *args],
-        cwd=ROOT,
-        env=environment | (env or {}),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=check,
-    )
 
 
 def fetch(url: str) -> tuple[int, str, str]:
@@ -65,7 +57,8 @@ def test_version_prints_the_version_and_exits_0() -> None:
 
 def test_config_schema_describes_the_example_and_refuses_a_bad_file() -> None:
     # When the schema is printed
-    result = outdial("config", "schema", check=True)
+    result = outdial("config", "schema")
+    assert result.returncode == 0, result.stderr
     schema = json.loads(result.stdout)
     # Then the example configuration conforms to it, and a misspelt key does not
     jsonschema.validate(EXAMPLE_CONFIG, schema)
@@ -163,7 +156,7 @@ def calls_in_store(example: Served) -> list[str]:
 def submit(example: Served, csv_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return outdial(
         "calls", "submit", str(csv_path), "--flow", FLOW_ID, "--url", example.url, *extra,
-        env={"OUTDIAL_SECURITY_ID": SECURITY_ID},
+        env={"OUTDIAL_SECURITY_ID": SECURITY_ID}, timeout=600,
     )  # fmt: skip
 
 
@@ -197,7 +190,7 @@ def test_submit_2000_rows_then_pull_their_statuses(example: Served, tmp_path: Pa
     # When their statuses are pulled
     status = outdial(
         "calls", "status", str(tmp_path / "campaign.results.csv"), "--flow", FLOW_ID,
-        "--url", example.url, env={"OUTDIAL_SECURITY_ID": SECURITY_ID},
+        "--url", example.url, env={"OUTDIAL_SECURITY_ID": SECURITY_ID}, timeout=600,
     )  # fmt: skip
     # Then every accepted call is there, waiting for tomorrow
     assert status.returncode == 0, status.stderr
@@ -217,12 +210,11 @@ def test_an_interrupted_submit_run_again_creates_no_call_twice(
     write_calls(source)
     source.write_text(source.read_text().replace("row-", "again-"))
     before = len(calls_in_store(example))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "outdial.cli", "calls", "submit", str(source),
-         "--flow", FLOW_ID, "--url", example.url, "--concurrency", "1"],
+        outdial_command("calls", "submit", str(source),
+                        "--flow", FLOW_ID, "--url", example.url, "--concurrency", "1"),
         cwd=ROOT,
-        env=environment | {"OUTDIAL_SECURITY_ID": SECURITY_ID},
+        env=cli_environment(env={"OUTDIAL_SECURITY_ID": SECURITY_ID}),
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     start_serve,
     stop_serve,
 )
+from tests.e2e.gate import Gate
 
 pytestmark = pytest.mark.e2e
 
@@ -211,22 +212,25 @@ def test_an_interrupted_submit_run_again_creates_no_call_twice(
     source = tmp_path / "interrupted.csv"
     write_calls(source)
     source.write_text(source.read_text().replace("row-", "again-"))
-    process = subprocess.Popen(
-        outdial_command("calls", "submit", str(source),
-                        "--flow", FLOW_ID, "--url", example.url, "--concurrency", "1"),
-        cwd=ROOT,
-        env=cli_environment(env={"OUTDIAL_SECURITY_ID": SECURITY_ID}),
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    # When it is interrupted (Ctrl-C) once the first batch is answered
-    assert process.stderr is not None
-    for line in process.stderr:
-        if line.startswith("batch 1 of 4"):
-            process.send_signal(signal.SIGINT)
-            break
-    rest = process.stderr.read()
-    assert process.wait(timeout=300) == 130, rest
+    with Gate(example.url, passes=1) as gate:
+        process = subprocess.Popen(
+            outdial_command("calls", "submit", str(source),
+                            "--flow", FLOW_ID, "--url", gate.url, "--concurrency", "1"),
+            cwd=ROOT,
+            env=cli_environment(env={"OUTDIAL_SECURITY_ID": SECURITY_ID}),
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        # When it is interrupted (Ctrl-C) once the first batch is answered, the second in flight
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("batch 1 of 4"):
+                assert gate.holding.wait(timeout=60)
+                process.send_signal(signal.SIGINT)
+                break
+        gate.open()  # the batch in flight gets its answer; the command has stopped listening
+        rest = process.stderr.read()
+        assert process.wait(timeout=300) == 130, rest
     assert "Run the same command again" in rest
     partial = read_csv(tmp_path / "interrupted.results.csv")
     first_ids = {r["client-identifier"]: r["phonon-uuid"] for r in partial if r["phonon-uuid"]}

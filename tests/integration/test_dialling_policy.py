@@ -322,10 +322,17 @@ class TestDncRoutes:
         assert dnc("GET", "9812345671")[0] == 404
         assert dnc("GET", "9812345670")[0] == 200
 
-    def test_bulk_takes_500_numbers(self) -> None:
+    def test_bulk_takes_500_numbers_in_a_few_requests(self) -> None:
         numbers = [f"98123{n:05d}" for n in range(500)]
+        requests: list[str] = []
+        events = aws.client("dynamodb").meta.events
+        events.register("before-call.dynamodb", lambda model, **_: requests.append(model.name))
         assert bulk(numbers)[1]["count"] == 500
+        # Which of them are listed already: 5 reads of 100; then 20 writes of 25
+        assert sorted(set(requests)) == ["BatchGetItem", "BatchWriteItem", "GetItem"]
+        assert requests.count("BatchGetItem") == 5 and requests.count("BatchWriteItem") == 20
         assert bulk(numbers, action="remove")[1]["count"] == 500
+        assert bulk(numbers[:10])[1]["count"] == 10
 
     @pytest.mark.parametrize(
         ("overrides", "http", "code"),

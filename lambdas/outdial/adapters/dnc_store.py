@@ -74,7 +74,8 @@ class DncStore(ConfigTableAdapter):
     def add_many(self, account_id: str, numbers: list[str], now: datetime) -> int:
         """List every number; returns how many were not listed before (those keep nothing
         else: an already listed number keeps its ``added-at``)."""
-        new = [n for n in dict.fromkeys(numbers) if n not in self.listed(account_id, numbers)]
+        already = self.listed(account_id, numbers)
+        new = [n for n in dict.fromkeys(numbers) if n not in already]
         items = [{"PutRequest": {"Item": _entry(account_id, n, now)}} for n in new]
         batch_write(self.client, self.table, items)
         return len(new)

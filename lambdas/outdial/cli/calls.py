@@ -50,15 +50,15 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from outdial.cli.calls_submit import run_submit
+    from outdial.cli import calls_submit
 
-    return run_submit(args)
+    return calls_submit.run_submit(args)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from outdial.cli.calls_status import run_status
+    from outdial.cli import calls_status
 
-    return run_status(args)
+    return calls_status.run_status(args)
 
 
 def _target(parser: argparse.ArgumentParser) -> None:

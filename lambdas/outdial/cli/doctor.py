@@ -21,6 +21,6 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from outdial.cli.doctor_checks import run
+    from outdial.cli import doctor_checks
 
-    return run(args.cdk_json)
+    return doctor_checks.run(args.cdk_json)

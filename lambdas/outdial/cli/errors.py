@@ -68,7 +68,8 @@ def describe(exc: BaseException) -> CliError:
 
 
 def _describe_aws(exc: BaseException) -> CliError | None:
-    # Imported here: a command that never loaded botocore pays for it only when it fails.
+    # Imported here: a command that does not use AWS (calls submit) loads botocore only to
+    # describe a failure.
     from botocore.exceptions import (
         ClientError,
         ConnectionClosedError,

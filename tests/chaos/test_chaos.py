@@ -331,7 +331,7 @@ def _describe(stuck: list[str]) -> list[Any]:
         found.append(
             (
                 call.get("status"),
-                call.get("current-leg"),
+                call.get("attempt"),
                 call.get("number-index"),
                 call.get("deadline-at"),
                 call.get("notified"),

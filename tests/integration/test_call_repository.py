@@ -40,7 +40,7 @@ def in_status(status: CallStatus) -> Call:
 Move = Callable[[DynamoCallRepository, Call], Any]
 
 CALLS: dict[str, tuple[CallStatus, Move]] = {
-    "start_dialing": (CallStatus.DIALING, lambda r, c: r.start_dialing(c, NOW, NOW)),
+    "start_dialing": (CallStatus.DIALING, lambda r, c: r.start_dialing(c, NOW)),
     "schedule_retry": (
         CallStatus.SCHEDULED,
         lambda r, c: r.schedule_retry(c.phonon_uuid, POSITION, 2, 0, NOW, None),
@@ -143,8 +143,8 @@ def test_a_wake_up_superseded_by_a_reschedule_cannot_start_the_call() -> None:
     )
     assert moved is not None
     # When a dialer starts it with what it read, Then nothing moves
-    assert repository.start_dialing(item, NOW, NOW) is None
-    assert repository.start_dialing(replace(item, dispatch_id="new"), NOW, NOW) is not None
+    assert repository.start_dialing(item, NOW) is None
+    assert repository.start_dialing(replace(item, dispatch_id="new"), NOW) is not None
 
 
 @pytest.mark.parametrize("source", list(CallStatus))

@@ -34,7 +34,15 @@ from outdial.adapters.moves import (
     status_condition,
 )
 from outdial.adapters.tables import key, to_values
-from outdial.models.calls import WAITING, Attempt, Call, CallStatus, EndedLeg, Ending
+from outdial.models.calls import (
+    WAITING,
+    Attempt,
+    Call,
+    CallStatus,
+    EndedLeg,
+    Ending,
+    LegEntry,
+)
 from outdial.models.legs import LegRecord
 
 
@@ -59,16 +67,20 @@ class DynamoCallRepository(LegMoves):
 
     # --- calls ------------------------------------------------------------------------------
 
-    def start_dialing(self, call: Call, at: datetime, take_by: datetime) -> Call | None:
+    def start_dialing(
+        self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
+    ) -> Call | None:
         """A waiting call, not rescheduled since it was read, becomes DIALING (due in the
-        dialing-deadlines index at ``take_by``); None when it no longer waits (taken,
+        dialing-deadlines index at ``take_by``), with ``leg``, the leg it is about to dial,
+        recorded on it by the same write; None when it no longer waits (taken,
         cancelled, rescheduled)."""
         condition, values = self._waiting(CallStatus.DIALING, call.dispatch_id)
         return _call(
             self.store.update(
                 call_pk(call.phonon_uuid),
-                {"status": CallStatus.DIALING.value, "dialing-at": _iso(at)}
-                | deadline_keys(call.phonon_uuid, take_by),
+                {"status": CallStatus.DIALING.value}
+                | deadline_keys(call.phonon_uuid, take_by)
+                | _current_values(leg),
                 condition=condition,
                 condition_values=values,
             )
@@ -104,14 +116,11 @@ class DynamoCallRepository(LegMoves):
         leg_id: str,
         record: Attempt,
         *,
-        current: bool = False,
         deadline: datetime | None = None,
     ) -> Call | None:
-        """Write a leg's summary into the call (and make it the current leg, due in the
-        dialing-deadlines index at ``deadline``); returns the call."""
+        """Write a leg's summary into the call (and, with a ``deadline``, make the call due in
+        the dialing-deadlines index then); returns the call."""
         values: dict[str, Any] = {f"legs.{leg_id}": attempt_to_item(record)}
-        if current:
-            values["current-leg"] = leg_id
         if deadline is not None:
             values |= deadline_keys(phonon_uuid, deadline)
         return _call(self.store.update(call_pk(phonon_uuid), values))
@@ -124,18 +133,21 @@ class DynamoCallRepository(LegMoves):
         take_by: datetime,
         *,
         ended: EndedLeg | None = None,
+        leg: LegEntry | None = None,
     ) -> Call | None:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on. ``ended``, the leg that
-        ended, is recorded on the call by the same write."""
+        ended, and ``leg``, the next one about to be dialled, are recorded
+        on the call by the same write."""
         # Not a move of the machine: the call stays DIALING.
-        condition, values = self._at(position, one_of("status", [CallStatus.DIALING.value]))
+        condition, values = self._dialling(position)
         return _call(
             self.store.update(
                 call_pk(phonon_uuid),
                 {"number-index": number_index}
                 | deadline_keys(phonon_uuid, take_by)
-                | _ended_values(ended),
+                | _ended_values(ended)
+                | _current_values(leg),
                 condition=condition,
                 condition_values=values,
             )
@@ -164,11 +176,41 @@ class DynamoCallRepository(LegMoves):
         )
 
     def defer(
-        self, phonon_uuid: str, position: tuple[int, int], until: datetime, schedule: str | None
+        self,
+        phonon_uuid: str,
+        position: tuple[int, int],
+        until: datetime,
+        schedule: str | None,
+        *,
+        unrecord: str | None = None,
     ) -> bool:
         """Back to SCHEDULED until ``until`` (the same leg then), if the call still dials the
-        leg at ``position``."""
-        return self._wait(phonon_uuid, position, {}, until, schedule, "defer")
+        leg at ``position``; the record of leg ``unrecord``, which waits undialled, leaves the
+        call by the same write."""
+        return self._wait(
+            phonon_uuid,
+            position,
+            {},
+            until,
+            schedule,
+            "defer",
+            remove=(f"legs.{unrecord}",) if unrecord else (),
+        )
+
+    def extend_deadline(
+        self, phonon_uuid: str, position: tuple[int, int], deadline: datetime
+    ) -> bool:
+        """The call's entry in the dialing-deadlines index moves to ``deadline`` (its current
+        leg's, later than when the call was taken), if it still dials the leg at ``position``."""
+        # Not a move of the machine: the call stays DIALING.
+        condition, values = self._dialling(position)
+        moved = self.store.update(
+            call_pk(phonon_uuid),
+            deadline_keys(phonon_uuid, deadline),
+            condition=condition,
+            condition_values=values,
+        )
+        return moved is not None
 
     def _wait(
         self,
@@ -178,6 +220,8 @@ class DynamoCallRepository(LegMoves):
         at: datetime,
         schedule: str | None,
         move: str,
+        *,
+        remove: tuple[str, ...] = (),
     ) -> bool:
         condition, condition_values = self._at(
             position, status_condition(CallStatus.SCHEDULED, MOVES[move][0])
@@ -193,7 +237,7 @@ class DynamoCallRepository(LegMoves):
             },
             condition=condition,
             condition_values=condition_values,
-            remove=DEADLINE_KEYS,
+            remove=DEADLINE_KEYS + remove,
         )
         return moved is not None
 
@@ -274,6 +318,11 @@ class DynamoCallRepository(LegMoves):
         same = "#dispatch = :dispatch" if token else "attribute_not_exists(#dispatch)"
         return f"{condition} AND {same}", values | ({":dispatch": token} if token else {})
 
+    @classmethod
+    def _dialling(cls, position: tuple[int, int]) -> tuple[str, dict[str, Any]]:
+        """The call is DIALING the leg at ``position`` (for writes that keep it there)."""
+        return cls._at(position, one_of("status", [CallStatus.DIALING.value]))
+
     @staticmethod
     def _at(
         position: tuple[int, int], status: tuple[str, dict[str, Any]]
@@ -292,6 +341,14 @@ def _ended_values(ended: EndedLeg | None) -> dict[str, Any]:
     if ended is None:
         return {}
     leg_id, record = ended
+    return {f"legs.{leg_id}": attempt_to_item(record)}
+
+
+def _current_values(leg: LegEntry | None) -> dict[str, Any]:
+    """The values that record a leg about to be dialled on its call."""
+    if leg is None:
+        return {}
+    leg_id, record = leg
     return {f"legs.{leg_id}": attempt_to_item(record)}
 
 

@@ -214,18 +214,21 @@ class CallsStore(ChecksumClaims):
 
 
 def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
-    """`` REMOVE #r0, ...`` for ``attributes`` (their aliases added to ``names``), or ""."""
+    """`` REMOVE #r0, ...`` for ``attributes`` (a dotted name removes inside a map; their
+    aliases added to ``names``), or ""."""
     if not attributes:
         return ""
+    paths = []
     for index, attribute in enumerate(attributes):
-        names[f"#r{index}"] = attribute
-    return " REMOVE " + ", ".join(f"#r{index}" for index in range(len(attributes)))
+        parts = {f"#r{index}_{j}": part for j, part in enumerate(attribute.split("."))}
+        names |= parts
+        paths.append(".".join(parts))
+    return " REMOVE " + ", ".join(paths)
 
 
 # Attribute names conditions may use through these aliases.
 _CONDITION_NAMES = {
     "#status": "status",
-    "#leg": "current-leg",
     "#attempt": "attempt",
     "#index": "number-index",
     "#state": "state",

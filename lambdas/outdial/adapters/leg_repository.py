@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from outdial.adapters.call_items import claim_item, leg_ending_values, leg_from_item
+from outdial.adapters.call_items import (
+    LEG_DEADLINE,
+    claim_item,
+    leg_ending_values,
+    leg_from_item,
+)
 from outdial.adapters.calls_store import CallsStore, leg_pk
 from outdial.adapters.moves import LEG_MOVES, leg_condition
 from outdial.models.legs import LegEnding, LegRecord, LegState
@@ -83,7 +88,7 @@ class LegMoves:
             {
                 "state": LegState.PLACED.value,
                 "placement": placement,
-                "deadline-at": int(deadline.timestamp()),
+                LEG_DEADLINE: int(deadline.timestamp()),
                 "gateway-ref": gateway_ref,
                 "placed-at": placed_at.astimezone(UTC).isoformat(),
             },
@@ -112,7 +117,7 @@ class LegMoves:
             {"state": LegState.ENDED.value, **leg_ending_values(ending)},
             condition=condition,
             condition_values=condition_values,
-            remove=("deadline-at",),
+            remove=(LEG_DEADLINE,),
         )
         return leg_from_item(ended) if ended else None
 

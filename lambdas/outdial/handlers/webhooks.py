@@ -30,7 +30,7 @@ from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
 from outdial.contract import Metric
 from outdial.logic.delivery_policy import DeadLetter, Done, next_step
 from outdial.logic.notify import Notified, NotifyServices, notify
-from outdial.observability import count, logger, metrics, tracer
+from outdial.observability import count, logger, metrics, metrics_batch, tracer
 from outdial.process import process_cached
 
 # Worst case of one message: two deliveries (the second after a security-id rotation), each
@@ -136,8 +136,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # several invocations of this handler at once. A batch that fails whole (a receiver down) is
     # an expected outcome here, not a function error.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+    with metrics_batch():  # the batch's deliveries counted in one line
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         )
-    )

@@ -56,7 +56,7 @@ from outdial.logic.ports import CallRepository
 from outdial.logic.waiting import Waiting
 from outdial.models.config import AnyGateway, FlowView
 from outdial.models.legs import LegEvent
-from outdial.observability import count, logger
+from outdial.observability import count, logger, metrics_batch
 from outdial.settings import get_settings
 
 __all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer", "leg_id_of", "pick_did"]
@@ -93,8 +93,8 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
     def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
         """One dial-queue message: calls to dial, or a gateway's leg outcome, within
         ``remaining_seconds`` (what is left of the invocation; None: no limit). Calls that would
-        not fit go back on the queue."""
-        with budget(remaining_seconds):
+        not fit go back on the queue. Its metrics leave as one line each when it is done."""
+        with budget(remaining_seconds), metrics_batch():
             self._handle(message)
 
     def _handle(self, message: dict[str, Any]) -> None:

@@ -236,8 +236,7 @@ def call_item(
         "api-version": api_version,
         "client-identifier": call.client_identifier,
         "start-time": call.start_time.isoformat(),
-        "due-at": call.due_at.isoformat(),
-        "next-dial-at": call.due_at.isoformat(),
+        "due-at": call.due_at.isoformat(),  # also its next-dial-at until a dialer moves it
         "contact-numbers": list(call.contact_numbers),
         "keys": [{"name": name, "value": value} for name, value in call.keys],
         "status": (CallStatus.QUEUED if call.immediate else CallStatus.SCHEDULED).value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,14 @@ from outdial.adapters.webhook_queue import (
     leg_ended_event_id,
 )
 from outdial.contract import SKIP_DNC, Metric
-from outdial.logic.placing import DEADLINE, NO_MASK, SKIPPED, TAKE_DEADLINE_SECONDS, iso
+from outdial.logic.placing import (
+    DEADLINE,
+    NO_MASK,
+    SKIPPED,
+    iso,
+    leg_entry,
+    take_deadline,
+)
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import REFUSED, DialNext, Finish, LegResult, RetryLater, decide
 from outdial.models.calls import Attempt, Call, CallStatus, EndedLeg, Ending
@@ -165,9 +172,14 @@ class ApplyingOutcomes:
         view = self._flow_view(call.flow_id)
         decision = decide(self._leg_result(call, leg, view))
         if isinstance(decision, DialNext):
-            take_by = self.clock() + timedelta(seconds=TAKE_DEADLINE_SECONDS)
+            now = self.clock()
             moved = self.calls.advance_to(
-                call.phonon_uuid, position, decision.number_index, take_by, ended=ended
+                call.phonon_uuid,
+                position,
+                decision.number_index,
+                take_deadline(view, now),
+                ended=ended,
+                leg=leg_entry(call, view, now, decision.number_index),
             )
             if moved is None:
                 self._record_only(leg, record)

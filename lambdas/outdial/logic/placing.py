@@ -24,7 +24,7 @@ from outdial.logic.budget import fits, placing_seconds
 from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, Policy, Skip, Wait
 from outdial.logic.ports import CallRepository
-from outdial.models.calls import Attempt, Call, CallStatus
+from outdial.models.calls import Attempt, Call, CallStatus, LegEntry
 from outdial.models.config import AnyGateway, FlowView
 from outdial.models.legs import Leg, LegOutcome, LegRecord, LegState
 from outdial.models.phone import mask
@@ -36,7 +36,8 @@ CLAIM_TIMEOUT_SECONDS = 60
 EARLY_TOLERANCE_SECONDS = 2
 LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
 # How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
-# before the reconciler dials it itself: the dialer doing so died.
+# before the reconciler dials it itself: the dialer doing so died. A leg whose outcome is due
+# sooner brings it forward (take_deadline).
 TAKE_DEADLINE_SECONDS = 300
 
 UNKNOWN_PLACEMENT = "unknown"  # a leg whose placing request may or may not have reached it
@@ -57,10 +58,50 @@ def pick_did(dids: list[str], leg_id: str) -> str:
     return dids[zlib.crc32(leg_id.encode()) % len(dids)]
 
 
+def did_for(view: FlowView | None, leg_id: str) -> str | None:
+    """The DID leg ``leg_id`` is dialled from: one of the flow's enabled ones, if any."""
+    dids = view.flow.enabled_dids if view else []
+    return pick_did(dids, leg_id) if dids else None
+
+
+def leg_deadline_seconds(view: FlowView | None) -> float:
+    """How long after its claim a leg's outcome is due (SPEC §11): at once without a flow."""
+    return view.leg_deadline_seconds() if view else 0
+
+
+def take_deadline(view: FlowView | None, now: datetime) -> datetime:
+    """When a call taken at ``now`` (or moved on to its next number) is overdue in the
+    dialing-deadlines index: its leg's deadline, or TAKE_DEADLINE_SECONDS if sooner. A leg's
+    record rides on that write, so nothing moves the entry at its claim: the reconciler moves it
+    on to the leg's deadline if it finds the leg claimed and not yet due."""
+    return now + timedelta(seconds=min(TAKE_DEADLINE_SECONDS, leg_deadline_seconds(view)))
+
+
+def leg_entry(
+    call: Call, view: FlowView | None, now: datetime, number_index: int | None = None
+) -> LegEntry:
+    """The call's record of a leg about to be dialled, its number ``number_index`` of its
+    attempt (by default the current one): it rides on the write that takes the call to it."""
+    index = call.number_index if number_index is None else number_index
+    leg_id = leg_id_of(call.phonon_uuid, call.attempt, index)
+    return leg_id, Attempt(
+        attempt=call.attempt,
+        number_index=index,
+        number=call.contact_numbers[index],
+        did=did_for(view, leg_id),
+        started_at=iso(now),
+    )
+
+
 def claimed_leg(
-    call: Call, did: str | None, now: datetime, gateway_id: str | None = None
+    call: Call,
+    did: str | None,
+    now: datetime,
+    gateway_id: str | None = None,
+    deadline: datetime | None = None,
 ) -> LegRecord:
-    """The call's current leg as its dialer claims it, before the gateway is asked."""
+    """The call's current leg as its dialer claims it, before the gateway is asked; its outcome
+    is due by ``deadline``."""
     return LegRecord(
         leg_id=leg_id_of(call.phonon_uuid, call.attempt, call.number_index),
         phonon_uuid=call.phonon_uuid,
@@ -71,6 +112,7 @@ def claimed_leg(
         gateway_id=gateway_id,
         state=LegState.CLAIMED,
         claimed_epoch=int(now.timestamp()),
+        deadline_at=int(deadline.timestamp()) if deadline else None,
     )
 
 
@@ -151,8 +193,9 @@ class PlacingLegs:
             self.queue.send([self._wake_up(call, delay)])
             logger.info("call not due yet; put back on the queue", delay_seconds=delay)
             return None
-        take_by = now + timedelta(seconds=TAKE_DEADLINE_SECONDS)
-        moved = self.calls.start_dialing(call, now, take_by)
+        view = self._flow_view(call.flow_id)
+        leg = leg_entry(call, view, now)
+        moved = self.calls.start_dialing(call, take_deadline(view, now), leg=leg)
         if moved is None:
             logger.info("call was taken or cancelled before dialling")
             return None
@@ -173,11 +216,11 @@ class PlacingLegs:
             self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
             return
         number = call.number
-        dids = view.flow.enabled_dids if view else []
-        did = pick_did(dids, leg_id) if dids else None
+        did = did_for(view, leg_id)
         now = self.clock()
         gateway_id = view.gateway.gateway_id if view and view.gateway else None
-        fresh = self.calls.claim_leg(claimed_leg(call, did, now, gateway_id))
+        due = now + timedelta(seconds=leg_deadline_seconds(view))
+        fresh = self.calls.claim_leg(claimed_leg(call, did, now, gateway_id, due))
         if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
             logger.info("leg already claimed; not dialling it again")
             self._advance_ended(leg_id)  # unless it ended and the call never moved on
@@ -189,15 +232,19 @@ class PlacingLegs:
             self._defer(call, leg_id, gate, now)
             return
         skip = gate.reason if isinstance(gate, Skip) else None
-        due = now + timedelta(seconds=view.leg_deadline_seconds() if view else 0)
-        record = Attempt(
-            attempt=call.attempt,
-            number_index=call.number_index,
-            number=number,
-            did=did,
-            started_at=None if skip else iso(now),
-        )
-        self.calls.record_leg(phonon_uuid, leg_id, record, current=True, deadline=due)
+        if not fresh or recorded is None or (recorded.number, recorded.did) != (number, did):
+            # The write that took the call to this leg recorded it already, unless this is a
+            # claim taken over (its record made anew) or the call came here another way. The
+            # call's deadline then becomes the leg's; otherwise the reconciler moves it there
+            # when it finds the call taken but not overdue (logic/reconcile.py).
+            record = Attempt(
+                attempt=call.attempt,
+                number_index=call.number_index,
+                number=number,
+                did=did,
+                started_at=None if skip else iso(now),
+            )
+            self.calls.record_leg(phonon_uuid, leg_id, record, deadline=due)
         if skip is not None:
             logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
             self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)

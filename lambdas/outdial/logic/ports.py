@@ -10,7 +10,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from outdial.models.calls import Attempt, Call, CallRequest, CallStatus, EndedLeg, Ending
+from outdial.models.calls import (
+    Attempt,
+    Call,
+    CallRequest,
+    CallStatus,
+    EndedLeg,
+    Ending,
+    LegEntry,
+)
 from outdial.models.legs import LegEnding, LegRecord
 
 Position = tuple[int, int]
@@ -26,7 +34,9 @@ class CallRepository(Protocol):
     def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]: ...
 
     # calls
-    def start_dialing(self, call: Call, at: datetime, take_by: datetime) -> Call | None: ...
+    def start_dialing(
+        self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
+    ) -> Call | None: ...
     def reschedule(
         self,
         phonon_uuid: str,
@@ -40,7 +50,6 @@ class CallRepository(Protocol):
         leg_id: str,
         record: Attempt,
         *,
-        current: bool = False,
         deadline: datetime | None = None,
     ) -> Call | None: ...
     def advance_to(
@@ -51,6 +60,7 @@ class CallRepository(Protocol):
         take_by: datetime,
         *,
         ended: EndedLeg | None = None,
+        leg: LegEntry | None = None,
     ) -> Call | None: ...
     def schedule_retry(
         self,
@@ -64,8 +74,15 @@ class CallRepository(Protocol):
         ended: EndedLeg | None = None,
     ) -> bool: ...
     def defer(
-        self, phonon_uuid: str, position: Position, until: datetime, schedule: str | None
+        self,
+        phonon_uuid: str,
+        position: Position,
+        until: datetime,
+        schedule: str | None,
+        *,
+        unrecord: str | None = None,
     ) -> bool: ...
+    def extend_deadline(self, phonon_uuid: str, position: Position, deadline: datetime) -> bool: ...
     def finish(
         self,
         call: Call,

@@ -1,15 +1,16 @@
 """The reconciler: no call stays DIALING past its current leg's deadline (SPEC §11).
 
-Every call that is DIALING sits in the dialing-deadlines index under the moment its current
-leg's outcome is due: ring-seconds + max-call-seconds + grace-seconds after the leg was claimed
-(or a few minutes after the call was taken, or moved on to its next number, until that leg is
-claimed). The sweeper runs ``reconcile`` every minute; for each overdue call:
+Every call that is DIALING sits in the dialing-deadlines index: a few minutes after it was taken
+(or moved on to its next number), then under the moment its current leg's outcome is due:
+ring-seconds + max-call-seconds + grace-seconds after the leg was claimed (the leg's item holds
+it from its claim; the call's entry moves there when the reconciler first finds it). The sweeper runs ``reconcile`` every minute; for each overdue call:
 
 - its current leg was never claimed (the dialer that took the call died): dial it now;
 - the leg ended but the call never moved on (a crash in between): move it on now;
 - the leg has no outcome: ask the gateway (``Gateway.status``) and apply what it says as if its
   event had come; when it cannot say, the leg ends UNKNOWN and the call FAILED 206, refunded,
-  with its webhook.
+  with its webhook;
+- the leg's outcome is not due yet: the call's entry moves to the leg's deadline.
 
 Each of these is the dialer's own conditional step, so a run racing a late event, a redelivered
 message or another run changes nothing twice.
@@ -28,6 +29,10 @@ from outdial.observability import count, logger
 
 # Overdue calls handled per shard and run; the rest wait for the next run.
 RECONCILE_LIMIT = 50
+# A call taken with its leg claimed, found before that leg's deadline: the leg's record on the
+# call rode on the write that took it (due a few minutes on), and the index entry moves to the
+# leg's deadline now, for the few legs that outlast those minutes, not at every claim.
+WAITING = "waiting"
 
 
 def reconcile(now: datetime, dialer: Dialer) -> Counter[str]:
@@ -42,6 +47,8 @@ def reconcile(now: datetime, dialer: Dialer) -> Counter[str]:
                 # One call must not hold up the others: it stays in the index for the next run.
                 logger.exception("could not reconcile an overdue call", phonon_uuid=phonon_uuid)
                 action = "failed"
+            if action == WAITING:
+                continue  # nothing done to the call itself
             actions[action] += 1
             if action != "failed":
                 count(Metric.CALLS_RECONCILED, 1, action=action)
@@ -66,6 +73,12 @@ def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
         logger.warning("overdue call whose leg ended; moving it on", leg_id=leg_id)
         dialer.advance(leg)
         return "advanced"
+    if leg.deadline_at is not None and leg.deadline_at > int(now.timestamp()):
+        # Taken and claimed, its outcome not due yet: the call waits in the index until then.
+        dialer.calls.extend_deadline(
+            phonon_uuid, call.position, datetime.fromtimestamp(leg.deadline_at, UTC)
+        )
+        return WAITING
     gateway_config = dialer.config.get_gateway(leg.gateway_id or "")
     event = None
     if gateway_config is not None:

@@ -79,9 +79,11 @@ class Attempt:
     skip_reason: str | None = None  # why the policy skipped it (SPEC §9)
 
 
-# A leg that ended, by its id, and its record on the call: it rides on the write that moves the
-# call on (one write a leg's end, not two).
-EndedLeg = tuple[str, Attempt]
+# A leg by its id and its record on the call. The record of a leg about to be dialled rides on
+# the write that takes the call to it (``start_dialing``, ``advance_to``); that of a leg that
+# ended, on the write that moves the call on: no write of its own either way.
+LegEntry = tuple[str, Attempt]
+EndedLeg = LegEntry
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ class LegRecord:
     ended_at: str | None = None
     duration_seconds: int = 0
     notified: bool = False  # its leg.ended webhook was queued
+    deadline_at: int | None = None  # until ENDED: when its outcome is due (epoch seconds)
 
     @property
     def position(self) -> tuple[int, int]:

@@ -1,0 +1,83 @@
+"""What the dialer writes per leg, on moto: a leg's record on its call rides on the write that
+takes the call to it (its start, or its move to the next number), and a leg's outcome is due by
+its own deadline, which the reconciler moves the call's entry to (SPEC §11)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from outdial.adapters import aws
+from tests.integration.dialing import Harness, accept, status_of
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return Harness().install(monkeypatch)
+
+
+@pytest.fixture
+def writes() -> Iterator[list[str]]:
+    """Every DynamoDB write request from now on, by operation."""
+    seen: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        if model.name in WRITES:
+            seen.append(model.name)
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    yield seen
+    events.unregister("before-parameter-build.dynamodb", record)
+
+
+def test_an_answered_call_is_six_writes_once_accepted(harness: Harness, writes: list[str]) -> None:
+    # Given an accepted call to a number the simulator answers
+    phonon_uuid = accept("9812345670")
+    writes.clear()
+    # When a dialer takes it and places its leg
+    harness.drain_queue()
+    # Then the leg shows on the call while it is out, recorded by the write that took the call
+    view = status_of(phonon_uuid)
+    assert view["status"] == "DIALING"
+    ((leg,),) = [attempt["legs"] for attempt in view["attempts"]]
+    assert (leg["number"], leg["did"], leg["outcome"]) == (
+        "+919812345670",
+        "+918030000001",
+        None,
+    )
+    assert leg["started-at"]
+    # And that took three writes: the call taken (with its leg), the leg claimed, then placed
+    assert writes == ["UpdateItem", "PutItem", "UpdateItem"]
+    # When its outcome comes back
+    writes.clear()
+    harness.settle()
+    # Then three more: the leg ended, the call ended with its record, the call reported
+    assert status_of(phonon_uuid)["status"] == "COMPLETED"
+    assert writes == ["UpdateItem", "UpdateItem", "UpdateItem"]
+
+
+def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes: list[str]) -> None:
+    # Given a call whose first number is busy and second answers
+    phonon_uuid = accept("9812345677", "9812345670")
+    harness.drain_queue()
+    writes.clear()
+    # When the busy outcome comes back and the dialer moves on
+    harness.deliver_events()
+    # Then the call shows the busy leg ended and the next one out
+    legs = status_of(phonon_uuid)["attempts"][0]["legs"]
+    assert [(leg["number"], leg["outcome"]) for leg in legs] == [
+        ("+919812345677", "BUSY"),
+        ("+919812345670", None),
+    ]
+    # And the busy leg's end and the next leg's record rode on one move of the call: the leg
+    # ended, the call moved on, the next leg claimed and placed
+    assert writes == ["UpdateItem", "UpdateItem", "PutItem", "UpdateItem"]
+    harness.settle()
+    assert status_of(phonon_uuid)["status"] == "COMPLETED"

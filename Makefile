@@ -8,7 +8,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-local lock serve test test-fast lint format synth cfn-lint doctor deploy bench bench-load bench-cost clean
+.PHONY: help install install-local lock serve test test-fast lint format synth cfn-lint doctor deploy bench bench-load bench-cost bench-cli clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench-cost: $(STAMP) ## what AWS bills per 1M calls, per service, measured on mo
 
 bench-load: $(STAMP) ## a 60 s load run against outdial serve, then a 500-call batch due now
 	$(BIN)/python bench/load.py
+
+bench-cli: $(STAMP) ## how long each outdial command takes to start (imports and wall time)
+	$(BIN)/python bench/cli.py
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

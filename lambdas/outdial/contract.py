@@ -13,6 +13,7 @@ from typing import Final
 from outdial.models.codes import Code as Code  # the response codes (stdlib only)
 
 SERVICE: Final = "outdial"
+FLOW_ID_PATTERN: Final = r"^[A-Za-z0-9]{8}$"  # a flow-id: 8 ASCII letters or digits
 
 # --- Tables ---------------------------------------------------------------------------------
 PARTITION_KEY: Final = "pk"  # STRING, the only key of both tables

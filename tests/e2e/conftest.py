@@ -1,4 +1,5 @@
-"""A real `outdial serve` process on a free loopback port, shared by the e2e tests."""
+"""A real `outdial serve` process on a free loopback port, shared by the e2e tests, and the
+`outdial` command run in its own process as a user runs it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+REGION = "ap-south-1"  # the embedded AWS's region
 
 
 @dataclass
@@ -42,20 +44,63 @@ def embedded_client(served: Served, service: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=served.banner["aws-endpoint"],
-        region_name="ap-south-1",
+        region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
 
 
+def outdial_command(*args: str) -> list[str]:
+    """``outdial ARGS`` as a command line, with this interpreter."""
+    return [sys.executable, "-m", "outdial.cli", *args]
+
+
+def cli_environment(
+    served: Served | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    region: str | None = REGION,
+) -> dict[str, str]:
+    """The environment of a user's shell: none of this test process's ``AWS_*`` and
+    ``OUTDIAL_*`` variables; with ``served``, boto3 pointed at its embedded AWS (fake
+    credentials and, unless None, ``AWS_DEFAULT_REGION=region``); then ``env``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
+    if served is not None:
+        environment |= {
+            "AWS_ENDPOINT_URL": served.banner["aws-endpoint"],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        if region is not None:
+            environment["AWS_DEFAULT_REGION"] = region
+    return environment | dict(env or {})
+
+
+def outdial(
+    *args: str,
+    served: Served | None = None,
+    env: Mapping[str, str] | None = None,
+    region: str | None = REGION,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``outdial ARGS`` in its own process, in ``cli_environment(served, env, region=region)``;
+    its output captured."""
+    return subprocess.run(
+        outdial_command(*args),
+        cwd=ROOT,
+        env=cli_environment(served, env, region=region),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_serve(*args: str, env_extra: dict[str, str] | None = None) -> Served:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
-    env |= env_extra or {}
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "outdial.cli", "serve", "--port", "0", *args],
+        outdial_command("serve", "--port", "0", *args),
         cwd=ROOT,
-        env=env,
+        env=cli_environment(env=env_extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

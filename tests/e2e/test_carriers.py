@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from tests.conftest import config_document
-from tests.e2e.conftest import Served, http, start_serve, stop_serve
+from tests.e2e.conftest import Served, http, outdial, start_serve, stop_serve
 from tests.fakes import HttpPeer, Reply
 from tests.fakes.carriers import FakeCarrier, FakeExotel, FakePlivo, FakeTwilio
 
@@ -376,10 +376,6 @@ def test_exotel_callbacks_in_every_encoding(world: World, encoding: str) -> None
 
 
 def test_config_check_refuses_a_carrier_missing_its_essentials(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.e2e.conftest import ROOT
 
     # Given a file with an exotel gateway lacking its account and ringing over a minute,
     # and a twilio gateway lacking its callback base URL
@@ -404,13 +400,7 @@ def test_config_check_refuses_a_carrier_missing_its_essentials(tmp_path: Path) -
     path = tmp_path / "outdial.json"
     path.write_text(json.dumps(document))
     # When it is checked
-    result = subprocess.run(
-        [sys.executable, "-m", "outdial.cli", "config", "check", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = outdial("config", "check", str(path))
     # Then it is refused, each problem at its path
     assert result.returncode == 1
     for problem in (

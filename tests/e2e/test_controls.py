@@ -5,9 +5,6 @@ replay, and `outdial webhooks redrive`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,9 +16,8 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from outdial.local.embedded_aws import fake_credentials
 from tests.conftest import FLOW_ID, SECURITY_ID, config_document
-from tests.e2e.conftest import ROOT, Served, start_serve, stop_serve
+from tests.e2e.conftest import Served, outdial, start_serve, stop_serve
 from tests.fakes import HttpPeer, Recorded, Reply
 
 pytestmark = pytest.mark.e2e
@@ -33,21 +29,6 @@ class Setup:
     served: Served
     receiver: HttpPeer
     secrets: tuple[str, str]  # the account's first and second webhook signing secrets
-
-
-def outdial(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `outdial` command against the embedded AWS that serve prints."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
-    env |= fake_credentials() | {"AWS_ENDPOINT_URL": served.banner["aws-endpoint"]}
-    return subprocess.run(
-        [sys.executable, "-m", "outdial.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +43,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         served = start_serve("--config", str(path))
         try:
             # The account rotates its webhook secret twice, keeping the first for a day
-            first = outdial(served, "webhook-secret", "rotate", "acme")
-            second = outdial(served, "webhook-secret", "rotate", "acme", "--keep-previous", "24h")
+            first = outdial("webhook-secret", "rotate", "acme", served=served)
+            second = outdial(
+                "webhook-secret", "rotate", "acme", "--keep-previous", "24h", served=served
+            )
             assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
             secrets = (first.stdout.strip(), second.stdout.strip())
             assert all(s.startswith("whsec_") for s in secrets) and secrets[0] != secrets[1]
@@ -259,7 +242,7 @@ def test_webhooks_redrive_brings_dead_lettered_events_back(setup: Setup) -> None
         deadline = time.monotonic() + 30
         moved = 0
         while not moved and time.monotonic() < deadline:
-            result = outdial(setup.served, "webhooks", "redrive")
+            result = outdial("webhooks", "redrive", served=setup.served)
             assert result.returncode == 0, result.stderr
             moved = json.loads(result.stdout)["moved"]
         # Then the refused event is delivered again, and taken

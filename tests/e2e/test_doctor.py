@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
-from outdial.cli.doctor import BOOTSTRAP_VERSION_PARAMETER
-from tests.e2e.conftest import ROOT, Served
+from outdial.cli.doctor_checks import BOOTSTRAP_VERSION_PARAMETER
+from tests.e2e.conftest import Served, outdial
 
 pytestmark = pytest.mark.e2e
 
@@ -20,21 +18,7 @@ pytestmark = pytest.mark.e2e
 def doctor(served: Served, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text(json.dumps({"context": {"outdial:dialerMaxConcurrency": 5}}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
-    env |= {
-        "AWS_ENDPOINT_URL": served.banner["aws-endpoint"],
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        **extra,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "outdial.cli", "doctor", "--cdk-json", str(cdk_json)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return outdial("doctor", "--cdk-json", str(cdk_json), served=served, env=extra, region=None)
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:

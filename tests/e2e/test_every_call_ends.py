@@ -6,9 +6,6 @@ embedded AWS."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FLOW_ID, OTHER_FLOW_ID, OTHER_SECURITY_ID, SECURITY_ID, config_document
-from tests.e2e.conftest import ROOT, Served, http, start_serve, stop_serve
+from tests.e2e.conftest import Served, http, outdial, start_serve, stop_serve
 from tests.fakes import HttpPeer, Reply
 
 pytestmark = pytest.mark.e2e
@@ -97,27 +94,8 @@ def webhook_for(receiver: HttpPeer, phonon_uuid: str, timeout: float = 20) -> An
     raise AssertionError(f"no webhook for {phonon_uuid}")
 
 
-def outdial(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in its own process, pointed at serve's embedded AWS as a user would point it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
-    env |= {
-        "AWS_ENDPOINT_URL": served.banner["aws-endpoint"],
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-south-1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "outdial.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def balance(served: Served) -> Any:
-    result = outdial(served, "balance", "show", "acme")
+    result = outdial("balance", "show", "acme", served=served)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["balance"]
 
@@ -158,12 +136,12 @@ def test_a_timed_out_placement_that_is_answered_completes_on_that_number(
 
 def test_balance_add_and_show(serving: Served) -> None:
     before = balance(serving)
-    result = outdial(serving, "balance", "add", "acme", "50")
+    result = outdial("balance", "add", "acme", "50", served=serving)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"account-id": "acme", "balance": before + 50}
-    assert outdial(serving, "balance", "add", "acme", "-50").returncode == 0
+    assert outdial("balance", "add", "acme", "-50", served=serving).returncode == 0
     assert balance(serving) == before
-    missing = outdial(serving, "balance", "show", "nobody")
+    missing = outdial("balance", "show", "nobody", served=serving)
     assert missing.returncode == 1 and "no account 'nobody'" in missing.stderr
 
 
@@ -171,7 +149,7 @@ def test_secret_put(serving: Served) -> None:
     import botocore.session
 
     value = {"token": "tok", "event-secret": "e" * 32}
-    result = outdial(serving, "secret", "put", "outdial/gateways/gw", json.dumps(value))
+    result = outdial("secret", "put", "outdial/gateways/gw", json.dumps(value), served=serving)
     assert result.returncode == 0, result.stderr
     client = botocore.session.get_session().create_client(
         "secretsmanager",
@@ -215,7 +193,7 @@ def test_a_dead_lettered_outcome_is_redriven_and_ends_its_call(serving: Served) 
     }
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"gateway-id": "sim", "event": event}))
     # When the operator redrives the dial queue
-    result = outdial(serving, "dial-queue", "redrive")
+    result = outdial("dial-queue", "redrive", served=serving)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"moved": 1}
     # Then the outcome reaches the dialer and the call ends by the rules

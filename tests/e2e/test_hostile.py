@@ -5,9 +5,6 @@ gateway and a bad signature, and `outdial config check` refusing where webhooks 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ import pytest
 
 from outdial.local.demo import DEMO_FLOW_ID, DEMO_SECURITY_ID, demo_config
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER, sign
-from tests.e2e.conftest import ROOT, Served, start_serve, stop_serve
+from tests.e2e.conftest import Served, outdial, start_serve, stop_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -190,18 +187,6 @@ def test_an_unknown_gateway_and_a_bad_signature_look_the_same(guarded: Served) -
     assert (bad_signature[0], bad_signature[1]["api-response-code"]) == (401, 202)
 
 
-def outdial(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OUTDIAL_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "outdial.cli", *args],
-        cwd=ROOT,
-        env=base | (env or {}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def _file(tmp_path: Path, webhook_url: str) -> Path:
     document = demo_config(webhook_url=webhook_url)
     path = tmp_path / "outdial.json"
@@ -249,14 +234,8 @@ def test_config_check_refuses_a_short_event_secret(guarded: Served, tmp_path: Pa
     )
     path = tmp_path / "outdial.json"
     path.write_text(json.dumps(document))
-    env = {
-        "AWS_ENDPOINT_URL": guarded.banner["aws-endpoint"],
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-south-1",
-    }
     try:
-        result = outdial("config", "check", "--local", str(path), env=env)
+        result = outdial("config", "check", "--local", str(path), served=guarded)
     finally:
         _secrets(guarded).put_secret_value(
             SecretId="outdial/gateways/carrier",

@@ -12,7 +12,7 @@ import pytest
 from botocore.credentials import CredentialResolver
 from botocore.stub import Stubber
 
-from outdial.cli.doctor import (
+from outdial.cli.doctor_checks import (
     BOOTSTRAP_VERSION_PARAMETER,
     Doctor,
     Status,

@@ -6,6 +6,10 @@ adds its sub-parsers, calls ``common(parser)`` on each (``--debug``, ``--stack``
 touches the deployed AWS resources sets ``uses_aws=False``, so ``--stack`` is not looked up for
 it. A new group is one module and one line in ``GROUPS``. Failures become one readable line on stderr with
 a hint and exit code 1 (usage errors: 2); ``--debug`` shows the traceback instead.
+
+A group module imports only argparse and the standard library: each command imports what it needs
+(botocore, pydantic, the adapters) inside its ``run``, so `outdial --help` or `calls status` does
+not pay for what `config apply` or `serve` use.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 from outdial.cli import calls, config, doctor, operator, serve, webhooks
 from outdial.cli.aws import STACK_ENV, prepare_region, use_stack
@@ -25,10 +29,21 @@ GROUPS: tuple[ModuleType, ...] = (serve, config, calls, operator, webhooks, doct
 
 
 def version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("outdial")
     except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "0+unknown"
+
+
+class _Version(argparse._VersionAction):
+    """``--version``, looking the version up only when asked (``importlib.metadata`` is a
+    noticeable part of a cold start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        self.version = f"outdial {version()}"
+        super().__call__(parser, *args, **kwargs)
 
 
 def common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -54,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outdial", description="outdial: outbound-call API on AWS serverless."
     )
-    parser.add_argument("--version", action="version", version=f"outdial {version()}")
+    parser.add_argument("--version", action=_Version)
     common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 
-from botocore.exceptions import ClientError
-
-from outdial.adapters import aws
 from outdial.cli.errors import CliError
-from outdial.contract import STACK_OUTPUTS
-from outdial.settings import get_settings
 
 STACK_ENV = "OUTDIAL_STACK"
 
@@ -20,11 +16,18 @@ def prepare_region() -> None:
     region = os.environ.get("AWS_REGION")
     if region and os.environ.get("AWS_DEFAULT_REGION") != region:
         os.environ["AWS_DEFAULT_REGION"] = region
-        aws.reset_clients()  # a client made before would stay in the other region
+        # A client made before would stay in the other region (none was, in a fresh process).
+        made = sys.modules.get("outdial.adapters.aws")
+        if made is not None:
+            made.reset_clients()
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
     """The deployed stack's outputs, by output key."""
+    from botocore.exceptions import ClientError
+
+    from outdial.adapters import aws
+
     try:
         answer = aws.client("cloudformation").describe_stacks(StackName=stack)
     except ClientError as exc:
@@ -48,6 +51,9 @@ def use_stack(stack: str | None) -> None:
     stack = stack or os.environ.get(STACK_ENV)
     if not stack:
         return
+    from outdial.contract import STACK_OUTPUTS
+    from outdial.settings import get_settings
+
     outputs = stack_outputs(stack)
     missing = sorted(key for key in STACK_OUTPUTS if key not in outputs)
     if missing:

@@ -12,11 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from outdial.cli.calls_status import run_status
-from outdial.cli.calls_submit import run_submit
 from outdial.cli.flow_access import SECURITY_ID_ENV
-
-__all__ = ["register", "run_status", "run_submit"]
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -51,6 +47,18 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     status.set_defaults(run=run_status, uses_aws=False)
     for parser in (submit, status):
         common(parser)
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from outdial.cli import calls_submit
+
+    return calls_submit.run_submit(args)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from outdial.cli import calls_status
+
+    return calls_status.run_status(args)
 
 
 def _target(parser: argparse.ArgumentParser) -> None:

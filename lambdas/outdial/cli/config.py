@@ -7,17 +7,10 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from outdial.adapters.gateways.secrets import GatewaySecrets
-from outdial.logic.configure import (
-    CheckedConfig,
-    ConfigInvalid,
-    apply_config,
-    check_gateway_secrets,
-    read_config_file,
-)
-from outdial.models.config import HttpGateway, config_json_schema
+if TYPE_CHECKING:
+    from outdial.logic.configure import CheckedConfig
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -53,9 +46,15 @@ def load_config(
 ) -> CheckedConfig | None:
     """``file`` checked, its warnings printed; or None, its problems printed under ``verdict``.
     ``secrets``: also read each http gateway's event-secret where boto3 points (SPEC §12)."""
+    from outdial.logic.configure import ConfigInvalid, check_gateway_secrets, read_config_file
+    from outdial.models.config import HttpGateway
+
     try:
         checked = read_config_file(file, local=local)
         if secrets and any(isinstance(g, HttpGateway) for g in checked.config.gateways):
+            # The carriers' adapters (and their HTTP and tracing libraries) only for this check.
+            from outdial.adapters.gateways.secrets import GatewaySecrets
+
             checked.warnings.extend(check_gateway_secrets(checked.config, GatewaySecrets()))
     except ConfigInvalid as invalid:
         count = plural(len(invalid.problems), "problem")
@@ -74,6 +73,8 @@ def check_or_apply(file: Path, *, write: bool, local: bool = False) -> int:
     if checked is None:
         return 1
     if write:
+        from outdial.logic.configure import apply_config
+
         applied = apply_config(checked)
         for warning in applied.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -84,5 +85,7 @@ def check_or_apply(file: Path, *, write: bool, local: bool = False) -> int:
 
 
 def print_schema() -> int:
+    from outdial.models.config import config_json_schema
+
     print(json.dumps(config_json_schema(), indent=2))
     return 0

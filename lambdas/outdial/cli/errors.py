@@ -5,24 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
-from botocore.exceptions import (
-    ConnectTimeoutError as AwsConnectTimeout,
-)
-from botocore.exceptions import (
-    ReadTimeoutError as AwsReadTimeout,
-)
-
-from outdial.settings import get_settings
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 
 class UsageError(Exception):
@@ -82,6 +68,20 @@ def describe(exc: BaseException) -> CliError:
 
 
 def _describe_aws(exc: BaseException) -> CliError | None:
+    # Imported here: a command that does not use AWS (calls submit) loads botocore only to
+    # describe a failure.
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+    from botocore.exceptions import ConnectTimeoutError as AwsConnectTimeout
+    from botocore.exceptions import ReadTimeoutError as AwsReadTimeout
+
     if isinstance(exc, NoRegionError):
         return CliError(
             "no AWS region is set",
@@ -124,6 +124,8 @@ def _describe_client_error(exc: ClientError) -> CliError:
             "these credentials lack the permission; use the deploying role or an admin profile",
         )
     if code == "ResourceNotFoundException":
+        from outdial.settings import get_settings
+
         settings = get_settings()
         return CliError(
             f"{operation}: {text or 'resource not found'} in region {_region()} "

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from outdial.cli.errors import UsageError
-from outdial.models.types import FLOW_ID_PATTERN
+from outdial.contract import FLOW_ID_PATTERN
 
 SECURITY_ID_ENV = "OUTDIAL_SECURITY_ID"
 # Request-level answers that every later batch would get too: stop sending.

@@ -2,7 +2,8 @@
 ``dial-queue redrive``. They act on whatever AWS boto3 points at: the deployed stack, or the
 embedded AWS ``outdial serve`` prints as ``aws-endpoint``.
 
-``register`` adds the command groups to the ``outdial`` parser; each sets ``run``.
+``register`` adds the command groups to the ``outdial`` parser; each sets ``run``, which imports
+the adapters it uses when it runs.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import json
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from outdial.adapters import aws
-from outdial.adapters.balances import Balances, InsufficientBalance, NoSuchAccount
-from outdial.adapters.dead_letters import DeadLetters
-from outdial.adapters.errors import AdapterError
-from outdial.adapters.gateways.secrets import GatewaySecrets
-from outdial.logic.ports import BalanceStore
-from outdial.settings import get_settings
+if TYPE_CHECKING:
+    from outdial.logic.ports import BalanceStore
 
 # The dial queue's name where no URL is configured: `outdial serve` names its queues so.
 DEFAULT_DIAL_QUEUE = "outdial-dial"
@@ -78,10 +75,15 @@ def _fail(message: str, hint: str = "") -> int:
 
 def balances() -> BalanceStore:
     """Where the balance commands read and write (the accounts' items in the config table)."""
+    from outdial.adapters.balances import Balances
+
     return Balances()
 
 
 def balance_add(args: argparse.Namespace) -> int:
+    from outdial.adapters.balances import InsufficientBalance, NoSuchAccount
+    from outdial.adapters.errors import AdapterError
+
     try:
         balance = balances().add(args.account, args.amount)
     except NoSuchAccount as error:
@@ -95,6 +97,8 @@ def balance_add(args: argparse.Namespace) -> int:
 
 
 def balance_show(args: argparse.Namespace) -> int:
+    from outdial.adapters.errors import AdapterError
+
     try:
         balance = balances().show(args.account)
     except AdapterError as error:
@@ -120,6 +124,9 @@ def secret_put(args: argparse.Namespace) -> int:
         return _fail(
             "JSON must be a JSON object", """e.g. '{"token": "...", "event-secret": "..."}'"""
         )
+    from outdial.adapters.errors import AdapterError
+    from outdial.adapters.gateways.secrets import GatewaySecrets
+
     try:
         written = GatewaySecrets().write(args.name, json.dumps(value))
     except AdapterError as error:
@@ -130,6 +137,10 @@ def secret_put(args: argparse.Namespace) -> int:
 
 def dial_queue_url() -> str:
     """The dial queue: ``OUTDIAL_DIAL_QUEUE_URL``, else the queue named ``outdial-dial``."""
+    from outdial.adapters import aws
+    from outdial.adapters.errors import AdapterError
+    from outdial.settings import get_settings
+
     configured = get_settings().dial_queue_url
     if configured:
         return configured
@@ -140,6 +151,9 @@ def dial_queue_url() -> str:
 
 
 def dial_queue_redrive(args: argparse.Namespace) -> int:
+    from outdial.adapters.dead_letters import DeadLetters
+    from outdial.adapters.errors import AdapterError
+
     try:
         moved = DeadLetters(dial_queue_url()).redrive()
     except AdapterError as error:

@@ -13,7 +13,6 @@ from typing import Any
 
 from outdial.cli.config import load_config
 from outdial.cli.errors import CliError
-from outdial.logic.configure import check_config
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -28,6 +27,7 @@ def run(port: int, config_file: Path | None) -> int:
     try:
         from outdial.local.demo import DEMO_FLOW_ID, DEMO_SECURITY_ID, demo_config, demo_curl
         from outdial.local.runtime import LocalRuntime
+        from outdial.logic.configure import check_config
     except ModuleNotFoundError as exc:
         raise CliError(
             f"`outdial serve` needs {exc.name}, which is not installed",

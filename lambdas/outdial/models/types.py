@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
+from outdial.contract import FLOW_ID_PATTERN as FLOW_ID_PATTERN
 from outdial.models.phone import to_e164
 
-FLOW_ID_PATTERN = r"^[A-Za-z0-9]{8}$"
 KEY_NAME_PATTERN = r"^\$flow\.key\.[A-Za-z0-9_]+$"
 KEY_NAME_RE = re.compile(KEY_NAME_PATTERN)
 

@@ -37,8 +37,8 @@ install-local: $(LOCAL_STAMP) ## create .venv with what `outdial serve` and the 
 serve: $(LOCAL_STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
 	$(BIN)/outdial serve --port $(or $(PORT),8080) $(if $(CONFIG),--config $(CONFIG))
 
-test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), two workers
-	$(BIN)/pytest -n 2 --dist loadgroup
+test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), three workers
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 test-fast: $(STAMP) ## unit and integration tests only
 	$(BIN)/pytest tests/unit tests/integration

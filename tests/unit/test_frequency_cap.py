@@ -59,6 +59,11 @@ class TestRule:
         assert wait_until({"a": T - DAY_SECONDS}, 1, T) is None
         assert wait_until({"a": T - DAY_SECONDS + 1}, 1, T) == T + 1
 
+    def test_placements_stamped_after_the_moment_asked_about_count(self) -> None:
+        # Another dialer, whose clock read a second later, placed the number's last free leg
+        assert wait_until({"a": T - 60, "b": T + 1}, 2, T) == T - 60 + DAY_SECONDS
+        assert wait_until({"a": T + 1}, 1, T) == T + 1 + DAY_SECONDS
+
     def test_over_a_lowered_cap_waits_until_enough_have_aged_out(self) -> None:
         # Three placements, cap now 1: two must age out, so the wait ends a day after the second
         placements = {"a": T - 300, "b": T - 200, "c": T - 100}

@@ -37,8 +37,11 @@ class CapContention(Exception):
 
 def wait_until(placements: Mapping[str, int], cap: int, at: int) -> int | None:
     """None when one more leg may be placed at ``at`` (epoch seconds) without more than ``cap``
-    in the 24 h ending then; else the first moment it may (never more than 24 h on)."""
-    recent = sorted(t for t in placements.values() if at - DAY_SECONDS < t <= at)
+    in the 24 h ending then; else the first moment it may (never more than 24 h on).
+
+    A placement stamped after ``at`` counts too: it was written by a dialer whose clock read
+    later (another container's, or this one's a moment on), and it is in the same 24 h."""
+    recent = sorted(t for t in placements.values() if t > at - DAY_SECONDS)
     if len(recent) < cap:
         return None
     # The window must lose len - cap + 1 placements: the oldest of those that must go last.

@@ -162,8 +162,9 @@ def test_a_flow_over_its_requests_per_second_gets_429_608(guarded: Served) -> No
     elapsed = time.monotonic() - started
     statuses = [status for status, _ in answers]
     # Then some are served, never more than 2 in any second, and the rest throttled with 608
+    # (the budget is per wall-clock second: a burst of e seconds spans at most int(e) + 2 of them)
     assert 404 in statuses and 429 in statuses, statuses
-    assert statuses.count(404) <= 2 * (int(elapsed) + 1), (statuses, elapsed)
+    assert statuses.count(404) <= 2 * (int(elapsed) + 2), (statuses, elapsed)
     throttled = next(answer for status, answer in answers if status == 429)
     assert throttled == {
         "api-response-code": 608,

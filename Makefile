@@ -37,7 +37,12 @@ install-local: $(LOCAL_STAMP) ## create .venv with what `outdial serve` and the 
 serve: $(LOCAL_STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flow (Ctrl-C stops)
 	$(BIN)/outdial serve --port $(or $(PORT),8080) $(if $(CONFIG),--config $(CONFIG))
 
+# Tests write bytecode whatever the shell says (PYTHONDONTWRITEBYTECODE): every `outdial serve`
+# and CLI run an e2e test starts would otherwise compile outdial anew, and every worker would
+# rewrite every test module's asserts anew.
+test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), three workers
+	$(BIN)/python -m compileall -q -j 0 lambdas infra
 	$(BIN)/pytest -n 3 --dist loadgroup
 
 test-fast: $(STAMP) ## unit and integration tests only

@@ -10,13 +10,16 @@ What it reproduces, because the handlers depend on it:
 - the queue's redrive policy does the rest (the SQS endpoint moves a message to its DLQ once
   it has been received ``maxReceiveCount`` times), exactly as on AWS.
 
-Several threads poll at once (``concurrency``), like the mapping's concurrent batches.
+Up to ``concurrency`` batches are handled at once, each in its own thread, like the mapping's
+concurrent batches; one receiver per queue long-polls for them, and only while a handler is free
+(an idle `outdial serve` then makes one request a second per queue, not one per thread).
 """
 
 from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -114,7 +117,9 @@ class QueuePoller:
         self._client = client
         self._queue_arn = ""
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._free = threading.Semaphore(concurrency)
+        self._threads: list[threading.Thread] = []  # the receiver and the batches in flight
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -127,51 +132,76 @@ class QueuePoller:
         )
 
     def start(self) -> QueuePoller:
-        """Start ``concurrency`` polling threads."""
+        """Start receiving; batches are handled in up to ``concurrency`` threads at once."""
         attributes = self.client.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
         )
         self._queue_arn = str(attributes["Attributes"]["QueueArn"])
         self._stopping.clear()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"{self.name}-{n}", daemon=True)
-            for n in range(self.concurrency)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._free = threading.Semaphore(self.concurrency)
+        receiver = threading.Thread(target=self._run, name=f"{self.name}-receiver", daemon=True)
+        self._threads = [receiver]
+        receiver.start()
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop polling; a handler still running after ``timeout`` is left to its daemon thread
-        (its batch comes back after the visibility timeout, as after a Lambda timeout)."""
+        """Stop receiving; a handler still running after ``timeout`` is left to its daemon
+        thread (its batch comes back after the visibility timeout, as after a Lambda timeout)."""
         self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout=timeout)
-        self._threads = []
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def poll_once(self) -> int:
-        """Receive one batch and hand it to the handler; the number of messages received."""
-        messages = self.client.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            VisibilityTimeout=self.visibility_timeout,
-            WaitTimeSeconds=self._wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        """Receive one batch and hand it to the handler (in this thread); the number of
+        messages received."""
+        messages = self._receive()
         if messages:
             self._invoke(messages)
         return len(messages)
 
+    def _receive(self) -> list[dict[str, Any]]:
+        return list(
+            self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size,
+                VisibilityTimeout=self.visibility_timeout,
+                WaitTimeSeconds=self._wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        )
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if not self._free.acquire(timeout=0.2):
+                continue  # every handler busy
             try:
-                self.poll_once()
+                messages = self._receive()
             except Exception:
+                self._free.release()
                 if self._stopping.is_set():
                     return  # the endpoint went away first: nothing to report
                 logger.exception("queue poll failed", poller=self.name)
                 self._stopping.wait(_ERROR_PAUSE_SECONDS)
+                continue
+            if not messages:
+                self._free.release()
+                continue
+            handling = threading.Thread(
+                target=self._handle, args=(messages,), name=f"{self.name}-batch", daemon=True
+            )
+            with self._lock:
+                self._threads = [t for t in self._threads if t.is_alive()] + [handling]
+            handling.start()
+
+    def _handle(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            self._invoke(messages)
+        finally:
+            self._free.release()
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(m, self._queue_arn) for m in messages]}

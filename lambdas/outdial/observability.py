@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,17 +42,20 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 _MetricKey = tuple[str, str, tuple[tuple[str, str], ...]]
 # Open while a handler works one message (``metrics_batch``): the values counted meanwhile, by
-# metric, unit and dimensions. Per thread: `outdial serve` runs invocations in threads.
+# metric, unit and dimensions. Per context: `outdial serve` runs invocations in threads, and a
+# message's own pool threads (adapters/parallel.py) run in copies of its context.
 _BATCH: ContextVar[dict[_MetricKey, list[float]] | None] = ContextVar(
     "outdial_metrics_batch", default=None
 )
+# The threads of one message (a dial group's legs) count into the same batch.
+_BATCH_LOCK = threading.Lock()
 # Values in one EMF line (EMF takes up to 100 per metric; Powertools flushes at 100 itself).
 _VALUES_PER_LINE = 50
 
 
 def count(name: Metric, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dims: str) -> None:
     """Emit one business metric, with its own dimensions besides ``service``: now, or when the
-    ``metrics_batch`` open in this thread closes.
+    ``metrics_batch`` open in this context closes.
 
     A metric object per line (``single_metric``) rather than the shared ``metrics``: dimensions
     differ per metric, and it stays correct when `outdial serve` runs invocations in threads.
@@ -60,7 +64,8 @@ def count(name: Metric, value: float = 1, unit: MetricUnit = MetricUnit.Count, *
     if batch is None:
         _emit(name, str(unit.value), [value], dims)
     else:
-        batch.setdefault((name, str(unit.value), tuple(sorted(dims.items()))), []).append(value)
+        with _BATCH_LOCK:
+            batch.setdefault((name, str(unit.value), tuple(sorted(dims.items()))), []).append(value)
 
 
 @contextmanager

@@ -42,7 +42,7 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,7 @@ class Meter:
         self.calls: Counter[str] = Counter()
         self.aws_cpu = 0.0
         self.writes_by_item: Counter[str] = Counter()  # WRU by operation and item kind
+        self.reads_by_item: defaultdict[str, float] = defaultdict(float)  # RRU by read, kind
         self.requests: list[tuple[float, float, str]] = []
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -231,19 +232,33 @@ class Meter:
         self._local.before = []
         params = self._local.params
         if operation == "GetItem":
-            self._read(parsed.get("Item"), params.get("ConsistentRead", False))
+            consistent = params.get("ConsistentRead", False)
+            self._read(operation, params["Key"], parsed.get("Item"), consistent)
         elif operation == "BatchGetItem":
             for table, items in parsed.get("Responses", {}).items():
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
                 for item in items:
-                    self._read(item, consistent)
+                    self._read(operation, item, item, consistent)
         elif operation == "Query":
             size = sum(_size(i) for i in parsed.get("Items", []))
-            self.add("DynamoDB read request units", max(1, math.ceil(size / 4096)) / 2)
+            read_units = max(1, math.ceil(size / 4096)) / 2
+            self.add("DynamoDB read request units", read_units)
+            with self._lock:
+                self.reads_by_item[f"Query {params.get('IndexName', params['TableName'])}"] += (
+                    read_units
+                )
 
-    def _read(self, item: dict[str, Any] | None, consistent: bool) -> None:
-        units = max(1, math.ceil(_size(item) / 4096)) if item else 1
-        self.add("DynamoDB read request units", units if consistent else units / 2)
+    def _read(
+        self, operation: str, key: dict[str, Any], item: dict[str, Any] | None, consistent: bool
+    ) -> None:
+        units: float = max(1, math.ceil(_size(item) / 4096)) if item else 1
+        units = units if consistent else units / 2
+        self.add("DynamoDB read request units", units)
+        kind = str(key.get("pk", {}).get("S", "?")).split("#")[0]
+        with self._lock:
+            self.reads_by_item[f"{operation} {kind}{' (consistent)' if consistent else ''}"] += (
+                units
+            )
 
     # --- SQS ------------------------------------------------------------------------------
     def _sqs(self, operation: str, params: dict[str, Any]) -> None:
@@ -552,6 +567,10 @@ def main() -> None:
                     k: round(v / args.calls, 2) for k, v in meter.writes_by_item.most_common()
                 },
                 "rru_per_call": round(meter.units["DynamoDB read request units"] / args.calls, 2),
+                "rru_per_call_by_read": {
+                    k: round(v / args.calls, 2)
+                    for k, v in sorted(meter.reads_by_item.items(), key=lambda kv: -kv[1])
+                },
                 "invocations": dict(lambdas.invocations),
                 "billed_ms_per_invocation": {
                     name: round(lambdas.billed_ms[name] / n, 1)

@@ -21,15 +21,13 @@ dials it at most once. Nothing is ever dialled on a second key.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from outdial.adapters.call_repository import DynamoCallRepository
-from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.config_store import FLOW_VIEW_TTL_SECONDS, CachedConfigStore, ConfigStore
 from outdial.adapters.dial_queue import (
     MAX_DELAY_SECONDS,
     DialMessage,
@@ -63,7 +61,7 @@ from outdial.settings import get_settings
 
 __all__ = ["CLAIM_TIMEOUT_SECONDS", "FLOW_CACHE_SECONDS", "Dialer", "leg_id_of", "pick_did"]
 
-FLOW_CACHE_SECONDS = 30
+FLOW_CACHE_SECONDS = FLOW_VIEW_TTL_SECONDS
 # A dial group's calls are dialled together, each mostly waiting on its gateway (~250 ms for a
 # carrier's create-call request): the group takes about one call's time, not ten.
 DIAL_CONCURRENCY = DIAL_GROUP_SIZE
@@ -74,7 +72,7 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
     """The dialer's use cases over its adapters (tests hand in their own)."""
 
     calls: CallRepository = field(default_factory=DynamoCallRepository)
-    config: ConfigStore = field(default_factory=ConfigStore)
+    config: ConfigStore = field(default_factory=CachedConfigStore)
     queue: DialQueue = field(default_factory=DialQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
@@ -83,20 +81,11 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
     policy: Policy = field(default_factory=Policy)
     pacer: Pacer = field(default_factory=Pacer)
     dial_concurrency: int = DIAL_CONCURRENCY
-    _views: dict[str, tuple[float, FlowView | None]] = field(default_factory=dict, repr=False)
-    _views_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _flow_view(self, flow_id: str) -> FlowView | None:
-        """The flow, read at most every FLOW_CACHE_SECONDS: a dialer looks it up for every leg
-        and every outcome, while configuration changes rarely (a change reaches dialers within
-        that time)."""
-        with self._views_lock:  # a group's calls, dialled together, read it once
-            now = time.monotonic()
-            cached = self._views.get(flow_id)
-            if cached is None or cached[0] < now:
-                cached = (now + FLOW_CACHE_SECONDS, self.config.get_flow_view(flow_id))
-                self._views[flow_id] = cached
-            return cached[1]
+        """The flow (``CachedConfigStore`` reads it at most every FLOW_VIEW_TTL_SECONDS: a dialer
+        looks it up for every leg and every outcome)."""
+        return self.config.get_flow_view(flow_id)
 
     def handle(self, message: dict[str, Any], remaining_seconds: float | None = None) -> None:
         """One dial-queue message: calls to dial, or a gateway's leg outcome, within

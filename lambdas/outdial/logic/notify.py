@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from outdial.adapters.call_reads import CallReads
-from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.config_store import CachedConfigStore, ConfigStore
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
 from outdial.adapters.receiver_backoff import Backoff, ReceiverBackoff
@@ -49,7 +49,7 @@ class NotifyServices:
     """The adapters ``notify`` uses; every one replaceable in tests."""
 
     calls: CallReader = field(default_factory=CallReads)
-    config: ConfigStore = field(default_factory=ConfigStore)
+    config: ConfigStore = field(default_factory=CachedConfigStore)  # flow views kept 30 s
     secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
     account_secrets: AccountSecrets = field(default_factory=shared_account_secrets)
     client: WebhookClient = field(default_factory=WebhookClient)

@@ -23,13 +23,24 @@ REPEATED_LOG_KEYS = frozenset(
 )
 
 
+# Keys only a warning or an error carries: on an INFO line the invocation's request id names the
+# SQS message (a dialer invocation takes one message), while a failure keeps the message's own
+# id to find it by in the queue or its dead-letter queue.
+FAILURE_LOG_KEYS = frozenset({"message_id"})
+_QUIET_LEVELS = frozenset({"DEBUG", "INFO"})
+
+
 class LeanFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON lines without the keys every line of a log group repeats (CloudWatch
     Logs bills each byte ingested: they were about 40 % of a line); ``cold_start`` only on a cold
-    start. Each line keeps its level, message, timestamp, request id, trace id and own keys."""
+    start; the SQS message id only on warnings and errors. Each line keeps its level, message,
+    timestamp, request id, trace id and own keys."""
 
     def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
-        lean = {k: v for k, v in log.items() if k not in REPEATED_LOG_KEYS}
+        dropped = REPEATED_LOG_KEYS
+        if log.get("level") in _QUIET_LEVELS:
+            dropped = dropped | FAILURE_LOG_KEYS
+        lean = {k: v for k, v in log.items() if k not in dropped}
         if lean.get("cold_start") is False:
             del lean["cold_start"]
         return super().serialize(lean)

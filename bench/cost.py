@@ -10,11 +10,13 @@ bills:
   (rounded up to the millisecond) x the memory the stack configures (arm64), the duration being
   what it would take on Lambda: the handler's own CPU time (process CPU time during the
   invocation, less the CPU time spent inside AWS requests, where moto does AWS's work
-  in-process), scaled by the share of a vCPU the memory buys (1,769 MB = 1 vCPU), plus a
-  modelled network round trip for each AWS request on the invocation's critical path (requests
-  sent together count once) and for each gateway placement and webhook delivery (ROUND_TRIPS
-  below). Wall time on this shared machine would bill moto's work and other processes'
-  contention as handler time;
+  in-process), scaled by the share of a vCPU the memory buys (1,769 MB = 1 vCPU), plus the
+  modelled network round trips on the invocation's critical path: every AWS request, gateway
+  placement and webhook delivery is made to wait its round trip (ROUND_TRIPS below) for real, in
+  the thread that sent it, so requests sent together (from a pool's threads) overlap as they
+  would on a network; the critical path is the heaviest chain of requests each started after
+  the previous one ended. Wall time on this shared machine would bill moto's work and other
+  processes' contention as handler time;
 - DynamoDB write and read request units from the actual size of every item written or read
   (DynamoDB's size rules, as moto computes them; an update bills the larger of the item before
   and after; transactions count double; writes to the keys-only indexes count);
@@ -40,7 +42,7 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,7 @@ class Meter:
         self.calls: Counter[str] = Counter()
         self.aws_cpu = 0.0
         self.writes_by_item: Counter[str] = Counter()  # WRU by operation and item kind
+        self.reads_by_item: defaultdict[str, float] = defaultdict(float)  # RRU by read, kind
         self.requests: list[tuple[float, float, str]] = []
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -141,9 +144,16 @@ class Meter:
             return
         self._local.started = None
         wall, cpu, service = started
+        aws_cpu = time.thread_time() - cpu
+        time.sleep(ROUND_TRIPS[service])  # the network moto does not have
+        self.record(wall, service, aws_cpu)
+
+    def record(self, started: float, kind: str, aws_cpu: float = 0.0) -> None:
+        """A request of ``kind`` (a key of ROUND_TRIPS) that started at ``started`` and ends
+        now, in the calling thread."""
         with self._lock:
-            self.aws_cpu += time.thread_time() - cpu
-            self.requests.append((wall, time.perf_counter(), service))
+            self.aws_cpu += aws_cpu
+            self.requests.append((started, time.perf_counter(), kind))
 
     def take_requests(self) -> tuple[float, list[tuple[float, float, str]]]:
         """CPU seconds spent inside AWS requests, and the requests' (start, end, service), since
@@ -222,19 +232,33 @@ class Meter:
         self._local.before = []
         params = self._local.params
         if operation == "GetItem":
-            self._read(parsed.get("Item"), params.get("ConsistentRead", False))
+            consistent = params.get("ConsistentRead", False)
+            self._read(operation, params["Key"], parsed.get("Item"), consistent)
         elif operation == "BatchGetItem":
             for table, items in parsed.get("Responses", {}).items():
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
                 for item in items:
-                    self._read(item, consistent)
+                    self._read(operation, item, item, consistent)
         elif operation == "Query":
             size = sum(_size(i) for i in parsed.get("Items", []))
-            self.add("DynamoDB read request units", max(1, math.ceil(size / 4096)) / 2)
+            read_units = max(1, math.ceil(size / 4096)) / 2
+            self.add("DynamoDB read request units", read_units)
+            with self._lock:
+                self.reads_by_item[f"Query {params.get('IndexName', params['TableName'])}"] += (
+                    read_units
+                )
 
-    def _read(self, item: dict[str, Any] | None, consistent: bool) -> None:
-        units = max(1, math.ceil(_size(item) / 4096)) if item else 1
-        self.add("DynamoDB read request units", units if consistent else units / 2)
+    def _read(
+        self, operation: str, key: dict[str, Any], item: dict[str, Any] | None, consistent: bool
+    ) -> None:
+        units: float = max(1, math.ceil(_size(item) / 4096)) if item else 1
+        units = units if consistent else units / 2
+        self.add("DynamoDB read request units", units)
+        kind = str(key.get("pk", {}).get("S", "?")).split("#")[0]
+        with self._lock:
+            self.reads_by_item[f"{operation} {kind}{' (consistent)' if consistent else ''}"] += (
+                units
+            )
 
     # --- SQS ------------------------------------------------------------------------------
     def _sqs(self, operation: str, params: dict[str, Any]) -> None:
@@ -304,7 +328,6 @@ class Lambdas:
         previous = stream.setStream(out)  # type: ignore[attr-defined]
         logger.thread_safe_clear_keys()  # each function runs in its own process on Lambda
         self.meter.take_requests()
-        outside = self.outside_waits.copy()
         cpu_started = time.process_time()
         try:
             with contextlib.redirect_stdout(out):  # EMF metrics are printed
@@ -314,10 +337,7 @@ class Lambdas:
         cpu = time.process_time() - cpu_started
         aws_cpu, requests = self.meter.take_requests()
         own_cpu = max(0.0, cpu - aws_cpu)
-        waits = critical_wait(requests) + sum(
-            ROUND_TRIPS[kind] * (count - outside[kind])
-            for kind, count in self.outside_waits.items()
-        )
+        waits = critical_wait(requests)
         seconds = own_cpu * max(1.0, FULL_VCPU_MB / MEMORY_MB[name]) + waits
         billed_ms = math.ceil(seconds * 1000)
         self.invocations[name] += 1
@@ -334,9 +354,9 @@ class Lambdas:
 
 
 def critical_wait(requests: list[tuple[float, float, str]]) -> float:
-    """The modelled network wait of an invocation's AWS requests: the heaviest chain of requests
-    each sent after the previous one was answered (requests sent together overlap), each
-    weighing its service's round trip."""
+    """The modelled network wait of an invocation's requests (AWS, gateways, webhooks): the
+    heaviest chain of requests each sent after the previous one was answered (requests sent
+    together overlap), each weighing its round trip."""
     ordered = sorted(requests, key=lambda r: r[1])
     best: list[float] = []  # the heaviest chain ending with each request
     for start, _, service in ordered:
@@ -345,16 +365,25 @@ def critical_wait(requests: list[tuple[float, float, str]]) -> float:
     return max(best, default=0.0)
 
 
-def count_outside_requests(counts: Counter[str]) -> None:
-    """Count the gateway placements and webhook deliveries the handlers make (each waits a
-    round trip on a real network)."""
+def count_outside_requests(counts: Counter[str], meter: Meter) -> None:
+    """Count the gateway placements and webhook deliveries the handlers make, each made to wait
+    its round trip on a real network (in the thread that makes it) and recorded as a request of
+    the invocation."""
     from outdial.adapters.gateways.simulator import SimulatorGatewayAdapter
     from outdial.adapters.webhook_client import WebhookClient
 
+    lock = threading.Lock()
+
     def counted(kind: str, method: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            counts[kind] += 1
-            return method(*args, **kwargs)
+            with lock:
+                counts[kind] += 1
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                time.sleep(ROUND_TRIPS[kind])
+                meter.record(started, kind)
 
         return wrapper
 
@@ -421,7 +450,7 @@ def run(
     meter = Meter()
     lambdas = Lambdas(meter)
     lambdas.log_copy = log_copy
-    count_outside_requests(lambdas.outside_waits)
+    count_outside_requests(lambdas.outside_waits, meter)
     with mock_aws(), receiver() as hook_url:
         aws.reset_clients()
         use(provision())
@@ -538,6 +567,10 @@ def main() -> None:
                     k: round(v / args.calls, 2) for k, v in meter.writes_by_item.most_common()
                 },
                 "rru_per_call": round(meter.units["DynamoDB read request units"] / args.calls, 2),
+                "rru_per_call_by_read": {
+                    k: round(v / args.calls, 2)
+                    for k, v in sorted(meter.reads_by_item.items(), key=lambda kv: -kv[1])
+                },
                 "invocations": dict(lambdas.invocations),
                 "billed_ms_per_invocation": {
                     name: round(lambdas.billed_ms[name] / n, 1)

@@ -3,5 +3,6 @@
 from tests.fakes.aws import xray_recording
 from tests.fakes.drip import DrippingReceiver
 from tests.fakes.http_peer import HttpPeer, Recorded, Reply
+from tests.fakes.in_flight import InFlight
 
-__all__ = ["DrippingReceiver", "HttpPeer", "Recorded", "Reply", "xray_recording"]
+__all__ = ["DrippingReceiver", "HttpPeer", "InFlight", "Recorded", "Reply", "xray_recording"]

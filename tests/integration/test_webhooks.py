@@ -18,6 +18,7 @@ import pytest
 from outdial.adapters import aws
 from outdial.adapters.call_reads import CallReads
 from outdial.adapters.gateways.secrets import FlowSecrets
+from outdial.adapters.receiver_backoff import ReceiverBackoff, backoff_seconds
 from outdial.adapters.webhook_client import WebhookClient
 from outdial.adapters.webhook_queue import WebhookQueue
 from outdial.handlers import webhooks
@@ -30,7 +31,7 @@ from outdial.settings import get_settings
 from outdial.signatures import InvalidSignature, verify
 from tests.clock import Clock
 from tests.conftest import FLOW_ID, SECURITY_ID
-from tests.fakes import HttpPeer, Recorded, Reply
+from tests.fakes import HttpPeer, InFlight, Recorded, Reply
 from tests.integration.webhook_queue import (
     DEADLINE,
     completed_call,
@@ -357,6 +358,77 @@ class TestDeadLettered:
         assert tries == len(receiver.requests) == 20
         [dead] = dlq()
         assert dead["MessageAttributes"]["reason"]["StringValue"] == "expired"
+
+
+class SlowReceiver(InFlight):
+    """A verifying receiver that takes ``seconds`` to answer, 503 for ``failing`` calls."""
+
+    def __init__(self, seconds: float, failing: frozenset[str] = frozenset()) -> None:
+        super().__init__(seconds)
+        self.failing = failing
+
+    def __call__(self, request: Recorded) -> Reply:
+        self.wait()
+        if request.json()["phonon-uuid"] in self.failing:
+            return Reply(503)
+        return verifying(request)
+
+
+def batch_of_five() -> tuple[list[str], list[dict[str, Any]]]:
+    """Five calls' webhooks, received as one batch, after one webhook of the same account was
+    delivered (its receiver is known to work: deliveries to it go together)."""
+    enqueue(completed_call()["phonon-uuid"])
+    assert handle(event_of(receive())) == []
+    ids = [completed_call()["phonon-uuid"] for _ in range(5)]
+    for phonon_uuid in ids:
+        enqueue(phonon_uuid)
+    messages = receive()
+    assert len(messages) == 5
+    return ids, messages
+
+
+class TestBatches:
+    def test_a_batch_is_delivered_to_a_slow_receiver_together(self, receiver: HttpPeer) -> None:
+        # Given five webhooks in one batch, to a receiver that takes 0.3 s to answer (the
+        # client gives up at 0.5 s)
+        ids, messages = batch_of_five()
+        slow = SlowReceiver(0.3)
+        receiver.responder = slow
+        # When the batch is handled
+        failed = handle(event_of(messages))
+        # Then all five were delivered, the five in flight at the same time
+        assert failed == [] and dlq() == []
+        assert sorted(r.json()["phonon-uuid"] for r in receiver.requests[1:]) == sorted(ids)
+        assert slow.most == 5
+
+    def test_the_one_failing_delivery_of_a_batch_is_the_only_failure(
+        self, receiver: HttpPeer, sqs_spy: RecordingSqs
+    ) -> None:
+        # Given five webhooks in one batch, the receiver answering 503 for the third call only
+        ids, messages = batch_of_five()
+        receiver.responder = SlowReceiver(0.3, failing=frozenset({ids[2]}))
+        (failing,) = [m for m in messages if json.loads(m["Body"])["phonon-uuid"] == ids[2]]
+        # When the batch is handled
+        failed = handle(event_of(messages, ApproximateReceiveCount="1"))
+        # Then only that message is reported failed, postponed by its own backoff
+        assert failed == [failing["MessageId"]]
+        assert sqs_spy.visibility == [30]
+        assert dlq() == []
+        assert len(receiver.requests) == 1 + 5
+
+    def test_deliveries_that_fail_together_hold_the_account_as_one_failure(
+        self, receiver: HttpPeer, clock: Clock
+    ) -> None:
+        # Given a batch of five to a receiver that worked, and now answers 503 to all
+        ids, messages = batch_of_five()
+        receiver.responder = SlowReceiver(0.3, failing=frozenset(ids))
+        # When the batch is handled
+        failed = handle(event_of(messages, ApproximateReceiveCount="1"))
+        # Then all five are retried later, and the account is held as after one failure
+        assert sorted(failed) == sorted(m["MessageId"] for m in messages)
+        held = ReceiverBackoff().get("acme")
+        assert held is not None and held.failures == 1
+        assert held.until == pytest.approx(clock.now + backoff_seconds(1), abs=1)
 
 
 class TestThroughThePoller:

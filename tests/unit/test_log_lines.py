@@ -44,3 +44,19 @@ def test_a_line_keeps_what_tells_events_apart_and_drops_what_repeats(lines: io.S
         assert "location" not in line
     # And a warm invocation's line does not say it is not cold
     assert "cold_start" not in second
+
+
+def test_the_message_id_is_kept_for_warnings_only(lines: io.StringIO) -> None:
+    # Given a dialer invocation with its SQS message's id in the logger's keys
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.thread_safe_append_keys(message_id="m-1")
+        logger.info("leg placed")
+        logger.warning("leg placement unknown")
+        logger.thread_safe_clear_keys()
+
+    handler({}, LambdaContext(function_name="outdial-dialer"))
+    # Then the INFO line names its invocation only, the warning also the message
+    placed, unknown = _logged(lines)
+    assert "message_id" not in placed and placed["function_request_id"]
+    assert unknown["message_id"] == "m-1"

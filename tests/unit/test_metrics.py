@@ -35,7 +35,22 @@ def test_units_and_values_pass_through(capsys: pytest.CaptureFixture[str]) -> No
     assert line["ScheduleLagSeconds"] == [2.5]
 
 
-def test_a_batch_writes_one_line_per_metric_and_dimensions_when_it_closes(
+def samples(lines: list[dict[str, Any]]) -> dict[tuple[str, str | None], tuple[str, list[float]]]:
+    """(metric, outcome) -> (unit, values), from every metric directive of ``lines``."""
+    found: dict[tuple[str, str | None], tuple[str, list[float]]] = {}
+    for line in lines:
+        for directive in line["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "outdial"
+            (dimensions,) = directive["Dimensions"]
+            (metric,) = directive["Metrics"]
+            outcome = line["outcome"] if "outcome" in dimensions else None
+            key = (metric["Name"], outcome)
+            assert key not in found
+            found[key] = (metric["Unit"], line[metric["Name"]])
+    return found
+
+
+def test_a_batch_writes_its_metrics_together_when_it_closes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a handler's batch of metrics open
@@ -45,20 +60,19 @@ def test_a_batch_writes_one_line_per_metric_and_dimensions_when_it_closes(
         count(Metric.SCHEDULE_LAG_SECONDS, 1.5, MetricUnit.Seconds)
         count(Metric.LEGS_DIALLED, outcome="ANSWERED")
         count(Metric.LEGS_DIALLED, outcome="BUSY")
+        count(Metric.CALLS_COMPLETED)
         # Then nothing is written while it is open
         assert emitted(capsys) == []
-    # When it closes, Then each metric and dimension set is one line with every value counted
+    # When it closes, Then each metric and dimension set has every value counted, with its unit
     lines = emitted(capsys)
-    by_key = {
-        (line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], line.get("outcome")): line
-        for line in lines
+    assert samples(lines) == {
+        ("ScheduleLagSeconds", None): ("Seconds", [0.5, 1.5]),
+        ("LegsDialled", "BUSY"): ("Count", [1.0, 1.0]),
+        ("LegsDialled", "ANSWERED"): ("Count", [1.0]),
+        ("CallsCompleted", None): ("Count", [1.0]),
     }
-    assert len(lines) == 3
-    assert by_key["ScheduleLagSeconds", None]["ScheduleLagSeconds"] == [0.5, 1.5]
-    assert by_key["LegsDialled", "BUSY"]["LegsDialled"] == [1.0, 1.0]
-    assert by_key["LegsDialled", "ANSWERED"]["LegsDialled"] == [1.0]
-    unit = by_key["ScheduleLagSeconds", None]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]
-    assert unit["Unit"] == "Seconds"
+    # And in two lines, not four: one can hold one outcome of LegsDialled only
+    assert len(lines) == 2
 
 
 def test_a_batch_closed_by_an_error_still_writes_its_metrics(

@@ -120,3 +120,21 @@ def test_a_rate_below_one_spaces_legs_out() -> None:
     # Then no two were placed within the same two-second window
     windows = [int(t) // 2 for t in placed]
     assert len(set(windows)) == 4
+
+
+def test_a_slot_granted_after_its_second_ended_is_not_used() -> None:
+    # Given a gateway allowed 2 calls a second, and a slot store that answers slowly: the
+    # second the slot was asked for has ended when the answer comes
+    slots, now = Slots(), [100.5]
+
+    class Slow(Slots):
+        def take(self, gateway_id: str, second: int, limit: int) -> bool:
+            now[0] += 0.6
+            return slots.take(gateway_id, second, limit)
+
+    paced = pacer(Slow(), now)
+    # When a leg asks for a slot
+    wait = paced.admit(gateway(2))
+    # Then it is not placed in the next second on the last one's slot: it waits a window
+    assert wait == 1
+    assert slots.placed["g", 100] == 1 and slots.placed["g", 101] == 0

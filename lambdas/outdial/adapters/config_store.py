@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ from pydantic import TypeAdapter
 from outdial.adapters.balances import Balances, account_pk
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.tables import ConfigTableAdapter, batch_write, key, to_item
+from outdial.adapters.ttl_cache import TtlCache
 from outdial.models.config import (
     AnyGateway,
     ConfigFile,
@@ -24,7 +27,15 @@ from outdial.models.config import (
 _GATEWAY: TypeAdapter[AnyGateway] = TypeAdapter(GatewayConfig)
 
 
-__all__ = ["Applied", "ConfigStore", "account_pk", "flow_pk", "gateway_pk"]
+__all__ = [
+    "FLOW_VIEW_TTL_SECONDS",
+    "Applied",
+    "CachedConfigStore",
+    "ConfigStore",
+    "account_pk",
+    "flow_pk",
+    "gateway_pk",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,12 @@ class Applied:
 
     written: int
     kept_balances: dict[str, Decimal] = field(default_factory=dict)
+
+
+# How long a function keeps a flow view it read: dialers and webhook deliveries look one up for
+# every leg, outcome and webhook, while configuration changes rarely (a change reaches them
+# within this time).
+FLOW_VIEW_TTL_SECONDS = 30
 
 
 def flow_pk(flow_id: str) -> str:
@@ -98,3 +115,24 @@ class ConfigStore(ConfigTableAdapter):
             )
         batch_write(self.client, self.table, [{"PutRequest": {"Item": item}} for item in items])
         return Applied(len(items) + len(config.accounts), kept)
+
+
+class CachedConfigStore(ConfigStore):
+    """``ConfigStore`` whose flow views are read at most every ``ttl_seconds`` per flow (and
+    once however many threads ask at the same time)."""
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        table: str | None = None,
+        *,
+        ttl_seconds: float = FLOW_VIEW_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(client, table)
+        self._views: TtlCache[FlowView | None] = TtlCache(ttl_seconds, clock)
+
+    def get_flow_view(self, flow_id: str) -> FlowView | None:
+        return self._views.get(
+            flow_id, lambda: super(CachedConfigStore, self).get_flow_view(flow_id)
+        )

@@ -1,8 +1,14 @@
-"""A bounded pool for AWS requests that do not depend on each other (botocore clients are
-thread-safe): a 500-call request's batches go out together, not one after another."""
+"""A bounded pool for work that does not depend on each other, mostly waiting on the network
+(botocore clients are thread-safe): a 500-call request's batches go out together, not one after
+another; a dial group's legs wait on their gateway together.
+
+Each item runs in a copy of the caller's context: what the caller set in context variables (the
+logger's keys, the dialer's time budget, an open metrics batch) holds in the pool's threads too,
+and what an item sets there stays its own."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -31,8 +37,9 @@ def each(
 
     if len(items) <= 1:
         return [attempt(item) for item in items]
+    contexts = [contextvars.copy_context() for _ in items]
     with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        return list(pool.map(attempt, items))
+        return list(pool.map(lambda ctx, item: ctx.run(attempt, item), contexts, items))
 
 
 def first_error(results: Sequence[object]) -> Exception | None:

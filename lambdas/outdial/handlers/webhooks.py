@@ -16,18 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.webhook_client import DELIVERY_DEADLINE_SECONDS
 from outdial.adapters.webhook_queue import WebhookMessage, WebhookQueue
-from outdial.contract import Metric
+from outdial.batching import ConcurrentBatchProcessor
+from outdial.contract import WEBHOOK_BATCH_SIZE, Metric
 from outdial.logic.delivery_policy import DeadLetter, Done, next_step
 from outdial.logic.notify import Notified, NotifyServices, notify
 from outdial.observability import count, logger, metrics, metrics_batch, tracer
@@ -134,8 +131,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Deliver each message's webhook; report the ones to try again as batch item failures."""
     # A processor per invocation: it holds the batch's results, and the local runtime runs
     # several invocations of this handler at once. A batch that fails whole (a receiver down) is
-    # an expected outcome here, not a function error.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    # an expected outcome here, not a function error. The batch's deliveries wait on their
+    # receivers together.
+    processor = ConcurrentBatchProcessor(
+        event_type=EventType.SQS,
+        raise_on_entire_batch_failure=False,
+        concurrency=WEBHOOK_BATCH_SIZE,
+    )
     with metrics_batch():  # the batch's deliveries counted in one line
         return dict(
             process_partial_response(

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from outdial.adapters.call_reads import CallReads
-from outdial.adapters.config_store import ConfigStore
+from outdial.adapters.config_store import CachedConfigStore, ConfigStore
 from outdial.adapters.errors import AdapterError
 from outdial.adapters.gateways.secrets import FlowSecrets, SecretNotFound, shared_flow_secrets
 from outdial.adapters.receiver_backoff import Backoff, ReceiverBackoff
@@ -27,6 +27,7 @@ from outdial.adapters.webhook_queue import CALL_ENDED, LEG_ENDED, WebhookMessage
 from outdial.adapters.webhook_secrets import AccountSecrets, shared_account_secrets
 from outdial.logic.call_view import render_call, render_leg
 from outdial.logic.ports import CallReader
+from outdial.logic.receiver_turns import ReceiverTurns
 from outdial.models.calls import Call
 from outdial.observability import logger
 from outdial.signatures import sign, sign_rotating, sign_standard
@@ -48,11 +49,12 @@ class NotifyServices:
     """The adapters ``notify`` uses; every one replaceable in tests."""
 
     calls: CallReader = field(default_factory=CallReads)
-    config: ConfigStore = field(default_factory=ConfigStore)
+    config: ConfigStore = field(default_factory=CachedConfigStore)  # flow views kept 30 s
     secrets: FlowSecrets = field(default_factory=shared_flow_secrets)
     account_secrets: AccountSecrets = field(default_factory=shared_account_secrets)
     client: WebhookClient = field(default_factory=WebhookClient)
     backoff: ReceiverBackoff = field(default_factory=ReceiverBackoff)
+    turns: ReceiverTurns = field(default_factory=ReceiverTurns)
     clock: Callable[[], float] = time.time
 
 
@@ -104,6 +106,20 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     url = str(view.account.webhook_url)
     body = webhook_body(call, message.event_id, message.event_type, leg)
     account_id = view.account.account_id
+    with services.turns.turn(account_id) as together:
+        return _attempt(services, message, flow_id, account_id, url, body, together)
+
+
+def _attempt(
+    services: NotifyServices,
+    message: WebhookMessage,
+    flow_id: str,
+    account_id: str,
+    url: str,
+    body: bytes,
+    together: bool,
+) -> Notified:
+    """Deliver unless the account's receiver is held back; record how its receiver did."""
     held = _backoff_of(services, account_id)
     if held is not None and held.until > services.clock():
         logger.info(
@@ -116,7 +132,7 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
     keys = _account_keys(services, account_id)
     if keys:
         outcome = _deliver_signed(services, url, body, keys, message.event_id)
-        _record_health(services, account_id, outcome, held)
+        _record_health(services, account_id, outcome, held, together)
         if outcome is Delivery.REJECTED:
             # The receiver may already know a secret rotated after we cached the list.
             services.account_secrets.invalidate(account_id)
@@ -131,7 +147,7 @@ def notify(message: WebhookMessage, services: NotifyServices) -> Notified:
         logger.error("webhook not signed: the flow's secret is missing", flow_id=flow_id)
         return Notified.RETRY
     outcome = _deliver(services, url, body, security_id, message.event_id)
-    _record_health(services, account_id, outcome, held)
+    _record_health(services, account_id, outcome, held, together)
     if outcome is Delivery.REJECTED:
         # A receiver refusing our signature may know a security-id rotated after we cached it:
         # read it afresh, and try once more only if it did change.
@@ -164,10 +180,19 @@ def _backoff_of(services: NotifyServices, account_id: str) -> Backoff | None:
 
 
 def _record_health(
-    services: NotifyServices, account_id: str, outcome: Delivery, held: Backoff | None
+    services: NotifyServices,
+    account_id: str,
+    outcome: Delivery,
+    held: Backoff | None,
+    together: bool,
 ) -> None:
     """A receiver that timed out or failed holds its account's next deliveries back; one that
-    took a delivery releases them. (A 4xx is an answer, quickly given: no hold.)"""
+    took a delivery releases them. (A 4xx is an answer, quickly given: no hold.) Deliveries
+    sent together that fail are one failure."""
+    if outcome is Delivery.RETRY and not services.turns.failed(account_id, together):
+        return
+    if outcome is Delivery.DELIVERED:
+        services.turns.delivered(account_id)
     try:
         if outcome is Delivery.RETRY:
             mark = services.backoff.failed(account_id, services.clock())

@@ -9,7 +9,8 @@ later (its call is put back on the dial queue with that delay), so a burst sprea
 seconds ahead instead of every leg retrying each second.
 
 A slot is taken only early enough in its window that the placing request leaves within it: in
-the last ``margin`` of a window the leg waits for the next one.
+the last ``margin`` of a window the leg waits for the next one, and so does a leg whose slot
+was granted only after its window ended.
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ class Pacer:
             self.sleep(start + length - now)
             start += length
         if self.store.take(gateway.gateway_id, start, slots):
-            return 0
+            if self.clock() < start + length:
+                return 0
+            # The window ended while its slot was being taken (a slow answer, a busy CPU: a
+            # dial group's legs contend for it): placed now, the leg would count in the next
+            # window, over its slots. The slot goes unused; the leg waits for the next window.
+            count(Metric.LEGS_PACED, 1, gateway_id=gateway.gateway_id)
+            logger.info(
+                "slot taken too late in its window; leg waits", gateway_id=gateway.gateway_id
+            )
+            return length
         position = self.store.wait_in_line(gateway.gateway_id, start)
         wait = max(1, math.ceil(position / slots)) * length
         count(Metric.LEGS_PACED, 1, gateway_id=gateway.gateway_id)

@@ -8,7 +8,6 @@ that was just told "401" pick up a rotation at once.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from outdial.adapters import aws
 from outdial.adapters.errors import AdapterError
+from outdial.adapters.ttl_cache import TtlCache
 from outdial.models.config import flow_secret_prefix
 from outdial.process import process_cached
 
@@ -42,38 +42,6 @@ class GatewayCredentials:
     event_secret: str
 
 
-class _TtlCache(Generic[T]):
-    """A tiny thread-safe TTL cache; a miss loads outside the lock (a few parallel loads on a cold
-    start are cheaper than serialising every reader behind one network call)."""
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float]) -> None:
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[str, tuple[float, T]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, load: Callable[[], T]) -> T:
-        now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and now < entry[0]:
-            return entry[1]
-        value = load()
-        self.put(key, value)
-        return value
-
-    def put(self, key: str, value: T) -> None:
-        with self._lock:
-            self._entries[key] = (self._clock() + self._ttl, value)
-
-    def invalidate(self, key: str | None = None) -> None:
-        with self._lock:
-            if key is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(key, None)
-
-
 class _SecretsBase(Generic[T]):
     def __init__(
         self,
@@ -82,7 +50,7 @@ class _SecretsBase(Generic[T]):
         clock: Callable[[], float],
     ) -> None:
         self._client = client
-        self._cache: _TtlCache[T] = _TtlCache(ttl_seconds, clock)
+        self._cache: TtlCache[T] = TtlCache(ttl_seconds, clock)
 
     @property
     def client(self) -> Any:

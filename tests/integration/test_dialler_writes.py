@@ -1,6 +1,7 @@
-"""What the dialer writes per leg, on moto: a leg's record on its call rides on the write that
-takes the call to it (its start, or its move to the next number), and a leg's outcome is due by
-its own deadline, which the reconciler moves the call's entry to (SPEC §11)."""
+"""What the dialer writes per leg, on moto: a leg is an entry of its call, claimed by the write
+that takes the call to it (its start, or its move to the next number) and ended by the write
+that moves the call on; its outcome is due by its own deadline, which the reconciler moves the
+call's index entry to (SPEC §11)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def writes() -> Iterator[list[str]]:
     events.unregister("before-parameter-build.dynamodb", record)
 
 
-def test_an_answered_call_is_six_writes_once_accepted(harness: Harness, writes: list[str]) -> None:
+def test_an_answered_call_is_four_writes_once_accepted(harness: Harness, writes: list[str]) -> None:
     # Given an accepted call to a number the simulator answers
     phonon_uuid = accept("9812345670")
     writes.clear()
@@ -53,14 +54,14 @@ def test_an_answered_call_is_six_writes_once_accepted(harness: Harness, writes: 
         None,
     )
     assert leg["started-at"]
-    # And that took three writes: the call taken (with its leg), the leg claimed, then placed
-    assert writes == ["UpdateItem", "PutItem", "UpdateItem"]
+    # And that took two writes: the call taken with its leg claimed, then the leg placed
+    assert writes == ["UpdateItem", "UpdateItem"]
     # When its outcome comes back
     writes.clear()
     harness.settle()
-    # Then three more: the leg ended, the call ended with its record, the call reported
+    # Then two more: the call ended with its leg's end, the call reported
     assert status_of(phonon_uuid)["status"] == "COMPLETED"
-    assert writes == ["UpdateItem", "UpdateItem", "UpdateItem"]
+    assert writes == ["UpdateItem", "UpdateItem"]
 
 
 def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes: list[str]) -> None:
@@ -76,8 +77,8 @@ def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes:
         ("+919812345677", "BUSY"),
         ("+919812345670", None),
     ]
-    # And the busy leg's end and the next leg's record rode on one move of the call: the leg
-    # ended, the call moved on, the next leg claimed and placed
-    assert writes == ["UpdateItem", "UpdateItem", "PutItem", "UpdateItem"]
+    # And the busy leg's end and the next leg's claim rode on one move of the call, then the
+    # next leg was placed
+    assert writes == ["UpdateItem", "UpdateItem"]
     harness.settle()
     assert status_of(phonon_uuid)["status"] == "COMPLETED"

@@ -6,11 +6,16 @@ call's index entry to (SPEC §11)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.call_repository import DynamoCallRepository
+from outdial.logic.reconcile import reconcile
+from outdial.models.calls import leg_of
+from outdial.models.legs import leg_id_of
 from tests.integration.dialing import Harness, accept, status_of
 
 pytestmark = pytest.mark.usefixtures("configured")
@@ -82,3 +87,31 @@ def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes:
     assert writes == ["UpdateItem", "UpdateItem"]
     harness.settle()
     assert status_of(phonon_uuid)["status"] == "COMPLETED"
+
+
+def test_the_move_to_the_next_number_leaves_the_calls_deadline_sooner(
+    harness: Harness, writes: list[str]
+) -> None:
+    # Given a call taken, due in the dialing-deadlines index a few minutes on, whose first
+    # number is busy and whose second the gateway takes and never reports
+    phonon_uuid = accept("9812345677", "9812345676")
+    harness.drain_queue()
+    repository = DynamoCallRepository()
+    taken = repository.get(phonon_uuid)
+    assert taken is not None and taken.overdue_at is not None
+    # When the busy outcome, half a minute on, moves it on to its second number
+    assert harness.dialer is not None
+    harness.dialer.clock = lambda: datetime.now(UTC) + timedelta(seconds=30)
+    harness.deliver_events()
+    # Then it stays due when it was (sooner than the second leg's own deadline)
+    moved = repository.get(phonon_uuid)
+    assert moved is not None
+    assert (moved.number_index, moved.overdue_at) == (1, taken.overdue_at)
+    # When the reconciler finds it then, its second leg out, Then it is due at that leg's
+    # deadline
+    reconcile(datetime.fromtimestamp(taken.overdue_at + 1, UTC), harness.dialer)
+    later = repository.get(phonon_uuid)
+    assert later is not None
+    leg = leg_of(later, leg_id_of(phonon_uuid, 1, 1))
+    assert leg is not None and leg.deadline_at is not None
+    assert later.overdue_at == leg.deadline_at + 1

@@ -111,7 +111,7 @@ class DynamoCallRepository(CallEndings, LegMoves):
         phonon_uuid: str,
         position: tuple[int, int],
         number_index: int,
-        take_by: datetime,
+        take_by: datetime | None,
         *,
         ended: EndedLeg | None = None,
         leg: LegEntry | None = None,
@@ -119,7 +119,8 @@ class DynamoCallRepository(CallEndings, LegMoves):
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on. ``ended``, the leg that
         ended (if it has not yet), and ``leg``, the next one claimed, are recorded on the call
-        by the same write."""
+        by the same write, which makes it due in the dialing-deadlines index at ``take_by``
+        (None: it stays where it is)."""
         # Not a move of the machine: the call stays DIALING.
         ended_id = ended[0] if ended else None
         condition, values = every(_dialling(position), *ending_leg(ended_id))
@@ -127,7 +128,7 @@ class DynamoCallRepository(CallEndings, LegMoves):
             self.store.update(
                 call_pk(phonon_uuid),
                 {"number-index": number_index}
-                | deadline_keys(phonon_uuid, take_by)
+                | (deadline_keys(phonon_uuid, take_by) if take_by else {})
                 | leg_entry_values(ended)
                 | leg_entry_values(leg),
                 condition=condition,

@@ -180,11 +180,15 @@ class ApplyingOutcomes:
         decision = decide(self._leg_result(call, leg, view))
         if isinstance(decision, DialNext):
             now = self.clock()
+            take_by = take_deadline(view, now)
+            # Overdue sooner already, the call is left there in the index (a move is two more
+            # write units): the reconciler moves it on if it finds the next leg still out then.
+            keep = call.overdue_at is not None and call.overdue_at <= take_by.timestamp()
             moved = self.calls.advance_to(
                 call.phonon_uuid,
                 position,
                 decision.number_index,
-                take_deadline(view, now),
+                None if keep else take_by,
                 ended=ended,
                 leg=leg_entry(call, view, now, decision.number_index),
             )

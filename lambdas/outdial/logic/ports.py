@@ -42,7 +42,7 @@ class CallRepository(Protocol):
         phonon_uuid: str,
         position: Position,
         number_index: int,
-        take_by: datetime,
+        take_by: datetime | None,
         *,
         ended: EndedLeg | None = None,
         leg: LegEntry | None = None,

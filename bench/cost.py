@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import math
@@ -170,12 +171,14 @@ class Meter:
     # --- DynamoDB ---------------------------------------------------------------------------
     @staticmethod
     def _item(table: str, key: dict[str, Any]) -> Any:
+        """A copy of the item as it is now (moto updates its items in place: the item itself
+        read before an update would be the item after it)."""
         from moto.dynamodb.models import dynamodb_backends
 
         from outdial.local.embedded_aws import ACCOUNT, REGION
 
         try:
-            return dynamodb_backends[ACCOUNT][REGION].get_item(table, key)
+            return copy.deepcopy(dynamodb_backends[ACCOUNT][REGION].get_item(table, key))
         except Exception:
             return None
 

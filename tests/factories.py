@@ -1,8 +1,8 @@
 """Test data built by the code that builds it in production, so tests cannot drift from it.
 
 Calls are the items acceptance writes (``enqueue.accepted_call``, stored as
-``call_items.new_call_item``), legs the items a dialer claims (``placing.claimed_leg``, stored
-as ``call_items.claim_item``), events the ``LegEvent`` a gateway reports. Each writer helper
+``call_items.new_call_item``), legs the entries a dialer claims on them (``placing.leg_entry``,
+stored as ``call_items.attempt_to_item``), events the ``LegEvent`` a gateway reports. Each writer helper
 stores what it builds in the calls table (the ``configured`` fixture must be active).
 """
 
@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.call_items import call_from_item, claim_item, new_call_item
+from outdial.adapters.call_items import attempt_to_item, call_from_item, new_call_item
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.config_store import ConfigStore
 from outdial.contract import CALL_RETENTION_DAYS
 from outdial.logic.enqueue import accepted_call
-from outdial.logic.placing import claimed_leg, iso, leg_id_of
+from outdial.logic.placing import iso, leg_entry, leg_id_of
 from outdial.logic.validation import ValidCall
-from outdial.models.calls import CallStatus
+from outdial.models.calls import Attempt, CallStatus
 from outdial.models.legs import LegEvent, LegOutcome, LegState
 from tests.conftest import FLOW_ID
 
@@ -62,11 +62,18 @@ def leg(
     index: int = 0,
     state: LegState = LegState.CLAIMED,
     now: datetime | None = None,
+    gateway_id: str | None = None,
 ) -> dict[str, Any]:
-    """The leg item of ``item``'s ``attempt`` and number ``index``, in ``state``."""
-    current = call_from_item(item | {"attempt": attempt, "number-index": index})
-    claimed = claim_item(claimed_leg(current, DID, now or datetime.now(UTC)))
-    return claimed | {"state": state.value}
+    """``item`` DIALING its ``attempt``'s number ``index``, with that leg's entry on it in
+    ``state``, claimed at ``now`` (through ``gateway_id``, by default its flow's)."""
+    position = {"attempt": attempt, "number-index": index}
+    current = call_from_item(item | position)
+    leg_id, record = leg_entry(
+        current, ConfigStore().get_flow_view(current.flow_id), now or datetime.now(UTC)
+    )
+    record = replace(record, state=state, did=DID, gateway_id=gateway_id or record.gateway_id)
+    legs = {**(item.get("legs") or {}), leg_id: attempt_to_item(record)}
+    return item | position | {"status": CallStatus.DIALING.value, "legs": legs}
 
 
 def ended(
@@ -78,25 +85,25 @@ def ended(
     """``item`` as the dialer leaves it after its first leg ended with ``outcome``."""
     started = datetime.fromisoformat(item["due-at"]) + timedelta(seconds=1)
     leg_id = leg_id_of(item["phonon-uuid"], 1, 0)
-    record = {
-        "attempt": 1,
-        "number-index": 0,
-        "number": item["contact-numbers"][0],
-        "did": DID,
-        "outcome": outcome.value,
-        "started-at": iso(started),
-        "ended-at": iso(started + timedelta(seconds=seconds)),
-        "duration-seconds": seconds if outcome is LegOutcome.ANSWERED else 0,
-        "placed": True,
-    }
+    ended_at = iso(started + timedelta(seconds=seconds))
+    record = Attempt(
+        attempt=1,
+        number_index=0,
+        number=item["contact-numbers"][0],
+        did=DID,
+        outcome=outcome.value,
+        started_at=iso(started),
+        ended_at=ended_at,
+        duration_seconds=seconds if outcome is LegOutcome.ANSWERED else 0,
+        placed=True,
+    )
     values: dict[str, Any] = {
         "status": status.value,
-        "current-leg": leg_id,
-        "legs": {leg_id: record},
-        "ended-at": record["ended-at"],
+        "legs": {leg_id: attempt_to_item(record)},
+        "ended-at": ended_at,
     }
     if status is CallStatus.COMPLETED:
-        values |= {"connected-number": record["number"], "duration-seconds": seconds}
+        values |= {"connected-number": item["contact-numbers"][0], "duration-seconds": seconds}
     return item | values
 
 

@@ -48,7 +48,6 @@ BACKOFF_KEY_PREFIX: Final = "WEBHOOK-BACKOFF#"
 CHECKSUM_TTL_SECONDS: Final = 24 * 3600  # SPEC §2 check 12: the same body within the last 24 h
 IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600  # SPEC §7: an Idempotency-Key's answer is kept 24 h
 CALL_RETENTION_DAYS: Final = 90  # calls and requests kept this long after they are due
-LEG_RETENTION_DAYS: Final = 7
 
 # --- Secrets Manager ------------------------------------------------------------------------
 # Every secret of one deployment is under its prefix (OUTDIAL_SECRET_PREFIX; `outdial/<stack>/`

@@ -322,12 +322,12 @@ def _waiting(ids: list[str]) -> list[str]:
 
 
 def _describe(stuck: list[str]) -> list[Any]:
-    from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+    from outdial.adapters.calls_store import CallsStore, call_pk
 
     store, found = CallsStore(), []
     for phonon_uuid in stuck:
         call = store.get(call_pk(phonon_uuid)) or {}
-        legs = {k: store.get(leg_pk(k)) for k in (call.get("legs") or {})}
+        legs = call.get("legs")
         found.append(
             (
                 call.get("status"),
@@ -400,7 +400,10 @@ def test_every_call_ends_and_money_is_exact(
         f" dead letters redriven {chaos.redriven}"
     )
 
+    from outdial.adapters.call_items import call_from_item
     from outdial.adapters.calls_store import CallsStore, call_pk
+    from outdial.models.calls import CallStatus
+    from outdial.models.legs import LegState
 
     calls = {c["phonon-uuid"]: c for c in CallsStore().get_many([call_pk(i) for i in ids])}
     # Then every call is terminal
@@ -411,13 +414,15 @@ def test_every_call_ends_and_money_is_exact(
     placed = Counter(leg.leg_id for leg in gateway.placed)
     assert [leg for leg, n in placed.items() if n > 1] == []
     # And each call's legs follow the rules: in order, none after an answer or an unknown
-    for call in calls.values():
-        legs = sorted((call.get("legs") or {}).values(), key=lambda leg: int(leg["number-index"]))
-        assert [int(leg["number-index"]) for leg in legs] == list(range(len(legs)))
+    for item in calls.values():
+        call = call_from_item(item)
+        legs = sorted(call.legs.values(), key=lambda leg: leg.number_index)
+        assert [leg.number_index for leg in legs] == list(range(len(legs)))
         for leg in legs[:-1]:
-            assert leg["outcome"] not in (None, "ANSWERED", "UNKNOWN"), call
-        if call["status"] == "COMPLETED":
-            assert legs[-1]["outcome"] == "ANSWERED"
+            assert leg.outcome not in (None, "ANSWERED", "UNKNOWN"), call
+        if call.status is CallStatus.COMPLETED:
+            assert legs[-1].outcome == "ANSWERED"
+        assert all(leg.state is LegState.ENDED for leg in legs), call
     # And money is exact: opening - cost x COMPLETED (no call is left unended)
     assert ConfigStore().get_balance("acme") == OPENING - statuses["COMPLETED"]
     # And every terminal call has exactly one call.ended event id (deliveries may repeat)

@@ -15,17 +15,22 @@ from outdial.adapters.call_items import call_from_item
 from outdial.adapters.call_repository import DynamoCallRepository
 from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.moves import LEG_MOVES, MOVES, leg_condition, status_condition
+from outdial.logic.placing import leg_entry
 from outdial.models.calls import (
     TERMINAL,
     WAITING,
     Call,
     CallStatus,
+    EndedLeg,
     Ending,
+    LegEntry,
     Wait,
     can_move,
+    ended_entry,
+    leg_of,
     sources_of,
 )
-from outdial.models.legs import LEG_ALLOWED, LegEnding, LegState, leg_sources_of
+from outdial.models.legs import LEG_ALLOWED, LegEnding, LegState, leg_id_of, leg_sources_of
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("configured")
@@ -184,41 +189,98 @@ def test_a_call_is_withdrawn_only_where_it_could_be_cancelled(source: CallStatus
     assert gone is can_move(source, CallStatus.CANCELLED)
 
 
-LegMove = Callable[[DynamoCallRepository, str], Any]
+LegMove = Callable[[DynamoCallRepository, Call, str], Any]
+LATE = datetime.fromtimestamp(10**10, UTC)  # a claim made now by a dialer whose clock reads this
+
+
+def _claim(call: Call, number_index: int | None = None) -> LegEntry:
+    """The claim of ``call``'s current leg (or its number ``number_index``) a dialer makes at
+    LATE."""
+    return leg_entry(call, ConfigStore().get_flow_view(call.flow_id), LATE, number_index)
+
+
+def _ended(call: Call, leg_id: str) -> EndedLeg:
+    entry = call.legs[leg_id]
+    ending = LegEnding("BUSY", placed=True, ended_at=NOW.isoformat())
+    leg = leg_of(call, leg_id)
+    assert leg is not None
+    return leg_id, ended_entry(replace(call, legs={leg_id: entry}), leg, ending)
+
 
 LEGS: dict[str, LegMove] = {
-    "take_over_claim": lambda r, leg_id: r.take_over_claim(leg_id, 10**10, 10**10),
-    "take_back_paced": lambda r, leg_id: r.take_back_paced(leg_id, 10**10),
-    "set_aside": lambda r, leg_id: r.set_aside(leg_id),
-    "mark_placed": lambda r, leg_id: r.mark_placed(
+    "take_over_claim": lambda r, c, leg_id: r.take_over_claim(c, _claim(c), 10**10),
+    "take_back_paced": lambda r, c, leg_id: r.take_back_paced(c, _claim(c)),
+    "set_aside": lambda r, c, leg_id: r.set_aside(leg_id),
+    "mark_placed": lambda r, c, leg_id: r.mark_placed(
         leg_id, placed_at=NOW, deadline=NOW, gateway_ref=None
     ),
-    "mark_placement_unknown": lambda r, leg_id: r.mark_placement_unknown(leg_id, 10**10, "unknown"),
-    "end_leg": lambda r, leg_id: r.end_leg(
-        leg_id, LegEnding("BUSY", placed=True, ended_at=NOW.isoformat())
-    ),
+    "mark_placement_unknown": lambda r, c, leg_id: r.mark_placement_unknown(leg_id, 10**10),
+    "end_leg": lambda r, c, leg_id: r.end_leg(_ended(c, leg_id)),
 }
 
 
 @pytest.mark.parametrize("source", list(LegState))
 @pytest.mark.parametrize("method", sorted(LEGS))
 def test_a_leg_moves_exactly_from_its_sources(method: str, source: LegState) -> None:
-    # Given a leg item in ``source`` (claimed long ago)
+    # Given a call dialling a leg whose entry is in ``source`` (claimed long ago)
     sources, target = LEG_MOVES[method]
     item = factories.leg(factories.call(), state=source, now=NOW)
     factories.stored(item)
+    call = call_from_item(item)
+    leg_id = leg_id_of(call.phonon_uuid, 1, 0)
     repository = DynamoCallRepository()
 
     # When the repository tries the move
-    LEGS[method](repository, item["leg-id"])
+    LEGS[method](repository, call, leg_id)
 
     # Then the leg moved exactly when the move (and so the leg machine) allows source → target
-    after = repository.get_leg(item["leg-id"])
+    after = repository.get_leg(leg_id)
     assert after is not None
     allowed = source in sources
     assert after.state is (target if allowed else source)
     if method.startswith("take_"):
         assert (after.claimed_epoch == 10**10) is allowed
+
+
+@pytest.mark.parametrize("source", list(LegState))
+def test_the_end_of_a_leg_rides_on_the_calls_move_only_once(source: LegState) -> None:
+    # Given a call dialling a leg whose entry is in ``source``
+    item = factories.leg(factories.call(), state=source, now=NOW)
+    factories.stored(item)
+    call = call_from_item(item)
+    leg_id = leg_id_of(call.phonon_uuid, 1, 0)
+    repository = DynamoCallRepository()
+
+    # When the call moves on to its next number with the leg's end
+    moved = repository.advance_to(
+        call.phonon_uuid, POSITION, 1, NOW, ended=_ended(call, leg_id), leg=_claim(call, 1)
+    )
+
+    # Then it moved, the leg ended, exactly when the leg had not ended yet
+    allowed = source in LEG_MOVES["end_leg"][0]
+    assert (moved is not None) is allowed
+    after = repository.get(call.phonon_uuid)
+    assert after is not None
+    assert after.number_index == (1 if allowed else 0)
+    assert after.legs[leg_id].state is (LegState.ENDED if allowed else source)
+
+
+def test_a_leg_whose_claim_was_given_back_is_claimed_once() -> None:
+    # Given a call dialling its first leg, whose claim was given back
+    item = factories.leg(factories.call(), now=NOW)
+    factories.stored(item)
+    call = call_from_item(item)
+    leg_id = leg_id_of(call.phonon_uuid, 1, 0)
+    repository = DynamoCallRepository()
+    repository.release_claim(leg_id)
+    released = repository.get(call.phonon_uuid)
+    assert released is not None and leg_id not in released.legs
+
+    # When two dialers claim it, Then one does
+    assert [repository.claim_leg(released, _claim(released)) for _ in range(2)] == [True, False]
+    claimed = repository.get_leg(leg_id)
+    assert claimed is not None
+    assert (claimed.state, claimed.claimed_epoch) == (LegState.CLAIMED, 10**10)
 
 
 def test_every_leg_move_is_tried() -> None:

@@ -6,20 +6,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from outdial.adapters import aws
-from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+from outdial.adapters.call_reads import CallReads
+from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.dial_queue import dial_message
 from outdial.adapters.gateways.secrets import shared_gateway_secrets
 from outdial.handlers import dialer as dialer_handler
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
+from outdial.models.legs import LegRecord, LegState
 from outdial.settings import get_settings
+from tests import factories
 from tests.conftest import FLOW_ID, SECURITY_ID, api_event, call, create_body, invoke, sqs_event
 from tests.fakes.carriers import FakeTwilio
 
@@ -81,10 +84,10 @@ def queued() -> list[dict[str, Any]]:
     return found
 
 
-def leg(phonon_uuid: str) -> dict[str, Any]:
-    item = CallsStore().get(leg_pk(f"{phonon_uuid}-a1-n0"))
-    assert item is not None
-    return item
+def leg(phonon_uuid: str) -> LegRecord:
+    found = CallReads().leg(f"{phonon_uuid}-a1-n0")
+    assert found is not None
+    return found
 
 
 def call_view(phonon_uuid: str) -> dict[str, Any]:
@@ -97,9 +100,9 @@ def test_a_placed_leg_keeps_the_carriers_call_sid(twilio: FakeTwilio) -> None:
     phonon_uuid = accept("9812345670")
     dial(phonon_uuid)
     (placement,) = twilio.placements
-    item = leg(phonon_uuid)
-    assert (item["state"], item["gateway-ref"], item["gateway-id"]) == (
-        "PLACED",
+    placed = leg(phonon_uuid)
+    assert (placed.state, placed.gateway_ref, placed.gateway_id) == (
+        LegState.PLACED,
         placement.sid,
         "tw",
     )
@@ -113,7 +116,7 @@ def test_a_rate_limited_leg_waits_and_is_placed_later(twilio: FakeTwilio) -> Non
     phonon_uuid = accept("9812345670")
     dial(phonon_uuid)
     # Then the leg is not failed: it waits, its call back on the queue with a delay
-    assert leg(phonon_uuid)["state"] == "PACED"
+    assert leg(phonon_uuid).state is LegState.PACED
     assert call_view(phonon_uuid)["status"] == "DIALING"
     assert queued() == []  # not at once ...
     time.sleep(1.2)
@@ -123,7 +126,7 @@ def test_a_rate_limited_leg_waits_and_is_placed_later(twilio: FakeTwilio) -> Non
     dial(phonon_uuid)
     # Then it is placed, once
     assert [p.answer for p in twilio.placements] == [429, 201]
-    assert leg(phonon_uuid)["state"] == "PLACED"
+    assert leg(phonon_uuid).state is LegState.PLACED
     dial(phonon_uuid)
     assert len(twilio.placements) == 2
 
@@ -131,30 +134,14 @@ def test_a_rate_limited_leg_waits_and_is_placed_later(twilio: FakeTwilio) -> Non
 def test_an_interrupted_carrier_leg_is_never_posted_again(twilio: FakeTwilio) -> None:
     # Given a leg claimed long ago by a dialer that died before Twilio answered
     phonon_uuid = accept("9812345670")
-    leg_id = f"{phonon_uuid}-a1-n0"
     store = CallsStore()
-    store.put_items(
-        [
-            {
-                "pk": leg_pk(leg_id),
-                "leg-id": leg_id,
-                "phonon-uuid": phonon_uuid,
-                "attempt": 1,
-                "number-index": 0,
-                "number": "+919812345670",
-                "did": "+918030000001",
-                "gateway-id": "tw",
-                "state": "CLAIMED",
-                "claimed-epoch": int(time.time()) - 600,
-            }
-        ]
-    )
-    store.update(call_pk(phonon_uuid), {"status": "DIALING", "current-leg": leg_id})
+    stale = datetime.now(UTC) - timedelta(seconds=600)
+    store.put_items([factories.leg(store.get_call(phonon_uuid) or {}, now=stale, gateway_id="tw")])
     # When its message comes back
     dial(phonon_uuid)
     # Then Twilio is not asked again (it may have placed the call): the leg awaits its outcome
     assert twilio.placements == []
-    assert (leg(phonon_uuid)["state"], leg(phonon_uuid)["placement"]) == ("PLACED", "unknown")
+    assert (leg(phonon_uuid).state, leg(phonon_uuid).placed_at) == (LegState.PLACED, None)
 
 
 def _callback(phonon_uuid: str, twilio: FakeTwilio, status: str, sign: bool = True) -> int:

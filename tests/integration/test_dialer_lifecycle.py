@@ -380,16 +380,12 @@ class TestCrashedClaims:
     """A dialer that died between claiming a leg and the gateway's answer."""
 
     def claim(self, phonon_uuid: str, age_seconds: int) -> None:
-        from outdial.adapters.calls_store import CallsStore, call_pk
+        from outdial.adapters.calls_store import CallsStore
 
         call = CallsStore().get_call(phonon_uuid)
         assert call is not None
         claimed = datetime.now(UTC) - timedelta(seconds=age_seconds)
-        leg = factories.leg(call, now=claimed)
-        factories.stored(leg)
-        CallsStore().update(
-            call_pk(phonon_uuid), {"status": "DIALING", "current-leg": leg["leg-id"]}
-        )
+        factories.stored(factories.leg(call, now=claimed))
 
     def test_a_fresh_claim_is_left_to_its_dialer(self, harness: Harness) -> None:
         phonon_uuid = accept("9812345670")

@@ -1,15 +1,21 @@
-"""What the dialer writes per leg, on moto: a leg's record on its call rides on the write that
-takes the call to it (its start, or its move to the next number), and a leg's outcome is due by
-its own deadline, which the reconciler moves the call's entry to (SPEC §11)."""
+"""What the dialer writes per leg, on moto: a leg is an entry of its call, claimed by the write
+that takes the call to it (its start, or its move to the next number) and ended by the write
+that moves the call on; its outcome is due by its own deadline, which the reconciler moves the
+call's index entry to (SPEC §11)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from outdial.adapters import aws
+from outdial.adapters.call_repository import DynamoCallRepository
+from outdial.logic.reconcile import reconcile
+from outdial.models.calls import leg_of
+from outdial.models.legs import leg_id_of
 from tests.integration.dialing import Harness, accept, status_of
 
 pytestmark = pytest.mark.usefixtures("configured")
@@ -37,7 +43,7 @@ def writes() -> Iterator[list[str]]:
     events.unregister("before-parameter-build.dynamodb", record)
 
 
-def test_an_answered_call_is_six_writes_once_accepted(harness: Harness, writes: list[str]) -> None:
+def test_an_answered_call_is_four_writes_once_accepted(harness: Harness, writes: list[str]) -> None:
     # Given an accepted call to a number the simulator answers
     phonon_uuid = accept("9812345670")
     writes.clear()
@@ -53,14 +59,14 @@ def test_an_answered_call_is_six_writes_once_accepted(harness: Harness, writes: 
         None,
     )
     assert leg["started-at"]
-    # And that took three writes: the call taken (with its leg), the leg claimed, then placed
-    assert writes == ["UpdateItem", "PutItem", "UpdateItem"]
+    # And that took two writes: the call taken with its leg claimed, then the leg placed
+    assert writes == ["UpdateItem", "UpdateItem"]
     # When its outcome comes back
     writes.clear()
     harness.settle()
-    # Then three more: the leg ended, the call ended with its record, the call reported
+    # Then two more: the call ended with its leg's end, the call reported
     assert status_of(phonon_uuid)["status"] == "COMPLETED"
-    assert writes == ["UpdateItem", "UpdateItem", "UpdateItem"]
+    assert writes == ["UpdateItem", "UpdateItem"]
 
 
 def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes: list[str]) -> None:
@@ -76,8 +82,36 @@ def test_the_next_number_is_recorded_by_the_move_to_it(harness: Harness, writes:
         ("+919812345677", "BUSY"),
         ("+919812345670", None),
     ]
-    # And the busy leg's end and the next leg's record rode on one move of the call: the leg
-    # ended, the call moved on, the next leg claimed and placed
-    assert writes == ["UpdateItem", "UpdateItem", "PutItem", "UpdateItem"]
+    # And the busy leg's end and the next leg's claim rode on one move of the call, then the
+    # next leg was placed
+    assert writes == ["UpdateItem", "UpdateItem"]
     harness.settle()
     assert status_of(phonon_uuid)["status"] == "COMPLETED"
+
+
+def test_the_move_to_the_next_number_leaves_the_calls_deadline_sooner(
+    harness: Harness, writes: list[str]
+) -> None:
+    # Given a call taken, due in the dialing-deadlines index a few minutes on, whose first
+    # number is busy and whose second the gateway takes and never reports
+    phonon_uuid = accept("9812345677", "9812345676")
+    harness.drain_queue()
+    repository = DynamoCallRepository()
+    taken = repository.get(phonon_uuid)
+    assert taken is not None and taken.overdue_at is not None
+    # When the busy outcome, half a minute on, moves it on to its second number
+    assert harness.dialer is not None
+    harness.dialer.clock = lambda: datetime.now(UTC) + timedelta(seconds=30)
+    harness.deliver_events()
+    # Then it stays due when it was (sooner than the second leg's own deadline)
+    moved = repository.get(phonon_uuid)
+    assert moved is not None
+    assert (moved.number_index, moved.overdue_at) == (1, taken.overdue_at)
+    # When the reconciler finds it then, its second leg out, Then it is due at that leg's
+    # deadline
+    reconcile(datetime.fromtimestamp(taken.overdue_at + 1, UTC), harness.dialer)
+    later = repository.get(phonon_uuid)
+    assert later is not None
+    leg = leg_of(later, leg_id_of(phonon_uuid, 1, 1))
+    assert leg is not None and leg.deadline_at is not None
+    assert later.overdue_at == leg.deadline_at + 1

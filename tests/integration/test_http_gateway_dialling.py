@@ -18,10 +18,12 @@ from outdial.adapters.gateways.secrets import shared_gateway_secrets
 from outdial.handlers import dialer as dialer_handler
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
-from outdial.logic.placing import claimed_leg
+from outdial.logic.placing import leg_id_of
 from outdial.logic.reconcile import reconcile
+from outdial.models.legs import LegState
 from outdial.settings import get_settings
 from outdial.signatures import GATEWAY_SIGNATURE_HEADER, sign
+from tests import factories
 from tests.conftest import (
     FLOW_ID,
     OTHER_FLOW_ID,
@@ -173,21 +175,23 @@ def test_bad_or_stale_signatures_are_refused(
 
 
 def test_an_event_for_a_leg_another_gateway_placed_is_refused(gateway: HttpPeer) -> None:
-    # Given a leg of a waiting call claimed through another gateway
+    # Given a call whose leg was claimed through another gateway
     phonon_uuid = accept("9812345670")
     repository = DynamoCallRepository()
-    call = repository.get(phonon_uuid)
+    call = repository.store.get_call(phonon_uuid)
     assert call is not None
-    leg = claimed_leg(call, "+918030000001", datetime.now(UTC), gateway_id="other-gw")
-    assert repository.claim_leg(leg)
+    repository.store.put_items([factories.leg(call, gateway_id="other-gw")])
+    leg_id = leg_id_of(phonon_uuid, 1, 0)
     # When this gateway, signing with its own secret, says the leg was answered
-    status, body = post_event(event_for(leg.leg_id, "ANSWERED", 42))
+    status, body = post_event(event_for(leg_id, "ANSWERED", 42))
     # Then it is answered as a bad signature is, and nothing reaches the dialer
     assert (status, body["api-response-code"]) == (401, 202)
     sqs = aws.client("sqs")
     queued = sqs.receive_message(QueueUrl=get_settings().dial_queue_url, MaxNumberOfMessages=10)
     assert [json.loads(m["Body"]).get("event") for m in queued["Messages"]] == [None]
-    assert call_view(phonon_uuid)["status"] == "QUEUED"
+    assert call_view(phonon_uuid)["status"] == "DIALING"
+    still = repository.get_leg(leg_id)
+    assert still is not None and still.state is LegState.CLAIMED
 
 
 @pytest.mark.parametrize("gateway_id", ["nope", "sim", "x" * 3000, "%ED%A0%80"])

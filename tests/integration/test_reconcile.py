@@ -107,46 +107,40 @@ class TestUnknownPlacement:
 
 
 class TestStalledCalls:
-    def test_a_redelivered_message_moves_on_a_call_whose_leg_ended(
+    def test_a_dialer_that_died_applying_an_outcome_left_nothing_half_done(
         self, harness: Harness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # Given a leg that ended (busy) while the dialer died before moving the call on
+        # Given a busy leg whose dialer died while applying its outcome, before its write (the
+        # leg's end and the call's move are that one write)
         phonon_uuid = accept("9812345677", "9812345670")
         harness.drain_queue()
-        assert harness.dialer is not None
-        advance = harness.dialer.advance
-        monkeypatch.setattr(harness.dialer, "advance", _crash)
-        with pytest.raises(BatchProcessingError):  # the event's message will come back
-            harness.deliver(*_event_bodies(harness))
-        monkeypatch.setattr(harness.dialer, "advance", advance)
+        bodies = _events_dying_in(harness, monkeypatch, "advance")
         assert status_of(phonon_uuid)["status"] == "DIALING"
-        # When the call's dial message is redelivered
-        harness.deliver(dial_message([phonon_uuid]))
+        assert outcomes(phonon_uuid) == [None]  # the leg is not ended
+        # When the event's message is redelivered
+        harness.deliver(*bodies)
         harness.settle()
         # Then the call moved on to its second number and completed
         assert harness.placed_numbers() == ["+919812345677", "+919812345670"]
         assert status_of(phonon_uuid)["status"] == "COMPLETED"
 
-    def test_the_reconciler_moves_on_a_call_whose_leg_ended(
+    def test_the_reconciler_ends_a_leg_whose_outcome_was_never_applied(
         self, harness: Harness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         phonon_uuid = accept("9812345678")
         harness.drain_queue()
-        assert harness.dialer is not None
-        advance = harness.dialer.advance
-        monkeypatch.setattr(harness.dialer, "advance", _crash)
-        with pytest.raises(BatchProcessingError):
-            harness.deliver(*_event_bodies(harness))
-        monkeypatch.setattr(harness.dialer, "advance", advance)
-        # When no message comes back at all, Then the reconciler ends it past the deadline
-        assert run_reconciler(harness, later(hours=2)) == {"advanced": 1}
-        assert status_of(phonon_uuid)["status"] == "SCHEDULED"  # its second attempt
+        _events_dying_in(harness, monkeypatch, "advance")
+        # When no message comes back at all, Then the reconciler asks the gateway past the
+        # deadline and applies its answer (no answer): the second attempt is scheduled
+        assert run_reconciler(harness, later(hours=2)) == {"reported": 1}
+        assert status_of(phonon_uuid)["status"] == "SCHEDULED"
+        assert outcomes(phonon_uuid) == ["NO_ANSWER"]
         assert run_reconciler(harness, later(days=1)) == {}
 
     def test_a_call_taken_by_a_dialer_that_died_is_dialled(
         self, harness: Harness, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # Given a call a dialer moved to DIALING and died before claiming its leg
+        # Given a call a dialer moved to DIALING, its leg claimed, and died before placing it
         phonon_uuid = accept("9812345670")
         assert harness.dialer is not None
         dial_current_leg = harness.dialer._dial_current_leg
@@ -158,13 +152,47 @@ class TestStalledCalls:
         assert harness.placed == []
         # When its message is lost but a few minutes pass, Then the reconciler dials it
         assert run_reconciler(harness, later(minutes=1)) == {}
+        monkeypatch.setattr(harness.dialer, "clock", lambda: later(minutes=6))
         assert run_reconciler(harness, later(minutes=6)) == {"dialled": 1}
         harness.settle()
         assert status_of(phonon_uuid)["status"] == "COMPLETED"
+        assert harness.placed_numbers() == ["+919812345670"]
+
+    def test_a_call_moved_on_by_a_dialer_that_died_dials_its_next_number(
+        self, harness: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a busy first number whose outcome moved the call on to its second, claimed by
+        # the same write, and a dialer that died before placing it
+        phonon_uuid = accept("9812345677", "9812345670")
+        harness.drain_queue()
+        bodies = _events_dying_in(harness, monkeypatch, "_dial_current_leg")
+        # When the event's message comes back, Then it changes nothing (the claim is fresh)
+        harness.deliver(*bodies)
+        assert outcomes(phonon_uuid) == ["BUSY", None]
+        assert harness.placed_numbers() == ["+919812345677"]
+        # When minutes pass, Then the reconciler dials the second number, once
+        monkeypatch.setattr(harness.dialer, "clock", lambda: later(minutes=6))
+        assert run_reconciler(harness, later(minutes=6)) == {"dialled": 1}
+        harness.settle()
+        assert status_of(phonon_uuid)["status"] == "COMPLETED"
+        assert harness.placed_numbers() == ["+919812345677", "+919812345670"]
 
 
 def _crash(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("the dialer died here")
+
+
+def _events_dying_in(harness: Harness, monkeypatch: pytest.MonkeyPatch, step: str) -> list[str]:
+    """Deliver the gateway's pending events to a dialer that dies in its ``step``; the
+    messages, which SQS will deliver again."""
+    assert harness.dialer is not None
+    alive = getattr(harness.dialer, step)
+    monkeypatch.setattr(harness.dialer, step, _crash)
+    bodies = _event_bodies(harness)
+    with pytest.raises(BatchProcessingError):
+        harness.deliver(*bodies)
+    monkeypatch.setattr(harness.dialer, step, alive)
+    return bodies
 
 
 def _event_bodies(harness: Harness) -> list[str]:

@@ -12,7 +12,14 @@ from botocore.exceptions import ClientError
 from outdial.adapters.call_items import ending_values, leg_entry_values
 from outdial.adapters.calls_store import CallsStore, call_pk
 from outdial.adapters.errors import AdapterError
-from outdial.adapters.moves import DEADLINE_KEYS, MOVES, at_leg, every, status_condition
+from outdial.adapters.moves import (
+    DEADLINE_KEYS,
+    MOVES,
+    at_leg,
+    ending_leg,
+    every,
+    status_condition,
+)
 from outdial.adapters.tables import key, to_values
 from outdial.models.calls import Call, CallStatus, EndedLeg, Ending
 
@@ -33,11 +40,15 @@ class CallEndings:
     ) -> bool:
         """End the call as ``ending`` says, if it still dials the leg at ``position``; with a
         ``refund`` the account gets it back in the same transaction, and ``ended`` is recorded
-        on the call by the same write. False if someone else ended or moved the call."""
+        on the call by the same write (if it has not ended yet). False if someone else ended
+        or moved the call, or ended that leg."""
         if not ending.status.terminal:
             raise ValueError(f"{ending.status} is not a terminal status")
+        ended_id = ended[0] if ended else None
         condition, condition_values = every(
-            status_condition(ending.status, MOVES["finish"][0]), at_leg(position)
+            status_condition(ending.status, MOVES["finish"][0]),
+            at_leg(position),
+            *ending_leg(ended_id),
         )
         fields = ending_values(ending) | leg_entry_values(ended)
         if refund is None:
@@ -46,6 +57,7 @@ class CallEndings:
                 fields,
                 condition=condition,
                 condition_values=condition_values,
+                leg_id=ended_id,
             )
             return done is not None
         return self.store.finish_and_refund(
@@ -55,6 +67,7 @@ class CallEndings:
             condition_values=condition_values,
             account_id=call.account_id,
             refund=refund,
+            leg_id=ended_id,
         )
 
     def cancel(self, phonon_uuid: str, account_id: str, refund: Decimal, at: datetime) -> bool:

@@ -1,7 +1,7 @@
 """The one place where calls and legs turn into the calls table's items and back.
 
-Logic sees ``Call``, ``Attempt`` and ``LegRecord``; only the repositories see the items, and only
-through these functions.
+Logic sees ``Call`` and its legs' ``Attempt`` entries; only the repositories see the items, and
+only through these functions.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from outdial.adapters.calls_table import call_pk, leg_pk, request_pk
+from outdial.adapters.calls_table import call_pk, request_pk
 from outdial.adapters.tables import MAX_ITEM_BYTES, item_bytes
-from outdial.contract import DEADLINE_SORT_KEY, LEG_RETENTION_DAYS, TTL_ATTRIBUTE
+from outdial.contract import DEADLINE_SORT_KEY
 from outdial.models.calls import (
     Attempt,
     Call,
@@ -25,11 +25,7 @@ from outdial.models.calls import (
     LegEntry,
     Wait,
 )
-from outdial.models.legs import LegEnding, LegRecord, LegState
-
-# When a leg's outcome is due, on its item until it ends (not in the dialing-deadlines index: a
-# leg item has no shard).
-LEG_DEADLINE = "deadline-at"
+from outdial.models.legs import LegState, parse_leg_id
 
 
 def _int(value: Any) -> int | None:
@@ -54,7 +50,8 @@ def call_from_item(item: dict[str, Any]) -> Call:
         notified=bool(item.get("notified")),
         overdue_at=_int(item.get(DEADLINE_SORT_KEY)),
         legs={
-            leg_id: attempt_from_item(record) for leg_id, record in (item.get("legs") or {}).items()
+            leg_id: attempt_from_item(leg_id, record, item["contact-numbers"])
+            for leg_id, record in (item.get("legs") or {}).items()
         },
         client_identifier=item.get("client-identifier", ""),
         api_version=item.get("api-version", ""),
@@ -146,89 +143,101 @@ def request_from_item(item: dict[str, Any]) -> CallRequest:
     )
 
 
-def attempt_from_item(record: dict[str, Any]) -> Attempt:
+# A leg's entry on its call (``legs.<leg-id>``), its only record: short names, for every write to
+# the call bills its whole size by the kilobyte. Its attempt and number index are in its id, its
+# number among the call's; what it does not know (yet, or any more) is left out, not stored null.
+ENTRY_NAMES = {
+    "did": "d",
+    "outcome": "o",
+    "started_at": "s",
+    "ended_at": "e",
+    "duration_seconds": "t",
+    "placed": "p",
+    "reason": "r",
+    "state": "k",
+    "claimed_epoch": "c",
+    "gateway_id": "g",
+    "gateway_ref": "f",
+    "deadline_at": "x",
+    "notified": "w",
+}
+# Until it ends, a placed leg's ``s`` is when it was placed; ``u`` marks one counted as placed
+# whose placing time nobody knows (its dialer died asking a carrier).
+PLACING_UNKNOWN = "u"
+LEG_STATE_CODES: dict[LegState, str] = {
+    LegState.CLAIMED: "C",
+    LegState.PACED: "W",
+    LegState.PLACED: "P",
+    LegState.ENDED: "E",
+}
+_STATES = {code: state for state, code in LEG_STATE_CODES.items()}
+
+
+def attempt_from_item(leg_id: str, record: dict[str, Any], numbers: Sequence[str]) -> Attempt:
+    """The entry of leg ``leg_id`` on a call dialling ``numbers``."""
+    parsed = parse_leg_id(leg_id)
+    if parsed is None:
+        raise ValueError(f"{leg_id!r} is no leg id")
+    _, attempt, index = parsed
+    n = ENTRY_NAMES
+    state = _STATES[record[n["state"]]]
+    placed = record.get(n["placed"])
+    known = state is LegState.PLACED and PLACING_UNKNOWN not in record
     return Attempt(
-        attempt=int(record["attempt"]),
-        number_index=int(record["number-index"]),
-        number=record["number"],
-        did=record.get("did"),
-        outcome=record.get("outcome"),
-        started_at=record.get("started-at"),
-        ended_at=record.get("ended-at"),
-        duration_seconds=_int(record.get("duration-seconds")),
-        placed=None if record.get("placed") is None else bool(record["placed"]),
-        skip_reason=record.get("skip-reason"),
+        attempt=attempt,
+        number_index=index,
+        number=numbers[index],
+        did=record.get(n["did"]),
+        outcome=record.get(n["outcome"]),
+        started_at=record.get(n["started_at"]),
+        ended_at=record.get(n["ended_at"]),
+        duration_seconds=_int(record.get(n["duration_seconds"])),
+        placed=None if placed is None else bool(placed),
+        reason=record.get(n["reason"]),
+        state=state,
+        claimed_epoch=_int(record.get(n["claimed_epoch"])) or 0,
+        gateway_id=record.get(n["gateway_id"]),
+        gateway_ref=record.get(n["gateway_ref"]),
+        deadline_at=_int(record.get(n["deadline_at"])),
+        placed_at=record.get(n["started_at"]) if known else None,
+        notified=bool(record.get(n["notified"])),
     )
 
 
 def attempt_to_item(attempt: Attempt) -> dict[str, Any]:
-    """The call's record of a leg (what ``<call>`` renders). What it does not know yet (its
-    outcome and end while it is out) is left out rather than stored as nulls: every write to
-    the call bills its whole size, by the kilobyte."""
+    """A leg's entry on its call (what ``<call>`` renders of it, and its state)."""
+    n = ENTRY_NAMES
     record: dict[str, Any] = {
-        "attempt": attempt.attempt,
-        "number-index": attempt.number_index,
-        "number": attempt.number,
-        "did": attempt.did,
-        "outcome": attempt.outcome,
-        "started-at": attempt.started_at,
-        "ended-at": attempt.ended_at,
-        "duration-seconds": attempt.duration_seconds,
-        "placed": attempt.placed,
-        "skip-reason": attempt.skip_reason,
+        n["did"]: attempt.did,
+        n["outcome"]: attempt.outcome,
+        n["started_at"]: attempt.placed_at or attempt.started_at,
+        n["ended_at"]: attempt.ended_at,
+        n["duration_seconds"]: attempt.duration_seconds,
+        n["placed"]: attempt.placed,
+        n["reason"]: attempt.reason,
+        n["state"]: LEG_STATE_CODES[attempt.state],
+        n["claimed_epoch"]: attempt.claimed_epoch or None,
+        n["gateway_id"]: attempt.gateway_id,
+        n["gateway_ref"]: attempt.gateway_ref,
+        n["deadline_at"]: attempt.deadline_at,
+        n["notified"]: attempt.notified or None,
     }
     return {name: value for name, value in record.items() if value is not None}
 
 
 def leg_entry_values(entry: LegEntry | None) -> dict[str, Any]:
-    """What records a leg (about to be dialled, or ended) on its call: nothing without one."""
+    """What records a leg (claimed, or ended) on its call: nothing without one."""
     if entry is None:
         return {}
     leg_id, record = entry
-    return {f"legs.{leg_id}": attempt_to_item(record)}
+    return {entry_path(leg_id): attempt_to_item(record)}
 
 
-def leg_from_item(item: dict[str, Any]) -> LegRecord:
-    """A stored leg."""
-    return LegRecord(
-        leg_id=item["leg-id"],
-        phonon_uuid=item["phonon-uuid"],
-        attempt=int(item["attempt"]),
-        number_index=int(item["number-index"]),
-        number=item["number"],
-        did=item.get("did"),
-        state=LegState(item["state"]),
-        claimed_epoch=int(item["claimed-epoch"]),
-        gateway_id=item.get("gateway-id"),
-        placed_at=item.get("placed-at"),
-        gateway_ref=item.get("gateway-ref"),
-        outcome=item.get("outcome"),
-        placed=bool(item.get("placed", True)),
-        reason=item.get("reason"),
-        started_at=item.get("started-at"),
-        ended_at=item.get("ended-at"),
-        duration_seconds=int(item.get("duration-seconds") or 0),
-        notified=bool(item.get("notified")),
-        deadline_at=_int(item.get(LEG_DEADLINE)),
-    )
-
-
-def claim_item(leg: LegRecord) -> dict[str, Any]:
-    """The item a dialer creates to claim ``leg`` (kept LEG_RETENTION_DAYS after the claim)."""
-    return {
-        "pk": leg_pk(leg.leg_id),
-        "leg-id": leg.leg_id,
-        "phonon-uuid": leg.phonon_uuid,
-        "attempt": leg.attempt,
-        "number-index": leg.number_index,
-        "number": leg.number,
-        "did": leg.did,
-        "gateway-id": leg.gateway_id,
-        "state": leg.state.value,
-        "claimed-epoch": leg.claimed_epoch,
-        LEG_DEADLINE: leg.deadline_at,
-        TTL_ATTRIBUTE: leg.claimed_epoch + LEG_RETENTION_DAYS * 24 * 3600,
-    }
+def entry_path(leg_id: str, field: str | None = None) -> str:
+    """Where leg ``leg_id``'s entry (or its ``field``, an ``Attempt`` field) is on its call,
+    dotted."""
+    path = f"legs.{leg_id}"
+    return f"{path}.{ENTRY_NAMES[field]}" if field else path
 
 
 def ending_values(ending: Ending) -> dict[str, Any]:
@@ -254,19 +263,6 @@ def wait_values(wait: Wait) -> dict[str, Any]:
         "start-time": wait.start_time.isoformat(),
         "dispatch-id": wait.dispatch_id,
     } | due_values(wait.due_at, wait.schedule)
-
-
-def leg_ending_values(ending: LegEnding) -> dict[str, Any]:
-    """What a leg's end writes beside its state."""
-    return {
-        "outcome": ending.outcome,
-        "placed": ending.placed,
-        "reason": ending.reason,
-        "event-id": ending.event_id,
-        "started-at": ending.started_at,
-        "ended-at": ending.ended_at,
-        "duration-seconds": ending.duration_seconds,
-    }
 
 
 def _iso(moment: datetime) -> str:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from outdial.adapters.call_items import call_from_item, leg_from_item, request_from_item
-from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk, request_pk
-from outdial.models.calls import Call, CallRequest
+from outdial.adapters.call_items import call_from_item, request_from_item
+from outdial.adapters.calls_store import CallsStore, call_pk, request_pk
+from outdial.adapters.leg_repository import call_of_leg
+from outdial.models.calls import Call, CallRequest, leg_of
 from outdial.models.legs import LegRecord
 
 
@@ -28,5 +29,7 @@ class CallReads:
         return request_from_item(item) if item else None
 
     def leg(self, leg_id: str) -> LegRecord | None:
-        item = self.store.get(leg_pk(leg_id))
-        return leg_from_item(item) if item else None
+        """Leg ``leg_id`` as its call's entry records it (its id names the call)."""
+        phonon_uuid = call_of_leg(leg_id)
+        call = self.call(phonon_uuid) if phonon_uuid else None
+        return leg_of(call, leg_id) if call else None

@@ -1,4 +1,5 @@
-"""The calls table's call and leg items, moved only by methods that say what they do.
+"""The calls table's call items, with their legs' entries, moved only by methods that say what
+they do.
 
 Every write that changes a call's status carries the condition ``status IN (sources)``, the
 sources taken from the state machine (``outdial.models.calls.ALLOWED``): the rule the dialer
@@ -6,9 +7,10 @@ decides by is the rule DynamoDB enforces. A method that moves a call only from s
 machine's sources (a retry leaves DIALING, never QUEUED) narrows them, and may add what else
 must hold (the call's current leg, its dispatch token); it never widens them. A leg moves
 CLAIMED → PLACED → ENDED (or aside, PACED, and back) the same way
-(``outdial.models.legs.LEG_ALLOWED``). The moves that end a call are in ``call_endings.py``,
-a leg's in ``leg_repository.py``, the conditions in ``moves.py`` and the item shapes in
-``call_items.py``: nothing of them reaches logic.
+(``outdial.models.legs.LEG_ALLOWED``), its state being its entry on the call: a write that
+records a leg's end (``ended``) holds only if the leg has not ended yet. The moves that end a
+call are in ``call_endings.py``, a leg's own in ``leg_repository.py``, the conditions in
+``moves.py`` and the item shapes in ``call_items.py``: nothing of them reaches logic.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from outdial.adapters.call_items import (
     call_from_item,
     due_values,
     leg_entry_values,
-    leg_from_item,
     wait_values,
 )
-from outdial.adapters.calls_store import CallsStore, call_pk, leg_pk
+from outdial.adapters.calls_store import CallsStore, call_pk
 from outdial.adapters.leg_repository import LegMoves
 from outdial.adapters.moves import (
     DEADLINE_KEYS,
     MOVES,
     at_leg,
     deadline_keys,
+    ending_leg,
     every,
     one_of,
     read_with,
@@ -38,14 +40,12 @@ from outdial.adapters.moves import (
 )
 from outdial.models.calls import (
     WAITING,
-    Attempt,
     Call,
     CallStatus,
     EndedLeg,
     LegEntry,
     Wait,
 )
-from outdial.models.legs import LegRecord
 
 
 class DynamoCallRepository(CallEndings, LegMoves):
@@ -58,10 +58,6 @@ class DynamoCallRepository(CallEndings, LegMoves):
 
     def get(self, phonon_uuid: str) -> Call | None:
         return _call(self.store.get_call(phonon_uuid))
-
-    def get_leg(self, leg_id: str) -> LegRecord | None:
-        item = self.store.get(leg_pk(leg_id))
-        return leg_from_item(item) if item else None
 
     def overdue_calls(self, shard: str, before: int, limit: int) -> list[str]:
         """Ids of DIALING calls in ``shard`` whose deadline passed before ``before``."""
@@ -110,46 +106,34 @@ class DynamoCallRepository(CallEndings, LegMoves):
             )
         )
 
-    def record_leg(
-        self,
-        phonon_uuid: str,
-        leg_id: str,
-        record: Attempt,
-        *,
-        deadline: datetime | None = None,
-    ) -> Call | None:
-        """Write a leg's summary into the call (and, with a ``deadline``, make the call due in
-        the dialing-deadlines index then); returns the call."""
-        values = leg_entry_values((leg_id, record))
-        if deadline is not None:
-            values |= deadline_keys(phonon_uuid, deadline)
-        return _call(self.store.update(call_pk(phonon_uuid), values))
-
     def advance_to(
         self,
         phonon_uuid: str,
         position: tuple[int, int],
         number_index: int,
-        take_by: datetime,
+        take_by: datetime | None,
         *,
         ended: EndedLeg | None = None,
         leg: LegEntry | None = None,
     ) -> Call | None:
         """The next number of the same attempt, if the call still dials the leg at
         ``position`` (attempt, number index); None when it moved on. ``ended``, the leg that
-        ended, and ``leg``, the next one about to be dialled, are recorded
-        on the call by the same write."""
+        ended (if it has not yet), and ``leg``, the next one claimed, are recorded on the call
+        by the same write, which makes it due in the dialing-deadlines index at ``take_by``
+        (None: it stays where it is)."""
         # Not a move of the machine: the call stays DIALING.
-        condition, values = _dialling(position)
+        ended_id = ended[0] if ended else None
+        condition, values = every(_dialling(position), *ending_leg(ended_id))
         return _call(
             self.store.update(
                 call_pk(phonon_uuid),
                 {"number-index": number_index}
-                | deadline_keys(phonon_uuid, take_by)
+                | (deadline_keys(phonon_uuid, take_by) if take_by else {})
                 | leg_entry_values(ended)
                 | leg_entry_values(leg),
                 condition=condition,
                 condition_values=values,
+                leg_id=ended_id,
             )
         )
 
@@ -165,7 +149,8 @@ class DynamoCallRepository(CallEndings, LegMoves):
         ended: EndedLeg | None = None,
     ) -> bool:
         """Back to SCHEDULED for attempt ``attempt`` at ``at``, if the call still dials the leg
-        at ``position``; ``ended`` is recorded on the call by the same write."""
+        at ``position``; ``ended`` is recorded on the call by the same write (if it has not
+        ended yet)."""
         return self._wait(
             phonon_uuid,
             position,
@@ -173,6 +158,7 @@ class DynamoCallRepository(CallEndings, LegMoves):
             at,
             schedule,
             "schedule_retry",
+            ended=ended[0] if ended else None,
         )
 
     def defer(
@@ -185,8 +171,8 @@ class DynamoCallRepository(CallEndings, LegMoves):
         unrecord: str | None = None,
     ) -> bool:
         """Back to SCHEDULED until ``until`` (the same leg then), if the call still dials the
-        leg at ``position``; the record of leg ``unrecord``, which waits undialled, leaves the
-        call by the same write."""
+        leg at ``position``; the entry of leg ``unrecord``, which waits undialled, leaves the
+        call by the same write (its claim with it)."""
         return self._wait(
             phonon_uuid,
             position,
@@ -222,9 +208,12 @@ class DynamoCallRepository(CallEndings, LegMoves):
         move: str,
         *,
         remove: tuple[str, ...] = (),
+        ended: str | None = None,
     ) -> bool:
         condition, condition_values = every(
-            status_condition(CallStatus.SCHEDULED, MOVES[move][0]), at_leg(position)
+            status_condition(CallStatus.SCHEDULED, MOVES[move][0]),
+            at_leg(position),
+            *ending_leg(ended),
         )
         moved = self.store.update(
             call_pk(phonon_uuid),
@@ -232,6 +221,7 @@ class DynamoCallRepository(CallEndings, LegMoves):
             condition=condition,
             condition_values=condition_values,
             remove=DEADLINE_KEYS + remove,
+            leg_id=ended,
         )
         return moved is not None
 

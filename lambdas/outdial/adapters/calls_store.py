@@ -1,4 +1,4 @@
-"""Calls, requests and legs in the calls table: reads, batch writes and the conditional updates
+"""Calls (with their legs) and requests in the calls table: reads, batch writes and the conditional updates
 the call repository builds its moves from. Checksum claims and reservations: checksum_claims.py."""
 
 from __future__ import annotations
@@ -8,13 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from outdial.adapters.call_items import AcceptedItems
+from outdial.adapters.call_items import ENTRY_NAMES, AcceptedItems
 from outdial.adapters.calls_table import (
     IDEMPOTENCY_ATTRIBUTE,
     BalanceTooLow,
     call_pk,
     checksum_pk,
-    leg_pk,
     refund_item,
     request_pk,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "CallsStore",
     "call_pk",
     "checksum_pk",
-    "leg_pk",
     "request_pk",
 ]
 
@@ -87,7 +85,7 @@ class CallsStore(ChecksumClaims):
         """Items by key with ``BatchGetItem`` (100 a request); missing ones are left out."""
         return batch_get(self.client, self.calls_table, pks, consistent=True)
 
-    # --- moving calls and legs ------------------------------------------------------------
+    # --- moving calls and their legs ------------------------------------------------------------
 
     def update(
         self,
@@ -98,9 +96,10 @@ class CallsStore(ChecksumClaims):
         condition_values: dict[str, Any] | None = None,
         table: str | None = None,
         remove: tuple[str, ...] = (),
+        leg_id: str | None = None,
     ) -> dict[str, Any] | None:
         """``SET`` each of ``values`` (a dotted name sets inside a map) and ``REMOVE`` each of
-        ``remove`` if ``condition`` holds.
+        ``remove`` if ``condition`` holds (``#lid`` in it names ``leg_id``).
 
         Returns the item after the update, or None when the condition failed.
         """
@@ -118,16 +117,16 @@ class CallsStore(ChecksumClaims):
         request: dict[str, Any] = {
             "TableName": table or self.calls_table,
             "Key": key(pk),
-            "UpdateExpression": "SET " + ", ".join(sets) + _remove_clause(remove, names),
+            "UpdateExpression": (
+                ("SET " + ", ".join(sets) if sets else "") + _remove_clause(remove, names)
+            ).strip(),
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
         if condition:
             placeholders |= condition_values or {}
             request["ConditionExpression"] = condition
-            for alias, real in _CONDITION_NAMES.items():
-                if alias in condition:
-                    names[alias] = real
+            names |= _condition_names(condition, leg_id)
         request["ExpressionAttributeValues"] = to_values(placeholders) if placeholders else None
         request = {k: v for k, v in request.items() if v is not None}
         try:
@@ -137,34 +136,6 @@ class CallsStore(ChecksumClaims):
                 return None
             raise AdapterError(f"updating {pk}: {exc}") from exc
         return from_item(result["Attributes"])
-
-    def put_new(self, values: dict[str, Any]) -> bool:
-        """Write an item only if none with its key exists; False when one does (claims)."""
-        try:
-            self.client.put_item(
-                TableName=self.calls_table,
-                Item=to_item(values),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise AdapterError(f"claiming {values.get('pk')}: {exc}") from exc
-        return True
-
-    def release_claim(self, pk: str) -> None:
-        """Delete a leg's claim while it is only a claim (the leg was not placed after all)."""
-        try:
-            self.client.delete_item(
-                TableName=self.calls_table,
-                Key=key(pk),
-                ConditionExpression="#state = :claimed",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":claimed": {"S": "CLAIMED"}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise AdapterError(f"releasing {pk}: {exc}") from exc
 
     def finish_and_refund(
         self,
@@ -176,6 +147,7 @@ class CallsStore(ChecksumClaims):
         account_id: str,
         refund: Decimal,
         remove: tuple[str, ...] = (),
+        leg_id: str | None = None,
     ) -> bool:
         """Move a call to its end and give its reservation back, both or neither.
 
@@ -191,9 +163,7 @@ class CallsStore(ChecksumClaims):
             paths.append(".".join(parts))
         sets = ", ".join(f"{path} = :v{i}" for i, path in enumerate(paths))
         placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
-        for alias, real in _CONDITION_NAMES.items():
-            if alias in condition:
-                names[alias] = real
+        names |= _condition_names(condition, leg_id)
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -231,12 +201,23 @@ def _remove_clause(attributes: tuple[str, ...], names: dict[str, str]) -> str:
     return " REMOVE " + ", ".join(paths)
 
 
-# Attribute names conditions may use through these aliases.
+# Attribute names conditions may use through these aliases (a leg's entry: ``moves.LEG_STATE``).
 _CONDITION_NAMES = {
     "#status": "status",
     "#attempt": "attempt",
     "#index": "number-index",
-    "#state": "state",
-    "#claimed": "claimed-epoch",
     "#dispatch": "dispatch-id",
+    "#legs": "legs",
+    "#state": ENTRY_NAMES["state"],
+    "#claimed": ENTRY_NAMES["claimed_epoch"],
 }
+
+
+def _condition_names(condition: str, leg_id: str | None) -> dict[str, str]:
+    """The names ``condition`` uses, ``#lid`` being ``leg_id``."""
+    names = {alias: real for alias, real in _CONDITION_NAMES.items() if alias in condition}
+    if "#lid" in condition:
+        if leg_id is None:
+            raise ValueError("a condition on a leg's entry needs its leg id")
+        names["#lid"] = leg_id
+    return names

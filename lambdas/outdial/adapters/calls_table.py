@@ -31,10 +31,6 @@ def checksum_pk(flow_id: str, digest: str) -> str:
     return f"CHECKSUM#{flow_id}#{digest}"
 
 
-def leg_pk(leg_id: str) -> str:
-    return f"LEG#{leg_id}"
-
-
 class CallsTable:
     """The client (made on first use) and the tables' names from the settings unless given."""
 

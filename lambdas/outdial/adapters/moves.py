@@ -13,11 +13,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
+from outdial.adapters.call_items import LEG_STATE_CODES
 from outdial.contract import DEADLINE_PARTITION_KEY, DEADLINE_SHARDS, DEADLINE_SORT_KEY
 from outdial.models.calls import WAITING, CallStatus, sources_of
 from outdial.models.legs import LegState, leg_sources_of
 
 DEADLINE_KEYS: Final = (DEADLINE_PARTITION_KEY, DEADLINE_SORT_KEY)
+# A leg's state and claim time in its entry on the call, for the leg a condition names ``#lid``.
+LEG_STATE: Final = "#legs.#lid.#state"
+LEG_CLAIMED: Final = "#legs.#lid.#claimed"
 
 # What each method moves a call from and to (the repository test checks every pair against the
 # machine). ``finish`` moves to the terminal status it is given; ``advance_to`` and
@@ -36,7 +40,9 @@ MOVES: Final[dict[str, tuple[frozenset[CallStatus], frozenset[CallStatus]]]] = {
     # A reschedule keeps the call waiting (SCHEDULED or QUEUED, whichever its new time says).
     "reschedule": (frozenset(WAITING), frozenset(WAITING)),
 }
-# What each method moves a leg from and to (a claim is created, a released one deleted).
+# What each method moves a leg from and to (a claim is created with the write that takes the call
+# to the leg, or by ``claim_leg`` on a call at it with none; a released one is deleted). A leg
+# ends (``end_leg``) by the write that moves its call on, or alone when the call moved on before.
 LEG_MOVES: Final[dict[str, tuple[frozenset[LegState], LegState]]] = {
     "take_over_claim": (frozenset({LegState.CLAIMED, LegState.PACED}), LegState.CLAIMED),
     "take_back_paced": (frozenset({LegState.PACED}), LegState.CLAIMED),
@@ -47,22 +53,24 @@ LEG_MOVES: Final[dict[str, tuple[frozenset[LegState], LegState]]] = {
 }
 
 
-def one_of(alias: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
-    """``#alias IN (:alias0, ...)`` and its values, in a stable order."""
+def one_of(
+    alias: str, values: Iterable[str], path: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``#alias IN (:alias0, ...)`` (or ``path IN ...``) and its values, in a stable order."""
     ordered = sorted(values)
     names = [f":{alias}{i}" for i in range(len(ordered))]
-    return f"#{alias} IN ({', '.join(names)})", dict(zip(names, ordered, strict=True))
+    return f"{path or '#' + alias} IN ({', '.join(names)})", dict(zip(names, ordered, strict=True))
 
 
-def _narrowed(sources: frozenset[Any], only: Iterable[Any] | None, target: Any) -> list[str]:
+def _narrowed(sources: frozenset[Any], only: Iterable[Any] | None, target: Any) -> frozenset[Any]:
     """The machine's ``sources`` of ``target``, narrowed to ``only`` (which must be among
-    them), as stored values."""
+    them)."""
     if only is not None:
         narrowed = frozenset(only)
         if not narrowed <= sources:
             raise ValueError(f"{sorted(narrowed - sources)} may not move to {target}")
         sources = narrowed
-    return [s.value for s in sources]
+    return sources
 
 
 def status_condition(
@@ -70,14 +78,15 @@ def status_condition(
 ) -> tuple[str, dict[str, Any]]:
     """The condition under which a call may move to ``target``: from the state machine's
     sources of it, narrowed to ``only`` (which must be among them)."""
-    return one_of("status", _narrowed(sources_of(target), only, target))
+    return one_of("status", (s.value for s in _narrowed(sources_of(target), only, target)))
 
 
 def leg_condition(
     target: LegState, only: Iterable[LegState] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Like ``status_condition`` for a leg's ``state``."""
-    return one_of("state", _narrowed(leg_sources_of(target), only, target))
+    """Like ``status_condition`` for the state of the leg the write names ``#lid``."""
+    sources = _narrowed(leg_sources_of(target), only, target)
+    return one_of("state", (LEG_STATE_CODES[s] for s in sources), LEG_STATE)
 
 
 def read_with(token: str | None) -> tuple[str, dict[str, Any]]:
@@ -105,3 +114,11 @@ def deadline_keys(phonon_uuid: str, due: datetime) -> dict[str, Any]:
     """The call's entry in the dialing-deadlines index: its shard and when it is overdue."""
     shard = zlib.crc32(phonon_uuid.encode()) % DEADLINE_SHARDS
     return {DEADLINE_PARTITION_KEY: str(shard), DEADLINE_SORT_KEY: int(due.timestamp()) + 1}
+
+
+def ending_leg(leg_id: str | None) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """What must hold for a write that records the end of leg ``leg_id`` (named ``#lid``): the
+    leg has not ended yet (nothing without one)."""
+    if leg_id is None:
+        return ()
+    return (leg_condition(LegState.ENDED, LEG_MOVES["end_leg"][0]),)

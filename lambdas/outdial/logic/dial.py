@@ -5,13 +5,14 @@ machine, so SQS redeliveries, racing dialers and repeated gateway events can onl
 step that already happened, never do it twice:
 
 - a due call moves SCHEDULED/QUEUED → DIALING (the same write a cancel races against);
-- each leg (attempt x number) is claimed by creating its item before the gateway is asked, and
-  the gateway gets the leg id as its idempotency key (``placing.py``);
+- each leg (attempt x number) is an entry of its call, claimed by the write that takes the call
+  to it, before the gateway is asked, and the gateway gets the leg id as its idempotency key
+  (``placing.py``);
 - a leg that may not be placed yet (calling window, frequency cap, the gateway's pace) gives
   its claim back or sets it aside, and the call waits for a wake-up (``waiting.py``);
-- an outcome ends its leg once (CLAIMED/PLACED → ENDED), and only the call's current leg may
-  move the call on; the end of a call and the settling of its balance are one transaction
-  (``outcomes.py``).
+- an outcome ends its leg once (CLAIMED/PLACED → ENDED), by the write that moves the call on,
+  and only the call's current leg may move the call on; the end of a call and the settling of
+  its balance are one transaction (``outcomes.py``).
 
 A claim whose dialer crashed before the gateway answered stays CLAIMED. When the call's message
 comes back (SQS redelivers it after the visibility timeout) and the claim is older than

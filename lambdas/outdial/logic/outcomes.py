@@ -27,10 +27,25 @@ from outdial.logic.placing import (
 )
 from outdial.logic.ports import CallRepository
 from outdial.logic.transitions import REFUSED, DialNext, Finish, LegResult, RetryLater, decide
-from outdial.models.calls import Attempt, Call, CallStatus, EndedLeg, Ending
+from outdial.models.calls import (
+    Attempt,
+    Call,
+    CallStatus,
+    EndedLeg,
+    Ending,
+    ended_entry,
+    leg_of,
+)
 from outdial.models.codes import Code
 from outdial.models.config import DEFAULT_RETRY_ON, FlowView
-from outdial.models.legs import LegEnding, LegEvent, LegOutcome, LegRecord, LegState
+from outdial.models.legs import (
+    LegEnding,
+    LegEvent,
+    LegOutcome,
+    LegRecord,
+    LegState,
+    parse_leg_id,
+)
 from outdial.observability import count, logger
 
 _ENDED_METRIC = {
@@ -52,7 +67,7 @@ class ApplyingOutcomes:
     if TYPE_CHECKING:  # provided by ``Dialer``, ``PlacingLegs`` and ``Waiting``
 
         def _flow_view(self, flow_id: str) -> FlowView | None: ...
-        def _dial_current_leg(self, call: Call) -> None: ...
+        def _dial_current_leg(self, call: Call, *, claimed: bool = False) -> None: ...
         def _retry_later(
             self,
             call: Call,
@@ -99,16 +114,17 @@ class ApplyingOutcomes:
         reason: str | None = None,
         gateway_id: str | None = None,
     ) -> None:
-        leg = self.calls.get_leg(leg_id)
-        if leg is None:
+        parsed = parse_leg_id(leg_id)
+        call = self.calls.get(parsed[0]) if parsed else None
+        leg = leg_of(call, leg_id) if call else None
+        if call is None or leg is None:
             logger.warning("outcome for an unknown leg dropped", outcome=str(outcome))
             return
         if gateway_id is not None and leg.gateway_id not in (None, gateway_id):
             logger.warning("outcome from a gateway that did not place the leg dropped")
             return
-        ended_leg = self.calls.end_leg(
-            leg_id,
-            LegEnding(
+        if leg.state is not LegState.ENDED:
+            ending = LegEnding(
                 outcome=str(outcome),
                 placed=placed,
                 reason=reason,
@@ -117,94 +133,97 @@ class ApplyingOutcomes:
                 started_at=leg.placed_at or (iso(started) if started else None),
                 ended_at=iso(ended),
                 duration_seconds=duration,
-            ),
-        )
-        if ended_leg is None:
-            # Ended before: a repeated event (or our own write, whose answer was lost). Carry
-            # on only to finish what a crash may have interrupted; every later step is
-            # conditional, so nothing happens twice.
-            ended_leg = self.calls.get_leg(leg_id)
-            if ended_leg is None or ended_leg.state is not LegState.ENDED:
+            )
+            entry = ended_entry(call, leg, ending)
+            ended_leg = leg_of(_with(call, leg_id, entry), leg_id)
+            assert ended_leg is not None
+            # The leg's end rides on the write that moves its call on: both, or neither.
+            if self.advance(call, ended_leg, ends=entry):
+                if outcome == SKIPPED:
+                    count(Metric.LEGS_SKIPPED, 1, reason=str(reason))
+                else:
+                    count(Metric.LEGS_DIALLED, 1, outcome=str(outcome))
                 return
-            logger.info("repeated outcome for an ended leg")
-        elif outcome == SKIPPED:
-            count(Metric.LEGS_SKIPPED, 1, reason=str(reason))
-        else:
-            count(Metric.LEGS_DIALLED, 1, outcome=str(outcome))
-        self.advance(ended_leg)
+            # Ended meanwhile by someone else: a repeated event, or our own write whose answer
+            # was lost.
+            call = self.calls.get(call.phonon_uuid)
+            leg = leg_of(call, leg_id) if call else None
+            if call is None or leg is None or leg.state is not LegState.ENDED:
+                return
+        # Ended before: carry on only to finish what a crash may have interrupted; every later
+        # step is conditional, so nothing happens twice.
+        logger.info("repeated outcome for an ended leg")
+        self.advance(call, leg)
 
-    def _advance_ended(self, leg_id: str) -> None:
+    def _advance_ended(self, phonon_uuid: str, leg_id: str) -> None:
         """Move the call on from its leg ``leg_id`` if that leg has ended (a redelivered message
         finishing what a crash interrupted; every step is conditional)."""
-        leg = self.calls.get_leg(leg_id)
-        if leg is not None and leg.state is LegState.ENDED:
+        call = self.calls.get(phonon_uuid)
+        leg = leg_of(call, leg_id) if call else None
+        if call is not None and leg is not None and leg.state is LegState.ENDED:
             logger.info("leg ended before; moving the call on")
-            self.advance(leg)
+            self.advance(call, leg)
 
-    def advance(self, leg: LegRecord) -> None:
-        """Move the call on from its ended leg ``leg``, if it is still the current one."""
-        record = Attempt(
-            attempt=leg.attempt,
-            number_index=leg.number_index,
-            number=leg.number,
-            did=leg.did,
-            outcome=leg.outcome,
-            started_at=leg.started_at,
-            ended_at=leg.ended_at,
-            duration_seconds=leg.duration_seconds,
-            placed=leg.placed,
-            skip_reason=leg.reason if leg.outcome == SKIPPED else None,
-        )
-        # The leg's record on the call rides on the write that moves the call on (one write a
-        # leg's end, not two); the call is read first to decide that move.
-        call = self.calls.get(leg.phonon_uuid)
-        if call is None:
-            return
+    def advance(self, call: Call, leg: LegRecord, *, ends: Attempt | None = None) -> bool:
+        """Move ``call`` on from its ended leg ``leg``, if it is still the current one. With
+        ``ends``, the leg's entry as it ended, the leg ends by the same write, if it has not
+        yet; False when it had (someone else ended it: they move the call on)."""
+        ended: EndedLeg | None = (leg.leg_id, ends) if ends else None
         # The call's current leg is the one its attempt and number index name (both move before
-        # the next leg is claimed), not the last one recorded: a dialer may have died between
-        # claiming a leg and recording it on the call.
+        # the next leg is claimed).
         position = leg.position
         if call.status is not CallStatus.DIALING or call.position != position:
-            self._record_only(leg, record)
-            return
-        call = replace(call, legs={**call.legs, leg.leg_id: record})
-        ended: EndedLeg = (leg.leg_id, record)
+            return self._record_only(call, leg, ended)
+        if ends is not None:
+            call = _with(call, leg.leg_id, ends)
         view = self._flow_view(call.flow_id)
         decision = decide(self._leg_result(call, leg, view))
         if isinstance(decision, DialNext):
             now = self.clock()
+            take_by = take_deadline(view, now)
+            # Overdue sooner already, the call is left there in the index (a move is two more
+            # write units): the reconciler moves it on if it finds the next leg still out then.
+            keep = call.overdue_at is not None and call.overdue_at <= take_by.timestamp()
             moved = self.calls.advance_to(
                 call.phonon_uuid,
                 position,
                 decision.number_index,
-                take_deadline(view, now),
+                None if keep else take_by,
                 ended=ended,
                 leg=leg_entry(call, view, now, decision.number_index),
             )
             if moved is None:
-                self._record_only(leg, record)
-                return
+                return self._record_only(call, leg, ended, reread=True)
             self._notify_leg(moved, leg)
-            self._dial_current_leg(moved)
+            self._dial_current_leg(moved, claimed=True)
         elif isinstance(decision, RetryLater):
-            if self._retry_later(call, decision, view, ended):
-                self._notify_leg(call, leg)
-            else:
-                self._record_only(leg, record)
+            if not self._retry_later(call, decision, view, ended):
+                return self._record_only(call, leg, ended, reread=True)
+            self._notify_leg(call, leg)
         elif isinstance(decision, Finish):
-            self._finish(call, decision, leg, position, ended)
+            return self._finish(call, decision, leg, position, ended)
+        return True
 
-    def _record_only(self, leg: LegRecord, record: Attempt) -> None:
-        """Record an ended leg on a call it does not move on (ended, or moved on by another
-        leg or a cancel meanwhile), and report the call if it has ended."""
-        call = self.calls.record_leg(leg.phonon_uuid, leg.leg_id, record)
-        if call is None:
-            return
+    def _record_only(
+        self, call: Call, leg: LegRecord, ended: EndedLeg | None, *, reread: bool = False
+    ) -> bool:
+        """End a leg (``ended``, unless it has ended already) on a call it does not move on
+        (ended, or moved on by another leg meanwhile), and report the call if it has ended
+        (``reread``: ``call`` may have moved since it was read). False when ``ended`` was given
+        and the leg had ended already."""
+        if ended is not None:
+            moved = self.calls.end_leg(ended)
+            if moved is None:
+                return False
+            call = moved
+        elif reread:
+            call = self.calls.get(call.phonon_uuid) or call
         self._notify_leg(call, leg)
         if call.status.terminal:
             self._notify_once(call)
-            return
-        logger.info("outcome of a leg that is no longer current; call unchanged")
+        else:
+            logger.info("outcome of a leg that is no longer current; call unchanged")
+        return True
 
     def _leg_result(self, call: Call, leg: LegRecord, view: FlowView | None) -> LegResult:
         """The state machine's view of the call just after its leg ``leg`` ended."""
@@ -229,8 +248,8 @@ class ApplyingOutcomes:
         decision: Finish,
         leg: LegRecord,
         position: tuple[int, int],
-        ended: EndedLeg,
-    ) -> None:
+        ended: EndedLeg | None,
+    ) -> bool:
         ending = Ending(decision.status, self.clock())
         if decision.status is CallStatus.FAILED:
             code = _FAILED_CODE.get(str(leg.reason), Code.FAILURE_FROM_GATEWAY)
@@ -242,16 +261,16 @@ class ApplyingOutcomes:
             )
             refund = None  # the reservation becomes the charge: nothing to move
         if not self.calls.finish(call, position, ending, refund, ended=ended):
-            # Someone ended it first; or our own write landed and only its answer was lost (a
-            # retry then finds the condition gone). Either way the leg is recorded and the
-            # ended call reported.
-            self._record_only(leg, ended[1])
-            return
+            # Someone ended it (or its leg) first; or our own write landed and only its answer
+            # was lost (a retry then finds the condition gone). Either way the leg is recorded
+            # and the ended call reported.
+            return self._record_only(call, leg, ended, reread=True)
         count(_ENDED_METRIC[decision.status], 1)
         logger.info("call ended", status=decision.status.value)
         finished = replace(call, status=decision.status)
         self._notify_leg(finished, leg)
         self._notify_once(finished)
+        return True
 
     def _notify_leg(self, call: Call, leg: LegRecord) -> None:
         """Queue a ``leg.ended`` webhook for an account that asked for them, until recorded."""
@@ -282,3 +301,8 @@ class ApplyingOutcomes:
     def report_ended(self, call: Call) -> None:
         """Report a call that ended (the reconciler's way in)."""
         self._notify_once(call)
+
+
+def _with(call: Call, leg_id: str, entry: Attempt) -> Call:
+    """``call`` with leg ``leg_id``'s entry as ``entry``."""
+    return replace(call, legs={**call.legs, leg_id: entry})

@@ -1,5 +1,5 @@
-"""Placing legs: a due call becomes DIALING, and its current leg is claimed, gated by the
-dialling policy (SPEC §9), then placed with the gateway."""
+"""Placing legs: a due call becomes DIALING with its current leg claimed by the same write, gated
+by the dialling policy (SPEC §9), then placed with the gateway."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from outdial.adapters.gateways import (
     GatewayRefused,
     GatewayUnavailable,
 )
-from outdial.contract import LEG_RETENTION_DAYS, Metric
+from outdial.contract import Metric
 from outdial.logic.budget import fits, placing_seconds
 from outdial.logic.pacing import Pacer
 from outdial.logic.policy import PLACE, Policy, Skip, Wait
 from outdial.logic.ports import CallRepository
 from outdial.models.calls import Attempt, Call, CallStatus, LegEntry
 from outdial.models.config import AnyGateway, FlowView
-from outdial.models.legs import Leg, LegOutcome, LegRecord, LegState
+from outdial.models.legs import Leg, LegOutcome, LegState, leg_id_of
 from outdial.models.phone import mask
 from outdial.observability import count, logger
 
@@ -34,7 +34,6 @@ CLAIM_TIMEOUT_SECONDS = 60
 # A message may arrive a little before its calls are due (SQS delays to the second); within this
 # they are dialled, beyond it the message goes back on the queue, delayed, whole.
 EARLY_TOLERANCE_SECONDS = 2
-LEG_RETENTION = timedelta(days=LEG_RETENTION_DAYS)
 # How long a call may sit DIALING with no leg claimed (taken, or moved on to its next number)
 # before the reconciler dials it itself: the dialer doing so died. A leg whose outcome is due
 # sooner brings it forward (take_deadline).
@@ -46,11 +45,6 @@ DEADLINE = "deadline"  # why a leg ended UNKNOWN: its outcome never came (SPEC �
 SKIPPED = "SKIPPED"  # a leg's outcome when the policy skipped it (SPEC §9): never placed
 
 GatewayFactory = Callable[[AnyGateway], Gateway]
-
-
-def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
-    """Deterministic, so two dialers that reach the same leg contend for the same claim."""
-    return f"{phonon_uuid}-a{attempt}-n{number_index}"
 
 
 def pick_did(dids: list[str], leg_id: str) -> str:
@@ -71,48 +65,31 @@ def leg_deadline_seconds(view: FlowView | None) -> float:
 
 def take_deadline(view: FlowView | None, now: datetime) -> datetime:
     """When a call taken at ``now`` (or moved on to its next number) is overdue in the
-    dialing-deadlines index: its leg's deadline, or TAKE_DEADLINE_SECONDS if sooner. A leg's
-    record rides on that write, so nothing moves the entry at its claim: the reconciler moves it
-    on to the leg's deadline if it finds the leg claimed and not yet due."""
+    dialing-deadlines index: its leg's deadline, or TAKE_DEADLINE_SECONDS if sooner. The leg's
+    claim rides on that write, so nothing moves the entry when the leg is placed: the
+    reconciler moves it on to the leg's deadline if it finds the leg placed and not yet due."""
     return now + timedelta(seconds=min(TAKE_DEADLINE_SECONDS, leg_deadline_seconds(view)))
 
 
 def leg_entry(
     call: Call, view: FlowView | None, now: datetime, number_index: int | None = None
 ) -> LegEntry:
-    """The call's record of a leg about to be dialled, its number ``number_index`` of its
-    attempt (by default the current one): it rides on the write that takes the call to it."""
+    """The claim, at ``now``, of a leg of ``call`` about to be dialled, its number
+    ``number_index`` of its attempt (by default the current one): the leg's entry on the call,
+    written by the write that takes the call to it (or that claims it again)."""
     index = call.number_index if number_index is None else number_index
     leg_id = leg_id_of(call.phonon_uuid, call.attempt, index)
+    due = now + timedelta(seconds=leg_deadline_seconds(view))
     return leg_id, Attempt(
         attempt=call.attempt,
         number_index=index,
         number=call.contact_numbers[index],
         did=did_for(view, leg_id),
         started_at=iso(now),
-    )
-
-
-def claimed_leg(
-    call: Call,
-    did: str | None,
-    now: datetime,
-    gateway_id: str | None = None,
-    deadline: datetime | None = None,
-) -> LegRecord:
-    """The call's current leg as its dialer claims it, before the gateway is asked; its outcome
-    is due by ``deadline``."""
-    return LegRecord(
-        leg_id=leg_id_of(call.phonon_uuid, call.attempt, call.number_index),
-        phonon_uuid=call.phonon_uuid,
-        attempt=call.attempt,
-        number_index=call.number_index,
-        number=call.number,
-        did=did,
-        gateway_id=gateway_id,
         state=LegState.CLAIMED,
         claimed_epoch=int(now.timestamp()),
-        deadline_at=int(deadline.timestamp()) if deadline else None,
+        gateway_id=view.gateway.gateway_id if view and view.gateway else None,
+        deadline_at=int(due.timestamp()),
     )
 
 
@@ -143,7 +120,7 @@ class PlacingLegs:
         def _defer(self, call: Call, leg_id: str, wait: Wait, now: datetime) -> None: ...
         def _wait_for_pace(self, phonon_uuid: str, leg_id: str, wait: int) -> None: ...
         def _notify_once(self, call: Call) -> None: ...
-        def _advance_ended(self, leg_id: str) -> None: ...
+        def _advance_ended(self, phonon_uuid: str, leg_id: str) -> None: ...
         def _end_leg(
             self,
             leg_id: str,
@@ -174,10 +151,11 @@ class PlacingLegs:
             if call.dispatch_id != dispatch:
                 logger.info("wake-up superseded by a reschedule; dropped")
                 return
-            call = self._start(call)
-            if call is None:
-                return
-        elif status is not CallStatus.DIALING:
+            started = self._start(call)
+            if started is not None:
+                self._dial_current_leg(started, claimed=True)
+            return
+        if status is not CallStatus.DIALING:
             logger.info("call already ended; nothing to dial", status=status.value)
             if status.terminal and status is not CallStatus.CANCELLED:  # a cancel reports itself
                 self._notify_once(call)  # the dialer that ended it may have died before this
@@ -185,7 +163,8 @@ class PlacingLegs:
         self._dial_current_leg(call)
 
     def _start(self, call: Call) -> Call | None:
-        """SCHEDULED/QUEUED → DIALING once due; None when it is not (yet) ours to dial."""
+        """SCHEDULED/QUEUED → DIALING once due, its current leg claimed by the same write; None
+        when it is not (yet) ours to dial."""
         now = self.clock()
         early = (call.due_at - now).total_seconds()
         if early > EARLY_TOLERANCE_SECONDS:
@@ -202,52 +181,46 @@ class PlacingLegs:
         count(Metric.SCHEDULE_LAG_SECONDS, max(0.0, -early), MetricUnit.Seconds)
         return moved
 
-    def _dial_current_leg(self, call: Call) -> None:
-        """Claim the call's current leg, pass it through the policy, then place it."""
+    def _dial_current_leg(self, call: Call, *, claimed: bool = False) -> None:
+        """Pass the call's current leg through the policy, then place it. ``claimed``: the
+        write that took the call to it claimed it for this dialer; otherwise it is claimed
+        here, or taken over, if it may be."""
         phonon_uuid = call.phonon_uuid
         leg_id = leg_id_of(phonon_uuid, call.attempt, call.number_index)
         logger.thread_safe_append_keys(leg_id=leg_id, request_id=call.request_id)
         recorded = call.legs.get(leg_id)
-        if recorded is not None and recorded.outcome:
-            self._advance_ended(leg_id)  # ended; a crash may have kept it from moving the call
+        if recorded is not None and recorded.state is LegState.ENDED:
+            self._advance_ended(phonon_uuid, leg_id)  # a crash may have kept it from moving on
             return
         view = self._flow_view(call.flow_id)
         if not fits(placing_seconds(view.gateway if view else None)):
+            if claimed:
+                self.calls.release_claim(leg_id)  # for the dialer that gets it next
             self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
             return
-        number = call.number
-        did = did_for(view, leg_id)
         now = self.clock()
-        gateway_id = view.gateway.gateway_id if view and view.gateway else None
-        due = now + timedelta(seconds=leg_deadline_seconds(view))
-        fresh = self.calls.claim_leg(claimed_leg(call, did, now, gateway_id, due))
-        if not fresh and not self._take_over_claim(leg_id, now, view.gateway if view else None):
-            logger.info("leg already claimed; not dialling it again")
-            self._advance_ended(leg_id)  # unless it ended and the call never moved on
-            return
+        fresh = claimed and recorded is not None
+        if fresh:
+            assert recorded is not None
+            claim: LegEntry = (leg_id, recorded)
+        else:
+            claim = leg_entry(call, view, now)
+            if recorded is None:  # nobody holds it (its claim was given back)
+                fresh = self.calls.claim_leg(call, claim)
+            if not fresh and not self._take_over_claim(call, claim, now, view):
+                logger.info("leg already claimed; not dialling it again")
+                self._advance_ended(phonon_uuid, leg_id)  # unless it ended meanwhile
+                return
+        number, did = call.number, claim[1].did
         # SPEC §9. A stale claim's first dialer passed the policy already (and may have placed
         # the leg): it is placed again under the same key, as it would have been.
         gate = self.policy.gate(view, number, leg_id, now) if fresh and view else PLACE
         if isinstance(gate, Wait):
             self._defer(call, leg_id, gate, now)
             return
-        skip = gate.reason if isinstance(gate, Skip) else None
-        if not fresh or recorded is None or (recorded.number, recorded.did) != (number, did):
-            # The write that took the call to this leg recorded it already, unless this is a
-            # claim taken over (its record made anew) or the call came here another way. The
-            # call's deadline then becomes the leg's; otherwise the reconciler moves it there
-            # when it finds the call taken but not overdue (logic/reconcile.py).
-            record = Attempt(
-                attempt=call.attempt,
-                number_index=call.number_index,
-                number=number,
-                did=did,
-                started_at=None if skip else iso(now),
-            )
-            self.calls.record_leg(phonon_uuid, leg_id, record, deadline=due)
-        if skip is not None:
-            logger.info("leg skipped by policy", skip_reason=skip, to=mask(number))
-            self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=skip)
+        if isinstance(gate, Skip):
+            logger.info("leg skipped by policy", skip_reason=gate.reason, to=mask(number))
+            self._end_leg(leg_id, SKIPPED, None, now, 0, placed=False, reason=gate.reason)
             return
         if view is None or did is None or not view.gateway_usable:
             logger.warning("no enabled DID or gateway at dial time; leg fails unplaced")
@@ -255,6 +228,7 @@ class PlacingLegs:
                 self.policy.uncount(view, number, leg_id)
             self._end_leg(leg_id, LegOutcome.FAILED, now, now, 0, placed=False, reason=NO_MASK)
             return
+        due = datetime.fromtimestamp(claim[1].deadline_at or int(now.timestamp()), UTC)
         self._place(call, leg_id, view, did, due)
 
     def _place(self, call: Call, leg_id: str, view: FlowView, did: str, due: datetime) -> None:
@@ -281,7 +255,7 @@ class PlacingLegs:
             self._wait_for_pace(phonon_uuid, leg_id, wait)
             return
         now = self.clock()
-        placement, ref = None, None
+        placement, ref = "accepted", None
         try:
             ref = gateway.place(leg)
         except GatewayRateLimited as limited:
@@ -303,34 +277,35 @@ class PlacingLegs:
             logger.warning("leg placement unknown", error=str(error), to=mask(number))
             count(Metric.LEGS_PLACEMENT_UNKNOWN, 1)
             placement = UNKNOWN_PLACEMENT
-        self.calls.mark_placed(
-            leg_id, placed_at=now, deadline=due, gateway_ref=ref, placement=placement
-        )
+        self.calls.mark_placed(leg_id, placed_at=now, deadline=due, gateway_ref=ref)
         logger.info(
             "leg placed",
             to=mask(number),
             did=did,
-            placement=placement or "accepted",
+            placement=placement,
             placed_at=now.isoformat(),
         )
 
-    def _take_over_claim(self, leg_id: str, now: datetime, gateway: AnyGateway | None) -> bool:
-        """Whether this dialer may place a leg someone claimed before: one set aside to wait
-        for pace, at once; one whose dialer died before the gateway answered, once the claim is
-        older than the claim timeout, and only if the gateway dedupes by the leg id. A carrier
-        does not: its leg may have been placed, so it is never posted again; it waits for its
-        callback or its deadline as a placement unknown."""
-        now_epoch = int(now.timestamp())
-        stale = now_epoch - CLAIM_TIMEOUT_SECONDS
+    def _take_over_claim(
+        self, call: Call, claim: LegEntry, now: datetime, view: FlowView | None
+    ) -> bool:
+        """Whether this dialer may place a leg someone claimed before (claiming it anew as
+        ``claim`` says): one set aside to wait for pace, at once; one whose dialer died before
+        the gateway answered, once the claim is older than the claim timeout, and only if the
+        gateway dedupes by the leg id. A carrier does not: its leg may have been placed, so it
+        is never posted again; it waits for its callback or its deadline as a placement
+        unknown."""
+        stale = int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
+        gateway = view.gateway if view else None
         if gateway is not None and not gateway.idempotent_placing:
-            if self.calls.take_back_paced(leg_id, now_epoch):
+            if self.calls.take_back_paced(call, claim):
                 return True
-            if self.calls.mark_placement_unknown(leg_id, stale, UNKNOWN_PLACEMENT):
+            if self.calls.mark_placement_unknown(claim[0], stale):
                 logger.warning(
                     "an interrupted carrier leg is never posted again: placement unknown"
                 )
             return False
-        taken = self.calls.take_over_claim(leg_id, now_epoch, stale)
+        taken = self.calls.take_over_claim(call, claim, stale)
         if taken:
             logger.warning("taking over a leg claim; same idempotency key")
         return taken

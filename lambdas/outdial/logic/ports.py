@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from outdial.models.calls import (
-    Attempt,
     Call,
     CallRequest,
     EndedLeg,
@@ -19,7 +18,7 @@ from outdial.models.calls import (
     LegEntry,
     Wait,
 )
-from outdial.models.legs import LegEnding, LegRecord
+from outdial.models.legs import LegRecord
 
 Position = tuple[int, int]
 """Which leg a call is dialling: (attempt, number index)."""
@@ -38,20 +37,12 @@ class CallRepository(Protocol):
         self, call: Call, take_by: datetime, *, leg: LegEntry | None = None
     ) -> Call | None: ...
     def reschedule(self, phonon_uuid: str, read_token: str | None, wait: Wait) -> Call | None: ...
-    def record_leg(
-        self,
-        phonon_uuid: str,
-        leg_id: str,
-        record: Attempt,
-        *,
-        deadline: datetime | None = None,
-    ) -> Call | None: ...
     def advance_to(
         self,
         phonon_uuid: str,
         position: Position,
         number_index: int,
-        take_by: datetime,
+        take_by: datetime | None,
         *,
         ended: EndedLeg | None = None,
         leg: LegEntry | None = None,
@@ -90,10 +81,10 @@ class CallRepository(Protocol):
     def withdraw(self, phonon_uuid: str) -> None: ...
     def mark_notified(self, phonon_uuid: str) -> None: ...
 
-    # legs
-    def claim_leg(self, leg: LegRecord) -> bool: ...
-    def take_over_claim(self, leg_id: str, now_epoch: int, claimed_before: int) -> bool: ...
-    def take_back_paced(self, leg_id: str, now_epoch: int) -> bool: ...
+    # legs: each an entry of its call (its claim and its end ride on the call's moves above)
+    def claim_leg(self, call: Call, leg: LegEntry) -> bool: ...
+    def take_over_claim(self, call: Call, leg: LegEntry, claimed_before: int) -> bool: ...
+    def take_back_paced(self, call: Call, leg: LegEntry) -> bool: ...
     def set_aside(self, leg_id: str) -> None: ...
     def release_claim(self, leg_id: str) -> None: ...
     def mark_placed(
@@ -103,10 +94,9 @@ class CallRepository(Protocol):
         placed_at: datetime,
         deadline: datetime,
         gateway_ref: str | None,
-        placement: str | None = None,
     ) -> None: ...
-    def mark_placement_unknown(self, leg_id: str, claimed_before: int, placement: str) -> bool: ...
-    def end_leg(self, leg_id: str, ending: LegEnding) -> LegRecord | None: ...
+    def mark_placement_unknown(self, leg_id: str, claimed_before: int) -> bool: ...
+    def end_leg(self, leg: EndedLeg) -> Call | None: ...
     def mark_leg_notified(self, leg_id: str) -> None: ...
 
 

@@ -2,10 +2,12 @@
 
 Every call that is DIALING sits in the dialing-deadlines index: a few minutes after it was taken
 (or moved on to its next number), then under the moment its current leg's outcome is due:
-ring-seconds + max-call-seconds + grace-seconds after the leg was claimed (the leg's item holds
-it from its claim; the call's entry moves there when the reconciler first finds it). The sweeper runs ``reconcile`` every minute; for each overdue call:
+ring-seconds + max-call-seconds + grace-seconds after the leg was claimed (the leg's entry on the
+call holds it from its claim; the call's index entry moves there when the reconciler first finds
+it). The sweeper runs ``reconcile`` every minute; for each overdue call:
 
-- its current leg was never claimed (the dialer that took the call died): dial it now;
+- its current leg was never claimed, or never placed (the dialer that took the call died): dial
+  it now, as a redelivery of its message would;
 - the leg ended but the call never moved on (a crash in between): move it on now;
 - the leg has no outcome: ask the gateway (``Gateway.status``) and apply what it says as if its
   event had come; when it cannot say, the leg ends UNKNOWN and the call FAILED 206, refunded,
@@ -22,8 +24,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from outdial.contract import DEADLINE_SHARDS, Metric
-from outdial.logic.dial import Dialer, leg_id_of
-from outdial.models.calls import CallStatus
+from outdial.logic.dial import CLAIM_TIMEOUT_SECONDS, Dialer, leg_id_of
+from outdial.models.calls import CallStatus, leg_of
 from outdial.models.legs import Leg, LegState
 from outdial.observability import count, logger
 
@@ -33,6 +35,11 @@ RECONCILE_LIMIT = 50
 # call rode on the write that took it (due a few minutes on), and the index entry moves to the
 # leg's deadline now, for the few legs that outlast those minutes, not at every claim.
 WAITING = "waiting"
+
+
+def stale_claims(now: datetime) -> int:
+    """Claims made before this (epoch seconds) at ``now`` are held by dialers that died."""
+    return int(now.timestamp()) - CLAIM_TIMEOUT_SECONDS
 
 
 def reconcile(now: datetime, dialer: Dialer) -> Counter[str]:
@@ -64,15 +71,22 @@ def reconcile_call(phonon_uuid: str, now: datetime, dialer: Dialer) -> str:
     if call is None or call.status is not CallStatus.DIALING:
         return "settled"  # moved on since the index was read
     leg_id = leg_id_of(phonon_uuid, call.attempt, call.number_index)
-    leg = dialer.calls.get_leg(leg_id)
+    leg = leg_of(call, leg_id)
     if leg is None:
         logger.warning("overdue call with no leg claimed; dialling it", phonon_uuid=phonon_uuid)
         dialer.dial(phonon_uuid)
         return "dialled"
     if leg.state is LegState.ENDED:
         logger.warning("overdue call whose leg ended; moving it on", leg_id=leg_id)
-        dialer.advance(leg)
+        dialer.advance(call, leg)
         return "advanced"
+    if leg.state is not LegState.PLACED and leg.claimed_epoch < stale_claims(dialer.clock()):
+        # Claimed by the write that took the call to it, by a dialer that died before placing
+        # it (or set aside for pace, its wake-up lost): dialled as a redelivery would, the
+        # claim stale by the clock the dialer that takes it over reads.
+        logger.warning("overdue call whose leg was never placed; dialling it", leg_id=leg_id)
+        dialer.dial(phonon_uuid)
+        return "dialled"
     if leg.deadline_at is not None and leg.deadline_at > int(now.timestamp()):
         # Taken and claimed, its outcome not due yet: the call waits in the index until then.
         dialer.calls.extend_deadline(

@@ -53,11 +53,10 @@ class Waiting:
         return schedule
 
     def _defer(self, call: Call, leg_id: str, wait: Wait, now: datetime) -> None:
-        """The leg may not be placed before ``wait.until``: give its claim back and let the
-        call wait, SCHEDULED with ``next-dial-at`` and without the leg's record (it was not
-        dialled), for a wake-up then (SPEC §9)."""
+        """The leg may not be placed before ``wait.until``: let the call wait, SCHEDULED with
+        ``next-dial-at`` and without the leg's entry (it was not dialled: its claim goes with
+        it), for a wake-up then (SPEC §9)."""
         phonon_uuid = call.phonon_uuid
-        self.calls.release_claim(leg_id)
         # At least a second on: the wake-up must not find the call before it is SCHEDULED.
         until = max(wait.until, now + timedelta(seconds=1))
         schedule = self._wake(call, until, f"defer-{phonon_uuid}-{int(until.timestamp())}")

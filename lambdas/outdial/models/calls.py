@@ -4,11 +4,13 @@ sees it (``Call``, with the ``Attempt`` of each leg dialled)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
+
+from outdial.models.legs import LegEnding, LegRecord, LegState
 
 
 class CallStatus(StrEnum):
@@ -64,24 +66,84 @@ def sources_of(dst: CallStatus) -> frozenset[CallStatus]:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One leg as its call records it (the call's ``legs``, what ``<call>`` shows of each dial):
-    attempt ``attempt`` (1-based) of number ``number_index`` (0-based) from ``did``."""
+    """One leg as its call records it (the call's ``legs``): what ``<call>`` shows of each dial,
+    attempt ``attempt`` (1-based) of number ``number_index`` (0-based) from ``did``, and the
+    leg's own state, kept nowhere else: claimed by a dialer at ``claimed_epoch``, set aside for
+    pace, placed with ``gateway_id`` (its id there ``gateway_ref``, its outcome due by
+    ``deadline_at``), or ended."""
 
     attempt: int
     number_index: int
     number: str
     did: str | None
     outcome: str | None = None  # a LegOutcome, or SKIPPED; None while the leg is out
-    started_at: str | None = None
+    started_at: str | None = None  # from its claim until placed, then from its placing
     ended_at: str | None = None
     duration_seconds: int | None = None
     placed: bool | None = None  # known once it ended
-    skip_reason: str | None = None  # why the policy skipped it (SPEC §9)
+    reason: str | None = None  # why it was never placed, skipped (SPEC §9), or ended UNKNOWN
+    state: LegState = LegState.ENDED
+    claimed_epoch: int = 0  # until it ends
+    gateway_id: str | None = None
+    gateway_ref: str | None = None  # the gateway's own id for it, if it gave one
+    deadline_at: int | None = None  # until it ends: when its outcome is due (epoch seconds)
+    placed_at: str | None = None  # until it ends: when the gateway took it (its started_at)
+    notified: bool = False  # its leg.ended webhook was queued
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why the policy skipped it (SPEC §9), if it did."""
+        return self.reason if self.outcome == "SKIPPED" else None
 
 
-# A leg by its id and its record on the call. The record of a leg about to be dialled rides on
-# the write that takes the call to it (``start_dialing``, ``advance_to``); that of a leg that
-# ended, on the write that moves the call on: no write of its own either way.
+def leg_of(call: Call, leg_id: str) -> LegRecord | None:
+    """Leg ``leg_id`` of ``call`` as its entry records it; None when the call has no such leg."""
+    entry = call.legs.get(leg_id)
+    if entry is None:
+        return None
+    return LegRecord(
+        leg_id=leg_id,
+        phonon_uuid=call.phonon_uuid,
+        attempt=entry.attempt,
+        number_index=entry.number_index,
+        number=entry.number,
+        did=entry.did,
+        state=entry.state,
+        claimed_epoch=entry.claimed_epoch,
+        gateway_id=entry.gateway_id,
+        placed_at=entry.placed_at,
+        gateway_ref=entry.gateway_ref,
+        outcome=entry.outcome,
+        placed=True if entry.placed is None else entry.placed,
+        reason=entry.reason,
+        started_at=entry.started_at,
+        ended_at=entry.ended_at,
+        duration_seconds=entry.duration_seconds or 0,
+        notified=entry.notified,
+        deadline_at=entry.deadline_at,
+    )
+
+
+def ended_entry(call: Call, leg: LegRecord, ending: LegEnding) -> Attempt:
+    """The entry of ``call``'s leg ``leg`` once it ended as ``ending`` says."""
+    return replace(
+        call.legs[leg.leg_id],
+        state=LegState.ENDED,
+        outcome=ending.outcome,
+        placed=ending.placed,
+        reason=ending.reason,
+        started_at=ending.started_at,
+        ended_at=ending.ended_at,
+        duration_seconds=ending.duration_seconds,
+        claimed_epoch=0,
+        deadline_at=None,
+        placed_at=None,
+    )
+
+
+# A leg by its id and its entry on the call. The entry of a leg about to be dialled, its claim,
+# rides on the write that takes the call to it (``start_dialing``, ``advance_to``); its end, on
+# the write that moves the call on: no write of its own either way.
 LegEntry = tuple[str, Attempt]
 EndedLeg = LegEntry
 

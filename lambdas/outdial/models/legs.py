@@ -6,6 +6,7 @@ Domain types shared by the dialer's logic, the state machine and every gateway a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,13 +29,15 @@ __all__ = [
     "LegOutcome",
     "LegRecord",
     "LegState",
+    "leg_id_of",
     "leg_sources_of",
+    "parse_leg_id",
 ]
 
 
 class LegState(StrEnum):
-    """Where a leg's item stands: claimed by a dialer, set aside to wait for the gateway's pace,
-    taken by the gateway, or over."""
+    """Where a leg stands (its entry on its call): claimed by a dialer, set aside to wait for
+    the gateway's pace, taken by the gateway, or over."""
 
     CLAIMED = "CLAIMED"
     PACED = "PACED"  # claimed, then over the gateway's pace or rate limit: not placed, waits
@@ -63,10 +66,29 @@ def leg_sources_of(dst: LegState) -> frozenset[LegState]:
     return frozenset(src for src, dsts in LEG_ALLOWED.items() if dst in dsts)
 
 
+def leg_id_of(phonon_uuid: str, attempt: int, number_index: int) -> str:
+    """Deterministic, so two dialers that reach the same leg contend for the same claim; it
+    names its call, where the leg's state is kept."""
+    return f"{phonon_uuid}-a{attempt}-n{number_index}"
+
+
+_LEG_ID = re.compile(r"(.+)-a([0-9]{1,6})-n([0-9]{1,6})", re.ASCII)
+
+
+def parse_leg_id(leg_id: str) -> tuple[str, int, int] | None:
+    """The call, attempt and number index ``leg_id`` names (``leg_id_of`` undone); None when it
+    is not a leg id outdial made."""
+    found = _LEG_ID.fullmatch(leg_id)
+    if found is None:
+        return None
+    return found[1], int(found[2]), int(found[3])
+
+
 @dataclass(frozen=True)
 class LegRecord:
-    """A leg's own record, from its claim by a dialer to its end: attempt ``attempt`` of call
-    ``phonon_uuid`` to its number ``number_index``, from ``did`` through ``gateway_id``."""
+    """A leg as its call's entry records it, from its claim by a dialer to its end: attempt
+    ``attempt`` of call ``phonon_uuid`` to its number ``number_index``, from ``did`` through
+    ``gateway_id`` (``outdial.models.calls.leg_of``)."""
 
     leg_id: str
     phonon_uuid: str

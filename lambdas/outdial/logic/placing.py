@@ -199,14 +199,13 @@ class PlacingLegs:
             self._requeue([phonon_uuid])  # the gateway might not answer before we are cut off
             return
         now = self.clock()
-        fresh = claimed and recorded is not None
-        if fresh:
-            assert recorded is not None
+        if claimed and recorded is not None:
             claim: LegEntry = (leg_id, recorded)
+            fresh = True
         else:
             claim = leg_entry(call, view, now)
-            if recorded is None:  # nobody holds it (its claim was given back)
-                fresh = self.calls.claim_leg(call, claim)
+            # Nobody holds it (its claim was given back): claimed here, by one dialer.
+            fresh = recorded is None and self.calls.claim_leg(call, claim)
             if not fresh and not self._take_over_claim(call, claim, now, view):
                 logger.info("leg already claimed; not dialling it again")
                 self._advance_ended(phonon_uuid, leg_id)  # unless it ended meanwhile

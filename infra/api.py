@@ -91,6 +91,7 @@ class Api(Construct):
         super().__init__(scope, construct_id)
         data.grant_read_write(function)  # transactions, batches, conditional balance updates
         queues.dial.grant_send_messages(function)  # calls whose start-time is now or past
+        queues.outcomes.grant_send_messages(function)  # gateway events (leg outcomes)
         queues.webhooks.grant_send_messages(function)  # a cancelled call's webhook
         scheduling.grant_manage_schedules(function)  # start-time ahead; cancellation
         credentials.grant_gateway_secrets(function)  # gateway outcome events' HMAC

@@ -1,4 +1,5 @@
-"""Dialer: the dial queue's consumer, paced by its event source's maximum concurrency."""
+"""Dialer: the dial queue's and the outcome queue's consumer, paced by its event sources'
+maximum concurrency."""
 
 from __future__ import annotations
 
@@ -41,8 +42,18 @@ class Dialer(Construct):
             report_batch_item_failures=True,  # one failed call does not redeliver the batch
         )
         function.add_event_source(self.event_source)
+        # Leg outcomes, up to ten per invocation: each is a few conditional writes, and one
+        # failing outcome is reported on its own.
+        self.outcome_source = event_sources.SqsEventSource(
+            queues.outcomes,
+            batch_size=c.OUTCOME_BATCH_SIZE,
+            max_concurrency=max_concurrency,
+            report_batch_item_failures=True,
+        )
+        function.add_event_source(self.outcome_source)
         data.grant_read_write(function)
         queues.dial.grant_send_messages(function)  # fan-out of large messages, next legs
+        queues.outcomes.grant_send_messages(function)  # the simulator's leg outcomes
         queues.webhooks.grant_send_messages(function)  # terminal outcomes to report
         scheduling.grant_manage_schedules(function)  # later attempts (retry-after-seconds)
         credentials.grant_gateway_secrets(function)

@@ -223,6 +223,11 @@ class Monitoring(Construct):
     # --- dashboard ----------------------------------------------------------------------------
     def _widgets(self) -> list[list[cloudwatch.IWidget]]:
         api, queues, group = self._api, self._queues, self._scheduling.group
+        working = (
+            ("dial", queues.dial),
+            ("outcomes", queues.outcomes),
+            ("webhooks", queues.webhooks),
+        )
         legs = {
             outcome.lower(): business_metric(c.Metric.LEGS_DIALLED, label=outcome, outcome=outcome)
             for outcome in c.LEG_OUTCOMES
@@ -336,7 +341,7 @@ class Monitoring(Construct):
                         queue.metric_approximate_number_of_messages_visible(
                             statistic="Maximum", period=FAST, label=name
                         )
-                        for name, queue in (("dial", queues.dial), ("webhooks", queues.webhooks))
+                        for name, queue in working
                     ],
                 ),
                 self._graph(
@@ -345,7 +350,7 @@ class Monitoring(Construct):
                         queue.metric_approximate_age_of_oldest_message(
                             statistic="Maximum", period=FAST, label=name
                         )
-                        for name, queue in (("dial", queues.dial), ("webhooks", queues.webhooks))
+                        for name, queue in working
                     ],
                 ),
                 self._graph(

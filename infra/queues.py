@@ -1,4 +1,5 @@
-"""Queues: the dial queue and the webhook queue, each with its dead-letter queue."""
+"""Queues: the dial queue, the outcome queue and the webhook queue, each with its dead-letter
+queue."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class Queues(Construct):
         self.dial_dlq, self.dial = self._with_dlq(
             "Dial", _times(dial_consumer_timeout, c.DIAL_VISIBILITY_FACTOR), c.DIAL_MAX_RECEIVES
         )
+        # Leg outcomes, read by the same dialer (its timeout, hence the same visibility).
+        self.outcomes_dlq, self.outcomes = self._with_dlq(
+            "Outcomes",
+            _times(dial_consumer_timeout, c.DIAL_VISIBILITY_FACTOR),
+            c.OUTCOME_MAX_RECEIVES,
+        )
         self.webhooks_dlq, self.webhooks = self._with_dlq(
             "Webhooks",
             _times(webhook_consumer_timeout, c.WEBHOOK_VISIBILITY_FACTOR),
@@ -32,7 +39,11 @@ class Queues(Construct):
 
     @property
     def dead_letter_queues(self) -> dict[str, sqs.Queue]:
-        return {"Dial": self.dial_dlq, "Webhooks": self.webhooks_dlq}
+        return {
+            "Dial": self.dial_dlq,
+            "Outcomes": self.outcomes_dlq,
+            "Webhooks": self.webhooks_dlq,
+        }
 
     def _with_dlq(
         self, name: str, visibility: Duration, max_receives: int

@@ -49,6 +49,7 @@ class OutdialStack(Stack):
             "OUTDIAL_CALLS_TABLE": data.calls.table_name,
             "OUTDIAL_DIAL_QUEUE_URL": queues.dial.queue_url,
             "OUTDIAL_DIAL_QUEUE_ARN": queues.dial.queue_arn,
+            "OUTDIAL_OUTCOME_QUEUE_URL": queues.outcomes.queue_url,
             "OUTDIAL_SCHEDULE_GROUP": scheduling.group.schedule_group_name,
             "OUTDIAL_SCHEDULER_ROLE_ARN": scheduling.role.role_arn,
             "OUTDIAL_WEBHOOK_QUEUE_URL": queues.webhooks.queue_url,

@@ -41,7 +41,8 @@ class Sweeper(Construct):
         queues.dial.grant_send_messages(function)  # calls due now (SendMessageBatch)
         # An overdue call is brought forward with the dialer's own steps: asking the gateway
         # how the leg went (its credentials), dialling a leg nobody claimed, the webhook of a
-        # call it ends, a later attempt's schedule.
+        # call it ends, a later attempt's schedule; a simulated leg it places sends its outcome.
+        queues.outcomes.grant_send_messages(function)
         queues.webhooks.grant_send_messages(function)
         credentials.grant_gateway_secrets(function)
         # Calls due later; it never reads or deletes a schedule (cancellation is the api's).

@@ -79,6 +79,7 @@ STACK_OUTPUTS: Final[dict[str, str]] = {
     "CallsTableName": "OUTDIAL_CALLS_TABLE",
     "ScheduleGroupName": "OUTDIAL_SCHEDULE_GROUP",
     "DialQueueUrl": "OUTDIAL_DIAL_QUEUE_URL",
+    "OutcomeQueueUrl": "OUTDIAL_OUTCOME_QUEUE_URL",
     "WebhookQueueUrl": "OUTDIAL_WEBHOOK_QUEUE_URL",
     "WebhookDlqUrl": "OUTDIAL_WEBHOOK_DLQ_URL",
     "SecretPrefix": "OUTDIAL_SECRET_PREFIX",
@@ -134,6 +135,12 @@ DIALER_TIMEOUT_SECONDS: Final = (
 # back within minutes, not a quarter of an hour.
 DIAL_VISIBILITY_FACTOR: Final = 2
 DIAL_VISIBILITY_SECONDS: Final = DIALER_TIMEOUT_SECONDS * DIAL_VISIBILITY_FACTOR
+# Leg outcomes (a gateway's events, the simulator's) have a queue of their own, consumed by the
+# same dialer up to ten at a time: applying an outcome is a few conditional writes, and the
+# dial queue's one-message-per-invocation pacing is about placing legs, not recording them.
+OUTCOME_BATCH_SIZE: Final = 10
+OUTCOME_MAX_RECEIVES: Final = DIAL_MAX_RECEIVES
+OUTCOME_VISIBILITY_SECONDS: Final = DIAL_VISIBILITY_SECONDS
 
 WEBHOOK_BATCH_SIZE: Final = 5
 WEBHOOK_MAX_CONCURRENCY: Final = 10  # spreads a burst of completions instead of flooding customers

@@ -28,6 +28,8 @@ class Settings(BaseModel):
     calls_table: str = Field("outdial-calls", alias="OUTDIAL_CALLS_TABLE")
     dial_queue_url: str = Field("", alias="OUTDIAL_DIAL_QUEUE_URL")
     dial_queue_arn: str = Field("", alias="OUTDIAL_DIAL_QUEUE_ARN")
+    # Where leg outcomes go (empty: the dial queue, which the dialer also reads them from).
+    outcome_queue_url: str = Field("", alias="OUTDIAL_OUTCOME_QUEUE_URL")
     schedule_group: str = Field("outdial", alias="OUTDIAL_SCHEDULE_GROUP")
     scheduler_role_arn: str = Field("", alias="OUTDIAL_SCHEDULER_ROLE_ARN")
     webhook_queue_url: str = Field("", alias="OUTDIAL_WEBHOOK_QUEUE_URL")

@@ -93,7 +93,7 @@ def test_business_metrics_use_the_powertools_namespace_and_service(
 def test_every_alarm_notifies_the_topic(synthesized: Synthesized) -> None:
     topic = {"Ref": synthesized.logical_id(synthesized.stack.monitoring.topic)}
     alarms = _alarms(synthesized)
-    assert len(alarms) == 11
+    assert len(alarms) == 12
     for properties in alarms.values():
         assert properties["AlarmActions"] == [topic]
         assert properties["TreatMissingData"] == "notBreaching"
@@ -106,7 +106,7 @@ def test_alarm_email_subscribes_when_given(synthesized: Synthesized) -> None:
 
 
 def test_dlq_alarms_fire_on_one_message(synthesized: Synthesized) -> None:
-    for name in ("Dial", "Webhooks"):
+    for name in ("Dial", "Outcomes", "Webhooks"):
         alarm = _alarm(synthesized, f"{name}DlqNotEmpty")
         dlq = getattr(synthesized.stack.queues, f"{name.lower()}_dlq")
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"

@@ -44,6 +44,7 @@ class Ids:
         self.deadline_index = f"{self.calls}/index/{c.DEADLINE_INDEX}"
         self.dial = arn(s.logical_id(stack.queues.dial))
         self.webhooks = arn(s.logical_id(stack.queues.webhooks))
+        self.outcomes = arn(s.logical_id(stack.queues.outcomes))
         self.webhooks_dlq = arn(s.logical_id(stack.queues.webhooks_dlq))
         self.scheduler_role = arn(s.logical_id(stack.scheduling.role))
         group = stack.resolve(stack.scheduling.group.schedule_group_name)
@@ -89,8 +90,9 @@ def test_api_rights(synthesized: Synthesized) -> None:
     ids, granted = Ids(synthesized), _rights_of(synthesized, "api")
     # reads and writes calls (transactions, batches, conditional updates); balances in place
     _calls_read_write_config_balances(ids, granted)
-    # sends due calls to the dial queue and cancelled calls' webhooks; consumes nothing
-    assert granted[SEND] == {ids.dial, ids.webhooks}
+    # sends due calls to the dial queue, gateway events to the outcome queue and cancelled calls'
+    # webhooks; consumes nothing
+    assert granted[SEND] == {ids.dial, ids.outcomes, ids.webhooks}
     assert not CONSUME & set(granted)
     # schedules in the group only, handing them the scheduler role only
     assert _on(granted, set(c.SCHEDULE_ACTIONS)) == {ids.schedules}
@@ -104,8 +106,9 @@ def test_api_rights(synthesized: Synthesized) -> None:
 def test_dialer_rights(synthesized: Synthesized) -> None:
     ids, granted = Ids(synthesized), _rights_of(synthesized, "dialer")
     _calls_read_write_config_balances(ids, granted)
-    assert _on(granted, CONSUME) == {ids.dial}
-    assert granted[SEND] == {ids.dial, ids.webhooks}  # fan-out / next legs, and outcomes
+    assert _on(granted, CONSUME) == {ids.dial, ids.outcomes}
+    # fan-out / next legs, the simulator's leg outcomes, and terminal outcomes to report
+    assert granted[SEND] == {ids.dial, ids.outcomes, ids.webhooks}
     assert _on(granted, set(c.SCHEDULE_ACTIONS)) == {ids.schedules}
     assert granted["iam:PassRole"] == {ids.scheduler_role}
     assert _on(granted, SECRETS) == {ids.gateway_secrets}
@@ -144,8 +147,9 @@ def test_sweeper_rights(synthesized: Synthesized) -> None:
     assert _granted_on(granted, ids.deadline_index) == {"dynamodb:Query"}
     # reads and writes the request's calls and checksum; refunds balances in place
     _calls_read_write_config_balances(ids, granted)
-    # sends calls due now to the dial queue, and the webhook of a call it ends; consumes nothing
-    assert granted[SEND] == {ids.dial, ids.webhooks}
+    # sends calls due now to the dial queue, a simulated leg's outcome, and the webhook of a call
+    # it ends; consumes nothing
+    assert granted[SEND] == {ids.dial, ids.outcomes, ids.webhooks}
     assert not CONSUME & set(granted)
     # creates schedules in the group only (never reads or deletes one), with the scheduler role
     assert {a for a in granted if a.startswith("scheduler:")} == set(c.SWEEPER_SCHEDULE_ACTIONS)
@@ -163,6 +167,7 @@ def test_sweeper_rights(synthesized: Synthesized) -> None:
         ids.pending_index,
         ids.deadline_index,
         ids.dial,
+        ids.outcomes,
         ids.webhooks,
         ids.schedules,
         ids.scheduler_role,

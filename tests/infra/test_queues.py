@@ -13,6 +13,7 @@ from tests.infra.conftest import Synthesized
 CASES = {
     # queue attribute, its DLQ attribute, max receives, consumer, visibility / consumer timeout
     "dial": ("dial", "dial_dlq", c.DIAL_MAX_RECEIVES, "dialer", 2),
+    "outcomes": ("outcomes", "outcomes_dlq", c.OUTCOME_MAX_RECEIVES, "dialer", 2),
     "webhooks": ("webhooks", "webhooks_dlq", c.WEBHOOK_MAX_RECEIVES, "webhooks", 6),
 }
 
@@ -54,9 +55,9 @@ def test_webhook_redrive_outlasts_the_handlers_24_hours_of_backoff() -> None:
 
 
 def test_every_queue_is_encrypted_and_tls_only(template: Template) -> None:
-    template.resource_count_is("AWS::SQS::Queue", 4)
+    template.resource_count_is("AWS::SQS::Queue", 6)
     template.all_resources_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
-    template.resource_count_is("AWS::SQS::QueuePolicy", 4)
+    template.resource_count_is("AWS::SQS::QueuePolicy", 6)
     template.all_resources_properties(
         "AWS::SQS::QueuePolicy",
         {
@@ -76,20 +77,29 @@ def test_every_queue_is_encrypted_and_tls_only(template: Template) -> None:
     )
 
 
-def test_dialer_event_source_paces_and_reports_failures(synthesized: Synthesized) -> None:
-    # Given the dial queue's event source / Then its concurrency is the context's pacing knob
+@pytest.mark.parametrize(
+    ("queue", "batch_size"), [("dial", c.DIAL_BATCH_SIZE), ("outcomes", c.OUTCOME_BATCH_SIZE)]
+)
+def test_dialer_event_sources_pace_and_report_failures(
+    synthesized: Synthesized, queue: str, batch_size: int
+) -> None:
+    # Given the dial queue's event source (a dial group an invocation), or the outcome queue's
+    # (ten leg outcomes an invocation) / Then its concurrency is the context's pacing knob
     synthesized.template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
             "EventSourceArn": {
-                "Fn::GetAtt": [synthesized.logical_id(synthesized.stack.queues.dial), "Arn"]
+                "Fn::GetAtt": [
+                    synthesized.logical_id(getattr(synthesized.stack.queues, queue)),
+                    "Arn",
+                ]
             },
             "FunctionName": {"Ref": synthesized.logical_id(synthesized.stack.functions["dialer"])},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {
                 "MaximumConcurrency": synthesized.stack.settings.dialer_max_concurrency
             },
-            "BatchSize": c.DIAL_BATCH_SIZE,
+            "BatchSize": batch_size,
         },
     )
     assert synthesized.stack.settings.dialer_max_concurrency >= 2
@@ -111,5 +121,6 @@ def test_webhook_event_source_reports_failures(synthesized: Synthesized) -> None
     )
 
 
-def test_only_the_two_consumers_have_event_sources(template: Template) -> None:
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
+def test_only_the_consumers_have_event_sources(template: Template) -> None:
+    # The dial and outcome queues feed the dialer; the webhook queue the webhook sender.
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 3)

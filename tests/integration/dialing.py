@@ -57,9 +57,15 @@ class Harness:
         return dialer_handler.handler(sqs_event(list(bodies)), LambdaContext())
 
     def drain_queue(self) -> int:
-        """Deliver every visible dial-queue message (deleting those the handler took)."""
+        """Deliver every visible dial-queue and outcome-queue message (deleting those the
+        handler took)."""
+        settings = get_settings()
+        return sum(
+            self._drain(url) for url in (settings.dial_queue_url, settings.outcome_queue_url)
+        )
+
+    def _drain(self, url: str) -> int:
         sqs = aws.client("sqs")
-        url = get_settings().dial_queue_url
         delivered = 0
         while True:
             messages = sqs.receive_message(

@@ -73,9 +73,13 @@ def dial(phonon_uuid: str) -> None:
 
 
 def queued() -> list[dict[str, Any]]:
-    """The dial queue's messages (delayed ones included), each with its delay."""
+    """The messages of the dial and outcome queues (delayed ones included)."""
+    settings = get_settings()
+    return _taken(settings.dial_queue_url) + _taken(settings.outcome_queue_url)
+
+
+def _taken(url: str) -> list[dict[str, Any]]:
     sqs = aws.client("sqs")
-    url = get_settings().dial_queue_url
     found = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         for message in messages:

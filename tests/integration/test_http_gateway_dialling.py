@@ -101,17 +101,29 @@ def post_event(
 
 
 def pump_dial_queue() -> None:
-    sqs = aws.client("sqs")
-    url = get_settings().dial_queue_url
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            assert (
-                dialer_handler.handler(
-                    sqs_event([message["Body"]]), LambdaContext(timeout_seconds=DIALER_TIMEOUT)
-                )["batchItemFailures"]
-                == []
-            )
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    """Hand the dialer what waits on the dial queue (a message at a time) and on the outcome
+    queue (ten at a time), as the stack's event sources do."""
+    sqs, settings = aws.client("sqs"), get_settings()
+    for url, batch in ((settings.outcome_queue_url, 10), (settings.dial_queue_url, 1)):
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for start in range(0, len(messages), batch):
+                chunk = messages[start : start + batch]
+                response = dialer_handler.handler(
+                    sqs_event([m["Body"] for m in chunk]),
+                    LambdaContext(timeout_seconds=DIALER_TIMEOUT),
+                )
+                assert response["batchItemFailures"] == []
+                for message in chunk:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _visible(url: str) -> int:
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
 def call_view(phonon_uuid: str) -> dict[str, Any]:
@@ -144,8 +156,14 @@ def test_leg_is_posted_with_token_and_idempotency_key(gateway: HttpPeer) -> None
 def test_signed_events_drive_the_call_to_its_end(gateway: HttpPeer) -> None:
     phonon_uuid = accept("9812345671", "9812345670")
     dial(phonon_uuid)
+    settings = get_settings()
+    dial_queue_depth = _visible(settings.dial_queue_url)
     # When the gateway reports the first leg unanswered and the second answered
     assert post_event(event_for(f"{phonon_uuid}-a1-n0", "NO_ANSWER"))[0] == 200
+    # Then the event waits on the outcome queue, not on the dial queue
+    assert settings.outcome_queue_url != settings.dial_queue_url
+    assert _visible(settings.dial_queue_url) == dial_queue_depth
+    assert _visible(settings.outcome_queue_url) == 1
     pump_dial_queue()
     assert [r.header("Idempotency-Key") for r in gateway.requests] == [
         f"{phonon_uuid}-a1-n0",
@@ -189,6 +207,7 @@ def test_an_event_for_a_leg_another_gateway_placed_is_refused(gateway: HttpPeer)
     sqs = aws.client("sqs")
     queued = sqs.receive_message(QueueUrl=get_settings().dial_queue_url, MaxNumberOfMessages=10)
     assert [json.loads(m["Body"]).get("event") for m in queued["Messages"]] == [None]
+    assert _visible(get_settings().outcome_queue_url) == 0
     assert call_view(phonon_uuid)["status"] == "DIALING"
     still = repository.get_leg(leg_id)
     assert still is not None and still.state is LegState.CLAIMED

@@ -94,7 +94,7 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return dict(json.loads(response.read()))
 
 
-def test_the_default_workers_are_the_pump_two_pollers_and_the_sweeper(
+def test_the_default_workers_are_the_pump_three_pollers_and_the_sweeper(
     runtime: LocalRuntime,
 ) -> None:
     assert runtime.workers is not None
@@ -102,6 +102,7 @@ def test_the_default_workers_are_the_pump_two_pollers_and_the_sweeper(
     assert kinds == [
         ("SchedulePump", "schedule-pump"),
         ("QueuePoller", "dialer"),
+        ("QueuePoller", "outcomes"),
         ("QueuePoller", "webhooks"),
         ("Timer", "sweeper"),
     ]
@@ -109,6 +110,7 @@ def test_the_default_workers_are_the_pump_two_pollers_and_the_sweeper(
     pollers = [w for w in runtime.workers if isinstance(w, QueuePoller)]
     assert [(p.batch_size, p.visibility_timeout, p.concurrency) for p in pollers] == [
         (contract.DIAL_BATCH_SIZE, contract.DIAL_VISIBILITY_SECONDS, 4),
+        (contract.OUTCOME_BATCH_SIZE, contract.OUTCOME_VISIBILITY_SECONDS, 4),
         (contract.WEBHOOK_BATCH_SIZE, contract.WEBHOOK_VISIBILITY_SECONDS, 2),
     ]
     pump = runtime.workers[0]
@@ -123,6 +125,11 @@ def test_the_local_queues_are_the_stacks(runtime: LocalRuntime) -> None:
     # Then each has the stack's visibility timeout and receives before its DLQ (the contract's)
     for url, visibility, receives in (
         (settings.dial_queue_url, contract.DIAL_VISIBILITY_SECONDS, contract.DIAL_MAX_RECEIVES),
+        (
+            settings.outcome_queue_url,
+            contract.OUTCOME_VISIBILITY_SECONDS,
+            contract.OUTCOME_MAX_RECEIVES,
+        ),
         (
             settings.webhook_queue_url,
             contract.WEBHOOK_VISIBILITY_SECONDS,

@@ -171,3 +171,12 @@ class DialQueue:
         raise EnqueueError(
             f"dial queue kept failing {len(entries)} messages", maybe_sent=maybe_sent
         )
+
+
+class OutcomeQueue(DialQueue):
+    """Where leg outcomes go: the outcome queue, else (not configured) the dial queue."""
+
+    @property
+    def queue_url(self) -> str:
+        settings = get_settings()
+        return self._queue_url or settings.outcome_queue_url or settings.dial_queue_url

@@ -12,6 +12,8 @@ from outdial.adapters.tables import create_table_kwargs
 from outdial.contract import (
     DIAL_MAX_RECEIVES,
     DIAL_VISIBILITY_SECONDS,
+    OUTCOME_MAX_RECEIVES,
+    OUTCOME_VISIBILITY_SECONDS,
     TTL_ATTRIBUTE,
     WEBHOOK_MAX_RECEIVES,
     WEBHOOK_VISIBILITY_SECONDS,
@@ -25,10 +27,12 @@ ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
 PREFIX = "outdial"  # of every resource `outdial serve` makes
 WEBHOOK_QUEUE_NAME = f"{PREFIX}-webhook"  # and its DLQ, f"{WEBHOOK_QUEUE_NAME}-dlq"
+OUTCOME_QUEUE_NAME = f"{PREFIX}-outcomes"  # and its DLQ, f"{OUTCOME_QUEUE_NAME}-dlq"
 # The queues as the stack makes them: receives before SQS moves a message to its DLQ, and the
 # visibility timeout (a multiple of the consumer's timeout).
 QUEUES = {
     "dial": (DIAL_MAX_RECEIVES, DIAL_VISIBILITY_SECONDS),
+    "outcomes": (OUTCOME_MAX_RECEIVES, OUTCOME_VISIBILITY_SECONDS),
     "webhook": (WEBHOOK_MAX_RECEIVES, WEBHOOK_VISIBILITY_SECONDS),
 }
 
@@ -75,7 +79,7 @@ def provision(prefix: str = PREFIX) -> Resources:
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
-    for queue, var in (("dial", "DIAL"), ("webhook", "WEBHOOK")):
+    for queue, var in (("dial", "DIAL"), ("outcomes", "OUTCOME"), ("webhook", "WEBHOOK")):
         url, arn, dlq_url = _queue_with_dlq(sqs, f"{prefix}-{queue}", *QUEUES[queue])
         env[f"OUTDIAL_{var}_QUEUE_URL"] = url
         env[f"OUTDIAL_{var}_QUEUE_ARN"] = arn

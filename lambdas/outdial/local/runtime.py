@@ -19,6 +19,8 @@ from outdial.contract import (
     DIAL_BATCH_SIZE,
     DIAL_VISIBILITY_SECONDS,
     DIALER_TIMEOUT_SECONDS,
+    OUTCOME_BATCH_SIZE,
+    OUTCOME_VISIBILITY_SECONDS,
     SWEEP_INTERVAL_SECONDS,
     WEBHOOK_BATCH_SIZE,
     WEBHOOK_VISIBILITY_SECONDS,
@@ -102,7 +104,7 @@ def sweep_interval() -> float:
 
 
 def default_workers(resources: Resources) -> list[Worker]:
-    """The schedule pump, the two queue pollers and the sweeper's timer, on ``resources``.
+    """The schedule pump, the three queue pollers and the sweeper's timer, on ``resources``.
 
     Handlers are imported here, after the environment points at ``resources``.
     """
@@ -119,6 +121,15 @@ def default_workers(resources: Resources) -> list[Worker]:
             function_timeout=DIALER_TIMEOUT_SECONDS,
             concurrency=DIAL_CONCURRENCY,
             name="dialer",
+        ),
+        QueuePoller(
+            settings.outcome_queue_url,
+            dialer.handler,
+            batch_size=OUTCOME_BATCH_SIZE,
+            visibility_timeout=OUTCOME_VISIBILITY_SECONDS,
+            function_timeout=DIALER_TIMEOUT_SECONDS,
+            concurrency=DIAL_CONCURRENCY,
+            name="outcomes",
         ),
         QueuePoller(
             settings.webhook_queue_url,

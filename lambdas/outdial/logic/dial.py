@@ -33,6 +33,7 @@ from outdial.adapters.dial_queue import (
     MAX_DELAY_SECONDS,
     DialMessage,
     DialQueue,
+    OutcomeQueue,
     delayed_messages,
     due_seconds,
 )
@@ -75,6 +76,7 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
     calls: CallRepository = field(default_factory=DynamoCallRepository)
     config: ConfigStore = field(default_factory=CachedConfigStore)
     queue: DialQueue = field(default_factory=DialQueue)
+    outcomes: DialQueue = field(default_factory=OutcomeQueue)
     scheduler: Scheduler = field(default_factory=Scheduler)
     webhooks: WebhookQueue = field(default_factory=WebhookQueue)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -159,9 +161,9 @@ class Dialer(PlacingLegs, Waiting, ApplyingOutcomes):
         return build_gateway(config, self._emit)
 
     def _emit(self, event: LegEvent, delay_seconds: float) -> None:
-        """Where the simulator's outcomes go: the dial queue, as a real gateway's events do."""
+        """Where the simulator's outcomes go: the outcome queue, as a real gateway's events do."""
         delay = min(max(0, round(delay_seconds)), MAX_DELAY_SECONDS)
-        self.queue.send(
+        self.outcomes.send(
             [DialMessage(gateway_id=event.gateway_id, event=event.to_dict(), delay_seconds=delay)]
         )
 

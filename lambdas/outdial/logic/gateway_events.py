@@ -3,7 +3,7 @@
 An http gateway posts outdial's own JSON event, signed with its shared secret. A carrier posts
 its own callback (SPEC §8), checked its own way: Twilio's and Plivo's signatures, Exotel's
 per-leg token and a lookup of the call. Either way a final outcome is handed to the dialer
-through the dial queue, the same path the simulator's events take, and the dialer applies it
+through the outcome queue, the same path the simulator's events take, and the dialer applies it
 once; a non-final callback (ringing, in progress) is acknowledged and changes nothing.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from outdial.adapters.call_reads import CallReads
 from outdial.adapters.config_store import ConfigStore
-from outdial.adapters.dial_queue import DialMessage, DialQueue
+from outdial.adapters.dial_queue import DialMessage, DialQueue, OutcomeQueue
 from outdial.adapters.errors import AdapterError, EnqueueError
 from outdial.adapters.gateways import (
     Callback,
@@ -47,7 +47,7 @@ def _unauthenticated() -> ContractError:
 @dataclass
 class GatewayEvents:
     config: ConfigStore = field(default_factory=ConfigStore)
-    queue: DialQueue = field(default_factory=DialQueue)
+    queue: DialQueue = field(default_factory=OutcomeQueue)
     secrets: GatewaySecrets = field(default_factory=shared_gateway_secrets)
     reads: CallReader = field(default_factory=CallReads)
     nonces: NonceStore = field(default_factory=NonceStore)

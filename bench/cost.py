@@ -2,8 +2,8 @@
 
 Runs N calls (requests of 500, due now; a realistic mix: most answer on the first number, some
 on an alternate, some busy / unanswered / refused) through the api, dialer and webhook handlers
-the way their event sources would (one dial message per dialer invocation, webhook messages five
-at a time), with the simulator gateway and a webhook receiver on 127.0.0.1, and counts what AWS
+the way their event sources would (one dial message per dialer invocation, leg outcomes up to
+ten and webhook messages five at a time), with the simulator gateway and a webhook receiver on 127.0.0.1, and counts what AWS
 bills:
 
 - API Gateway requests; Lambda invocations and GB-seconds: each invocation's billed duration
@@ -479,13 +479,17 @@ def run(
             assert json.loads(result["body"])["api-response-code"] == 200, result["body"][:300]
             meter.add("API Gateway (REST) requests", 1)
             lambdas.log_bytes += ACCESS_LOG_LINE_BYTES
-        # The dial queue (one message a dialer invocation) and the webhook queue until every
-        # call has ended and been reported (outcome events come back delayed by the simulator's
-        # talk time, so an empty queue is waited on a while)
+        # The dial queue (one message a dialer invocation), the outcome queue (up to ten a
+        # dialer invocation) and the webhook queue until every call has ended and been reported
+        # (outcome events come back delayed by the simulator's talk time, so an empty queue is
+        # waited on a while)
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < IDLE_SECONDS:
             moved = 0
-            for bodies in drain(sqs, settings.dial_queue_url, 1):
+            for bodies in drain(sqs, settings.dial_queue_url, c.DIAL_BATCH_SIZE):
+                lambdas.invoke("dialer", dialer.handler, sqs_event(bodies))
+                moved += 1
+            for bodies in drain(sqs, settings.outcome_queue_url, c.OUTCOME_BATCH_SIZE):
                 lambdas.invoke("dialer", dialer.handler, sqs_event(bodies))
                 moved += 1
             for bodies in drain(sqs, settings.webhook_queue_url, WEBHOOK_BATCH):

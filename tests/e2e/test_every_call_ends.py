@@ -195,7 +195,7 @@ def test_a_dead_lettered_outcome_is_redriven_and_ends_its_call(serving: Served) 
     # When the operator redrives the dial queue
     result = outdial("dial-queue", "redrive", served=serving)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"moved": 1}
+    assert json.loads(result.stdout) == {"moved": 1, "outcomes-moved": 0}
     # Then the outcome reaches the dialer and the call ends by the rules
     view = wait_for(serving, phonon_uuid, "COMPLETED", timeout=20, flow=OTHER_FLOW_ID)
     assert view["duration-seconds"] == 12

@@ -14,7 +14,7 @@ from outdial.adapters import aws
 from outdial.adapters.balances import Balances
 from outdial.adapters.calls_store import CallsStore
 from outdial.adapters.gateways.secrets import GatewaySecrets
-from outdial.cli import main
+from outdial.cli import main, operator
 from outdial.settings import get_settings
 from tests.conftest import config_document
 
@@ -131,7 +131,7 @@ class TestDialQueueRedrive:
             sqs.send_message(QueueUrl=dlq, MessageBody=body)
         # When redriven
         assert main(["dial-queue", "redrive"]) == 0
-        assert json.loads(capsys.readouterr().out) == {"moved": 13}
+        assert json.loads(capsys.readouterr().out) == {"moved": 13, "outcomes-moved": 0}
         # Then they are all on the dial queue, and none is left behind
         moved: list[str] = []
         while batch := sqs.receive_message(
@@ -146,5 +146,43 @@ class TestDialQueueRedrive:
     ) -> None:
         monkeypatch.delenv("OUTDIAL_DIAL_QUEUE_URL")
         get_settings.cache_clear()
+        monkeypatch.delenv("OUTDIAL_OUTCOME_QUEUE_URL")
+        get_settings.cache_clear()
+        # And a leg outcome in the outcome dead-letter queue
+        sqs = aws.client("sqs")
+        sqs.send_message(QueueUrl=resources.env["OUTDIAL_OUTCOME_DLQ_URL"], MessageBody="{}")
         assert main(["dial-queue", "redrive"]) == 0
-        assert json.loads(capsys.readouterr().out) == {"moved": 0}
+        assert json.loads(capsys.readouterr().out) == {"moved": 0, "outcomes-moved": 1}
+
+    def test_a_deployment_without_an_outcome_queue_redrives_the_dial_queue(
+        self, resources: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # Given no outcome queue, configured or by name (outcomes then go to the dial queue)
+        sqs = aws.client("sqs")
+        monkeypatch.setattr(operator, "DEFAULT_OUTCOME_QUEUE", "outdial-no-such-queue")
+        monkeypatch.delenv("OUTDIAL_OUTCOME_QUEUE_URL")
+        get_settings.cache_clear()
+        sqs.send_message(QueueUrl=resources.env["OUTDIAL_DIAL_DLQ_URL"], MessageBody="{}")
+        # When redriven / Then the dial queue's dead letters move back, and nothing fails
+        assert main(["dial-queue", "redrive"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"moved": 1, "outcomes-moved": 0}
+
+    def test_moves_the_outcome_queues_dead_letters_back(
+        self, resources: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # Given leg outcomes in the outcome dead-letter queue and a dial message in the dial one
+        sqs = aws.client("sqs")
+        bodies = [
+            json.dumps({"gateway-id": "sim", "event": {"leg-id": f"l-{i}"}}) for i in range(3)
+        ]
+        for body in bodies:
+            sqs.send_message(QueueUrl=resources.env["OUTDIAL_OUTCOME_DLQ_URL"], MessageBody=body)
+        sqs.send_message(QueueUrl=resources.env["OUTDIAL_DIAL_DLQ_URL"], MessageBody="{}")
+        # When redriven
+        assert main(["dial-queue", "redrive"]) == 0
+        # Then each went back to its own queue, the counts reported apart
+        assert json.loads(capsys.readouterr().out) == {"moved": 1, "outcomes-moved": 3}
+        moved = sqs.receive_message(
+            QueueUrl=get_settings().outcome_queue_url, MaxNumberOfMessages=10
+        )["Messages"]
+        assert sorted(m["Body"] for m in moved) == sorted(bodies)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 # The dial queue's name where no URL is configured: `outdial serve` names its queues so.
 DEFAULT_DIAL_QUEUE = "outdial-dial"
+DEFAULT_OUTCOME_QUEUE = "outdial-outcomes"
 
 Common = Callable[[argparse.ArgumentParser], None]
 
@@ -48,7 +49,8 @@ def register(
     queue = commands.add_parser("dial-queue", help="the dial queue")
     queue_commands = queue.add_subparsers(dest="dial_queue_command", required=True)
     redrive = queue_commands.add_parser(
-        "redrive", help="move every message of the dial dead-letter queue back to the dial queue"
+        "redrive",
+        help="move every message of the dial and outcome dead-letter queues back to their queues",
     )
     redrive.set_defaults(run=dial_queue_redrive)
     for parser in (add, show, put, redrive):
@@ -137,26 +139,50 @@ def secret_put(args: argparse.Namespace) -> int:
 
 def dial_queue_url() -> str:
     """The dial queue: ``OUTDIAL_DIAL_QUEUE_URL``, else the queue named ``outdial-dial``."""
-    from outdial.adapters import aws
     from outdial.adapters.errors import AdapterError
     from outdial.settings import get_settings
 
-    configured = get_settings().dial_queue_url
-    if configured:
-        return configured
+    url = get_settings().dial_queue_url or _queue_named(DEFAULT_DIAL_QUEUE)
+    if url is None:
+        raise AdapterError(f"no dial queue named {DEFAULT_DIAL_QUEUE}")
+    return url
+
+
+def outcome_queue_url() -> str | None:
+    """The outcome queue: ``OUTDIAL_OUTCOME_QUEUE_URL``, else the queue named
+    ``outdial-outcomes``; None where there is none (outcomes then go to the dial queue)."""
+    from outdial.settings import get_settings
+
+    return get_settings().outcome_queue_url or _queue_named(DEFAULT_OUTCOME_QUEUE)
+
+
+def _queue_named(name: str) -> str | None:
+    from outdial.adapters import aws
+    from outdial.adapters.errors import AdapterError
+
+    client = aws.client("sqs")
     try:
-        return str(aws.client("sqs").get_queue_url(QueueName=DEFAULT_DIAL_QUEUE)["QueueUrl"])
+        return str(client.get_queue_url(QueueName=name)["QueueUrl"])
+    except client.exceptions.QueueDoesNotExist:
+        return None
     except Exception as exc:
-        raise AdapterError(f"no dial queue named {DEFAULT_DIAL_QUEUE}: {exc}") from exc
+        raise AdapterError(f"looking up the queue named {name}: {exc}") from exc
 
 
 def dial_queue_redrive(args: argparse.Namespace) -> int:
+    """Move the dial queue's dead letters back, then the outcome queue's: ``moved`` counts the
+    dial queue's, ``outcomes-moved`` the outcome queue's."""
     from outdial.adapters.dead_letters import DeadLetters
     from outdial.adapters.errors import AdapterError
 
     try:
         moved = DeadLetters(dial_queue_url()).redrive()
+        outcomes = outcome_queue_url()
+        outcomes_moved = DeadLetters(outcomes).redrive() if outcomes else 0
     except AdapterError as error:
-        return _fail(str(error), "set OUTDIAL_DIAL_QUEUE_URL to the stack's dial queue")
-    print(json.dumps({"moved": moved}))
+        return _fail(
+            str(error),
+            "set OUTDIAL_DIAL_QUEUE_URL and OUTDIAL_OUTCOME_QUEUE_URL to the stack's queues",
+        )
+    print(json.dumps({"moved": moved, "outcomes-moved": outcomes_moved}))
     return 0

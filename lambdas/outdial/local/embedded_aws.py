@@ -27,7 +27,6 @@ ACCOUNT = "123456789012"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/outdial-scheduler"
 PREFIX = "outdial"  # of every resource `outdial serve` makes
 WEBHOOK_QUEUE_NAME = f"{PREFIX}-webhook"  # and its DLQ, f"{WEBHOOK_QUEUE_NAME}-dlq"
-OUTCOME_QUEUE_NAME = f"{PREFIX}-outcomes"  # and its DLQ, f"{OUTCOME_QUEUE_NAME}-dlq"
 # The queues as the stack makes them: receives before SQS moves a message to its DLQ, and the
 # visibility timeout (a multiple of the consumer's timeout).
 QUEUES = {

@@ -35,6 +35,7 @@ from outdial.adapters.config_store import ConfigStore
 from outdial.adapters.dead_letters import DeadLetters
 from outdial.adapters.dial_queue import event_message
 from outdial.adapters.gateways import Leg, LegEvent, SimulatorGatewayAdapter
+from outdial.contract import DIAL_BATCH_SIZE, OUTCOME_BATCH_SIZE
 from outdial.handlers import dialer as dialer_handler
 from outdial.local.apigateway import LambdaContext
 from outdial.logic.dial import Dialer
@@ -89,7 +90,7 @@ class Chaos:
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.on = False
-        self.redriven = 0  # dial messages brought back from the dead-letter queue
+        self.redriven = 0  # dial messages and leg outcomes brought back from the dead-letter queue
 
     def _roll(self) -> float:
         with self.lock:
@@ -223,32 +224,42 @@ def submit(rng: random.Random) -> list[str]:
 
 
 def work(gateway: Gateway, chaos: Chaos, stop: threading.Event, rng: random.Random) -> None:
-    """One dialer worker: what Lambda's event source mapping does (one message an invocation,
-    as the stack's batch size is 1), with redeliveries."""
-    sqs, url = aws.client("sqs"), get_settings().dial_queue_url
+    """One dialer worker: what Lambda's event source mappings do (a dial message an invocation,
+    as the dial queue's batch size is 1; up to ten leg outcomes an invocation from the outcome
+    queue), with redeliveries."""
+    settings = get_settings()
+    sqs, outcomes = aws.client("sqs"), settings.outcome_queue_url
+    queues = ((settings.dial_queue_url, DIAL_BATCH_SIZE), (outcomes, OUTCOME_BATCH_SIZE))
     while not stop.is_set():
         for event in gateway.take_events():
-            _send(sqs, url, event_message(event.gateway_id, event.to_dict()))
-        try:
-            batch = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=VISIBILITY_SECONDS
-            ).get("Messages", [])
-        except (Exception, Killed):
-            continue
-        if not batch:
+            _send(sqs, outcomes, event_message(event.gateway_id, event.to_dict()))
+        idle = True
+        for url, size in queues:
+            try:
+                batch = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=size, VisibilityTimeout=VISIBILITY_SECONDS
+                ).get("Messages", [])
+            except (Exception, Killed):
+                continue
+            if batch:
+                idle = False
+                invoke_dialer(sqs, url, batch, rng)
+        if idle:
             time.sleep(0.05)
-            continue
-        invoke_dialer(sqs, url, batch[0], rng)
 
 
-def invoke_dialer(sqs: Any, url: str, message: dict[str, Any], rng: random.Random) -> None:
-    """One invocation for one message; SQS delivers at least once, so now and then twice."""
+def invoke_dialer(sqs: Any, url: str, messages: list[dict[str, Any]], rng: random.Random) -> None:
+    """One invocation for a batch; SQS delivers at least once, so now and then twice."""
+    event = sqs_event([m["Body"] for m in messages])
     for _ in range(2 if rng.random() < 0.05 else 1):
         try:
-            response = dialer_handler.handler(sqs_event([message["Body"]]), LambdaContext())
+            response = dialer_handler.handler(event, LambdaContext())
         except (Exception, Killed):
-            return  # the whole invocation failed: the message comes back
-    if not response["batchItemFailures"]:
+            return  # the whole invocation failed: the batch comes back
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    for record, message in zip(event["Records"], messages, strict=True):
+        if record["messageId"] in failed:
+            continue  # it comes back
         # A delete that fails: the message comes back, and is taken once all the same.
         with contextlib.suppress(Exception, Killed):
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -301,12 +312,17 @@ def settle(gateway: Gateway, chaos: Chaos, dialer: Dialer, ids: list[str], seed:
 
 
 def redrive_if_any() -> int:
-    """``outdial dial-queue redrive`` when the dial dead-letter queue holds messages."""
-    dead = DeadLetters(get_settings().dial_queue_url)
-    depth = aws.client("sqs").get_queue_attributes(
-        QueueUrl=dead.dlq_url(), AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]["ApproximateNumberOfMessages"]
-    return dead.redrive() if int(depth) else 0
+    """``outdial dial-queue redrive`` when the dial or outcome dead-letter queue holds
+    messages."""
+    settings = get_settings()
+    moved = 0
+    for url in (settings.dial_queue_url, settings.outcome_queue_url):
+        dead = DeadLetters(url)
+        depth = aws.client("sqs").get_queue_attributes(
+            QueueUrl=dead.dlq_url(), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        moved += dead.redrive() if int(depth) else 0
+    return moved
 
 
 def _waiting(ids: list[str]) -> list[str]:

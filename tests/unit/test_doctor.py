@@ -188,7 +188,8 @@ def test_a_new_accounts_ten_executions_warn_with_the_quota_to_raise(stubs: Stubs
     # Then the concurrency line warns with the stack's needs and the quota to raise
     line = findings["concurrency"]
     assert line.status is Status.WARN
-    assert "the stack may use 31" in line.detail  # dialer 10 + webhooks 10 + sweeper 1 + api 10
+    # dialer 2 x 10 (its dial and outcome queues) + webhooks 10 + sweeper 1 + api 10
+    assert "the stack may use 41" in line.detail
     assert "L-B99A9384" in line.detail
 
 

@@ -183,14 +183,15 @@ class Doctor:
         return Finding("bootstrap", Status.OK, f"CDK bootstrap version {version}")
 
     def concurrency(self, region: str) -> Finding:
+        # The dialer has two event sources (the dial and the outcome queues), each capped alike.
         need = (
-            self.dialer_concurrency
+            2 * self.dialer_concurrency
             + WEBHOOK_MAX_CONCURRENCY
             + SWEEPER_CONCURRENCY
             + API_CONCURRENCY_ALLOWANCE
         )
         parts = (
-            f"dialer {self.dialer_concurrency} + webhooks {WEBHOOK_MAX_CONCURRENCY} + sweeper "
+            f"dialer 2 x {self.dialer_concurrency} + webhooks {WEBHOOK_MAX_CONCURRENCY} + sweeper "
             f"{SWEEPER_CONCURRENCY} + api ~{API_CONCURRENCY_ALLOWANCE}"
         )
         try:

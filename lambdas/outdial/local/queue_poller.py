@@ -154,14 +154,6 @@ class QueuePoller:
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
-    def poll_once(self) -> int:
-        """Receive one batch and hand it to the handler (in this thread); the number of
-        messages received."""
-        messages = self._receive()
-        if messages:
-            self._invoke(messages)
-        return len(messages)
-
     def _receive(self) -> list[dict[str, Any]]:
         return list(
             self.client.receive_message(

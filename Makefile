@@ -41,9 +41,9 @@ serve: $(LOCAL_STAMP) ## run the whole service on 127.0.0.1:8080 with a demo flo
 # and CLI run an e2e test starts would otherwise compile outdial anew, and every worker would
 # rewrite every test module's asserts anew.
 test: export PYTHONDONTWRITEBYTECODE :=
-test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), three workers
+test: $(STAMP) node_modules/.installed ## run every test suite offline (unit, integration, infra, e2e), four workers
 	$(BIN)/python -m compileall -q -j 0 lambdas infra
-	$(BIN)/pytest -n 3 --dist loadgroup
+	$(BIN)/pytest -n 4 --dist loadscope
 
 test-fast: $(STAMP) ## unit and integration tests only
 	$(BIN)/pytest tests/unit tests/integration

@@ -72,6 +72,15 @@ def config_document() -> dict[str, Any]:
     }
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` shares the tests out as ``tests.scheduling`` says."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from tests.scheduling import SharedFixtureScheduling
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture
 def config_doc() -> dict[str, Any]:
     return deepcopy(config_document())

@@ -61,12 +61,3 @@ def template(synthesized: Synthesized) -> Template:
 @pytest.fixture(scope="session")
 def stack(synthesized: Synthesized) -> OutdialStack:
     return synthesized.stack
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n`` (``--dist loadgroup``) the infra tests share one worker, so the stack
-    is synthesized once per run rather than once per worker."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("synthesized-stack"))
